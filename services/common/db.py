@@ -1,0 +1,56 @@
+"""Async SQLAlchemy engine and sessions, and Alembic migrations for one service's schema."""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def make_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _upgrade(connection: Connection, schema: str, migrations_dir: Path, metadata: MetaData) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    script = ScriptDirectory.from_config(config)
+
+    def to_head(revision: object, _context: object) -> object:
+        return script._upgrade_revs("head", revision)  # type: ignore[arg-type]
+
+    with EnvironmentContext(config, script, fn=to_head) as env:
+        env.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table_schema=schema,
+            include_schemas=False,
+        )
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+async def migrate(engine: AsyncEngine, schema: str, migrations_dir: Path, metadata: MetaData) -> None:
+    """Create the schema and bring it to the newest revision; safe when instances start together."""
+    lock_id = zlib.crc32(f"wio-migrate-{schema}".encode())
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+        try:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            await conn.commit()
+            await conn.run_sync(_upgrade, schema, migrations_dir, metadata)
+            await conn.commit()
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+            await conn.commit()

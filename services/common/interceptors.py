@@ -1,0 +1,138 @@
+"""Server interceptors: request id, domain-error mapping, authentication.
+
+grpc.aio interceptors only see the method name, so each one wraps the method's handler to act on the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any
+
+import grpc
+
+from services.common.errors import DomainError, Reason
+from services.common.grpc_errors import status_for
+from services.common.identity import request_id, set_caller
+from services.common.tokens import TokenVerifier
+
+log = logging.getLogger(__name__)
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Wrapper = Callable[[Behavior, str], Behavior]
+
+# Health checks and reflection need no token.
+ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def _wrap(handler: grpc.RpcMethodHandler | None, method: str, wrapper: Wrapper) -> Any:
+    if handler is None or handler.request_streaming or handler.response_streaming:
+        return handler  # streaming handlers pass through; wio's own RPCs are unary
+    return grpc.unary_unary_rpc_method_handler(
+        wrapper(handler.unary_unary, method),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
+    for k, v in context.invocation_metadata() or ():
+        if k == key:
+            return v if isinstance(v, str) else v.decode()
+    return ""
+
+
+class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Takes x-request-id from the caller or makes one, and echoes it back for log correlation."""
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+
+        def wrapper(behavior: Behavior, method: str) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                rid = _metadata(context, "x-request-id")[:64] or uuid.uuid4().hex
+                request_id.set(rid)
+                await context.send_initial_metadata((("x-request-id", rid),))
+                return await behavior(request, context)
+
+            return call
+
+        return _wrap(handler, details.method, wrapper)
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns DomainError into status + ErrorInfo, and anything unexpected into a bare INTERNAL."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+
+        def wrapper(behavior: Behavior, method: str) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    return await behavior(request, context)
+                except DomainError as error:
+                    code, message, trailers = status_for(error, self.domain)
+                    context.set_trailing_metadata(trailers)
+                    await context.abort(code, message)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception:
+                    log.exception("unexpected error in %s (request %s)", method, request_id.get())
+                    hidden = DomainError(Reason.INTERNAL, f"internal error (request id {request_id.get()})")
+                    code, message, trailers = status_for(hidden, self.domain)
+                    context.set_trailing_metadata(trailers)
+                    await context.abort(code, message)
+
+            return call
+
+        return _wrap(handler, details.method, wrapper)
+
+
+def is_internal_method(method: str) -> bool:
+    """Internal services (named *InternalService) answer only other wio services."""
+    service = method.lstrip("/").split("/", 1)[0]
+    return service.endswith("InternalService")
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Verifies the bearer token locally and sets the caller; public methods go through without one."""
+
+    def __init__(self, verifier: TokenVerifier, public_methods: Collection[str] = ()) -> None:
+        self.verifier = verifier
+        self.public_methods = frozenset(public_methods)
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        method = details.method
+        if method in self.public_methods or method.startswith(ALWAYS_PUBLIC_PREFIXES):
+
+            def public(behavior: Behavior, _method: str) -> Behavior:
+                async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                    set_caller(None)
+                    return await behavior(request, context)
+
+                return call
+
+            return _wrap(handler, method, public)
+
+        def wrapper(behavior: Behavior, _method: str) -> Behavior:
+            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                header = _metadata(context, "authorization")
+                scheme, _, token = header.partition(" ")
+                if scheme.lower() != "bearer" or not token:
+                    raise DomainError(Reason.UNAUTHENTICATED, "this call needs an access token")
+                caller = await self.verifier.verify(token.strip())
+                if is_internal_method(method) and not caller.is_service:
+                    raise DomainError(
+                        Reason.SERVICE_CALLER_REQUIRED, "internal call: only wio services may make it"
+                    )
+                set_caller(caller)
+                return await behavior(request, context)
+
+            return call
+
+        return _wrap(handler, method, wrapper)

@@ -1,0 +1,173 @@
+"""Transactional outbox: an event row is written in the same transaction as the change it reports, and a
+relay publishes committed rows to JetStream with Nats-Msg-Id = event id, so a publish repeated after a
+crash is dropped by JetStream as a duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from google.protobuf.message import Message
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import SessionFactory
+from services.common.identity import Caller, current_caller
+
+log = logging.getLogger(__name__)
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("subject", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    )
+
+
+def create_outbox(schema: str) -> None:
+    """The outbox table in a service's migration (Alembic operations)."""
+    from alembic import op
+
+    op.create_table(
+        "outbox",
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("subject", String(200), nullable=False),
+        Column("payload", LargeBinary, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False),
+        schema=schema,
+    )
+    op.create_index("ix_outbox_created_at", "outbox", ["created_at"], schema=schema)
+    op.create_index("ix_outbox_published_at", "outbox", ["published_at"], schema=schema)
+
+
+def stamp(event: Message, actor: Caller | None = None) -> str:
+    """Fill the event's meta (field `meta`): a fresh id, the time and the acting user."""
+    event_id = str(uuid.uuid4())
+    meta: Any = getattr(event, "meta")  # noqa: B009 - every wio event has field 1 `meta`
+    meta.event_id = event_id
+    meta.occurred_at.FromDatetime(datetime.now(UTC))
+    who = actor if actor is not None else current_caller()
+    if who is not None:
+        meta.actor.user_id = who.user_id
+        meta.actor.username = who.username
+    return event_id
+
+
+class Outbox:
+    """Writes events into a service's outbox table inside the caller's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._written = asyncio.Event()
+
+    async def add(
+        self, session: AsyncSession, subject: str, event: Message, actor: Caller | None = None
+    ) -> str:
+        event_id = stamp(event, actor)
+        await session.execute(
+            self.table.insert().values(
+                event_id=uuid.UUID(event_id),
+                subject=subject,
+                payload=event.SerializeToString(),
+                created_at=datetime.now(UTC),
+                attempts=0,
+            )
+        )
+        return event_id
+
+    def poke(self) -> None:
+        """Wake the relay after a commit so events go out without waiting for the next poll."""
+        self._written.set()
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._written.wait(), seconds)
+        self._written.clear()
+
+
+class Publisher(Protocol):
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None: ...
+
+
+@dataclass
+class OutboxRelay:
+    """Publishes committed outbox rows in order; safe to run in several instances (SKIP LOCKED)."""
+
+    sessions: SessionFactory
+    outbox: Outbox
+    publisher: Publisher
+    poll_seconds: float = 0.5
+    batch_size: int = 100
+
+    def __post_init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; answers how many rows were published."""
+        table = self.outbox.table
+        async with self.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(table.c.event_id, table.c.subject, table.c.payload)
+                    .where(table.c.published_at.is_(None))
+                    .order_by(table.c.created_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            published = []
+            for event_id, subject, payload in rows:
+                try:
+                    await self.publisher.publish(subject, payload, {"Nats-Msg-Id": str(event_id)})
+                except Exception as exc:  # keep the row; the next round retries it
+                    log.warning("event %s on %s not published yet: %s", event_id, subject, exc)
+                    await session.execute(
+                        update(table)
+                        .where(table.c.event_id == event_id)
+                        .values(attempts=table.c.attempts + 1)
+                    )
+                    break
+                published.append(event_id)
+            if published:
+                await session.execute(
+                    update(table)
+                    .where(table.c.event_id.in_(published))
+                    .values(published_at=datetime.now(UTC))
+                )
+            return len(published)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.publish_pending() == self.batch_size:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox relay round failed: %s", exc)
+            await self.outbox.wait(self.poll_seconds)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,163 @@
+"""Service bootstrap shared by every wio service: database, NATS, outbox relay, token verification,
+interceptors, health and reflection, and a graceful stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common import events
+from services.common.config import CommonSettings
+from services.common.db import SessionFactory, make_engine, make_session_factory, migrate
+from services.common.deny_feed import DenyListFeed
+from services.common.interceptors import AuthInterceptor, ErrorInterceptor, RequestIdInterceptor
+from services.common.outbox import Outbox, OutboxRelay
+from services.common.tokens import DenyList, JwksFetcher, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Connection URLs may carry passwords; these loggers never need to print them.
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+@dataclass
+class Runtime:
+    """What a service's composition root builds once and passes to its parts."""
+
+    settings: CommonSettings
+    engine: AsyncEngine
+    sessions: SessionFactory
+    nats: NatsClient
+    js: JetStreamContext
+    outbox: Outbox
+    relay: OutboxRelay
+    deny_list: DenyList
+    deny_feed: DenyListFeed
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await close()
+        await self.relay.stop()
+        await self.deny_feed.stop()
+        with contextlib.suppress(Exception):
+            await self.nats.drain()
+        await self.engine.dispose()
+
+
+async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations_dir: Path) -> Runtime:
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine, settings.schema, migrations_dir, metadata)
+    except Exception:
+        await engine.dispose()
+        raise
+    sessions = make_session_factory(engine)
+    nc = await events.connect(settings.nats_url, name=f"wio-{settings.service}")
+    js = nc.jetstream()
+    await events.ensure_stream(js, settings.service)
+    outbox_table = metadata.tables[f"{settings.schema}.outbox"]
+    outbox = Outbox(outbox_table)
+    relay = OutboxRelay(
+        sessions, outbox, events.JetStreamPublisher(js), poll_seconds=settings.relay_poll_seconds
+    )
+    deny_list = DenyList()
+    deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds)
+    await deny_feed.start()
+    relay.start()
+    return Runtime(settings, engine, sessions, nc, js, outbox, relay, deny_list, deny_feed)
+
+
+Registrar = Callable[[grpc.aio.Server], None]
+
+
+async def serve(
+    runtime: Runtime,
+    fetch_jwks: JwksFetcher,
+    register: Sequence[Registrar],
+    service_names: Collection[str],
+    public_methods: Collection[str] = (),
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the gRPC server until SIGTERM/SIGINT (or `stop` is set), then stop gracefully."""
+    from services.common.tls import add_server_port
+
+    settings = runtime.settings
+    verifier = TokenVerifier(fetch_jwks, runtime.deny_list)
+    server = grpc.aio.server(
+        interceptors=[
+            RequestIdInterceptor(),
+            ErrorInterceptor(domain=f"{settings.service}.wio"),
+            AuthInterceptor(verifier, public_methods),
+        ]
+    )
+    for add in register:
+        add(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    add_server_port(server, settings.listen, settings.tls)
+    await server.start()
+    for name in ("", *service_names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s listening on %s", settings.service, settings.listen)
+
+    # Embedded use (tests) passes its own stop event and keeps its signal handlers.
+    handle_signals = stop is None
+    stop_event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_event.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop_event.wait()
+    finally:
+        log.info("%s stopping", settings.service)
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(settings.shutdown_grace_seconds)
+        await runtime.close()
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+async def run_service(
+    settings: CommonSettings,
+    metadata: MetaData,
+    migrations_dir: Path,
+    register: Sequence[Registrar],
+    service_names: Collection[str],
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run a service that verifies tokens with auth's published keys (every service but auth)."""
+    from services.common.clients import AuthClient
+    from services.common.tls import client_channel
+
+    runtime = await start_runtime(settings, metadata, migrations_dir)
+    channel = client_channel(settings.auth_address, settings.tls)
+    runtime.closers.append(channel.close)
+    auth = AuthClient(channel, settings.service_api_key)
+    await serve(runtime, auth.fetch_jwks, register, service_names, ready=ready, stop=stop)

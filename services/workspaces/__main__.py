@@ -1,0 +1,8 @@
+"""`python -m services.workspaces` serves until SIGTERM."""
+
+from __future__ import annotations
+
+from services.common.launch import main
+
+if __name__ == "__main__":
+    raise SystemExit(main("workspaces"))
