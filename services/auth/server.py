@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
+
 from services.auth.api import PUBLIC_METHODS, AuthApi, AuthInternalApi
 from services.auth.config import AuthSettings
 from services.auth.domain.keyring import KeyRing, new_signing_key
@@ -40,33 +42,43 @@ async def build_identity(runtime: Runtime) -> IdentityService:
     return IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
 
 
-async def run(
-    settings: AuthSettings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
-) -> None:
+async def start(settings: AuthSettings) -> tuple[Runtime, IdentityService]:
     runtime = await start_runtime(settings.common, metadata, MIGRATIONS)
     try:
-        identity = await build_identity(runtime)
+        return runtime, await build_identity(runtime)
     except BaseException:
         await runtime.close()
         raise
 
+
+async def serve_auth(
+    settings: AuthSettings,
+    runtime: Runtime,
+    identity: IdentityService,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     async def local_jwks() -> list[dict[str, str]]:
         # Auth verifies its own tokens without a network hop.
         return identity.keyring.jwks()
 
+    def add_public(server: grpc.aio.Server) -> None:
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthApi(identity, settings.directory), server)
+
+    def add_internal(server: grpc.aio.Server) -> None:
+        auth_pb2_grpc.add_AuthInternalServiceServicer_to_server(AuthInternalApi(identity), server)
+
     await serve(
         runtime,
         local_jwks,
-        register=[
-            lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(
-                AuthApi(identity, settings.directory), server
-            ),
-            lambda server: auth_pb2_grpc.add_AuthInternalServiceServicer_to_server(
-                AuthInternalApi(identity), server
-            ),
-        ],
+        register=[add_public, add_internal],
         service_names=SERVICE_NAMES,
         public_methods=PUBLIC_METHODS,
         ready=ready,
         stop=stop,
     )
+
+
+async def run(settings: AuthSettings) -> None:
+    runtime, identity = await start(settings)
+    await serve_auth(settings, runtime, identity)

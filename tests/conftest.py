@@ -1,0 +1,178 @@
+"""Fixtures: real PostgreSQL, NATS JetStream and SeaweedFS (tests/stack_fixture.py), and wio services
+served in-process on free ports with grpc.aio."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import nats
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from services.auth.config import AuthSettings
+from services.auth.domain.service import IdentityService
+from services.auth.server import serve_auth, start
+from services.common.config import CommonSettings, TlsSettings
+from services.common.events import ensure_stream
+from services.common.server import Runtime
+from tests.stack_fixture import *  # noqa: F403 - the `infra` fixtures
+from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+
+SECRET_KEY = secrets.token_urlsafe(32)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def common_settings(
+    service: str, infra: Any, listen: str, auth_address: str, **overrides: Any
+) -> CommonSettings:
+    values: dict[str, Any] = {
+        "service": service,
+        "listen": listen,
+        "database_url": infra.database_url,
+        "nats_url": infra.nats_url,
+        "secret_key": SECRET_KEY,
+        "auth_address": auth_address,
+        "service_api_key": "",
+        "tls": TlsSettings(),
+        "log_level": "INFO",
+        "shutdown_grace_seconds": 1.0,
+        "relay_poll_seconds": 0.2,
+        "token_ttl_seconds": 900,
+    }
+    values.update(overrides)
+    return CommonSettings(**values)
+
+
+@dataclass
+class AuthUnderTest:
+    address: str
+    runtime: Runtime
+    identity: IdentityService
+    admin_key: str
+    channel: grpc.aio.Channel
+
+    @property
+    def stub(self) -> Any:
+        return auth_pb2_grpc.AuthServiceStub(self.channel)
+
+    @property
+    def internal(self) -> Any:
+        return auth_pb2_grpc.AuthInternalServiceStub(self.channel)
+
+    async def token(self, api_key: str) -> str:
+        response = await self.stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=api_key))
+        return str(response.access_token)
+
+    @staticmethod
+    def bearer(token: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {token}"),)
+
+    async def as_key(self, api_key: str) -> tuple[tuple[str, str], ...]:
+        return self.bearer(await self.token(api_key))
+
+    async def new_user(self, prefix: str = "u", admin: bool = False) -> tuple[Any, str]:
+        """A fresh user (unique name) and their first API key."""
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        response = await self.stub.CreateUser(
+            auth_pb2.CreateUserRequest(
+                username=name,
+                email=f"{name}@example.org",
+                role=auth_pb2.ROLE_ADMIN if admin else auth_pb2.ROLE_USER,
+            ),
+            metadata=await self.as_key(self.admin_key),
+        )
+        return response.user, str(response.api_key_secret)
+
+
+@pytest.fixture(scope="session")
+async def auth(infra: Any) -> AsyncIterator[AuthUnderTest]:
+    """The identity service on a free port, with a fresh admin."""
+    address = f"127.0.0.1:{free_port()}"
+    settings = AuthSettings(
+        common=common_settings("auth", infra, address, address),
+        directory={"nodes": "127.0.0.1:1", "workspaces": "127.0.0.1:2"},
+    )
+    runtime, identity = await start(settings)
+    admin_name = f"admin-{uuid.uuid4().hex[:8]}"
+    _admin, admin_key = await identity.bootstrap_account(admin_name, None, "admin", fresh_key=True)
+    assert admin_key is not None
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve_auth(settings, runtime, identity, ready=ready, stop=stop))
+    await asyncio.wait_for(ready.wait(), 30)
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield AuthUnderTest(address, runtime, identity, admin_key, channel)
+    finally:
+        await channel.close()
+        stop.set()
+        await task
+
+
+class EventWatcher:
+    """Collects every JetStream message on a subject pattern from now on."""
+
+    def __init__(self, nc: Any, subscription: Any) -> None:
+        self.nc = nc
+        self.subscription = subscription
+        self.messages: list[Any] = []
+
+    async def _collect(self, msg: Any) -> None:
+        self.messages.append(msg)
+
+    def matching(self, subject: str, parse: Callable[[bytes], Any], **fields: str) -> list[Any]:
+        found = []
+        for msg in self.messages:
+            if msg.subject != subject:
+                continue
+            event = parse(msg.data)
+            if all(getattr(event, k) == v for k, v in fields.items()):
+                found.append(event)
+        return found
+
+    async def wait_for(
+        self, subject: str, parse: Callable[[bytes], Any], within: float = 10.0, **fields: str
+    ) -> list[Any]:
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            found = self.matching(subject, parse, **fields)
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        return []
+
+
+@pytest.fixture
+async def events(infra: Any) -> AsyncIterator[Callable[[str], Any]]:
+    """Start watching a subject pattern (e.g. 'wio.auth.>') from this moment on."""
+    nc = await nats.connect(infra.nats_url)
+    watchers: list[EventWatcher] = []
+
+    async def watch(pattern: str) -> EventWatcher:
+        js = nc.jetstream()
+        await ensure_stream(js, pattern.split(".")[1])
+        watcher = EventWatcher(nc, None)
+        watcher.subscription = await js.subscribe(
+            pattern,
+            cb=watcher._collect,
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+        )
+        watchers.append(watcher)
+        return watcher
+
+    try:
+        yield watch
+    finally:
+        await nc.close()
