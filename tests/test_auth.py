@@ -79,7 +79,12 @@ async def test_token_signed_by_another_key_is_refused(auth: AuthUnderTest) -> No
         "TOKEN_INVALID",
     )
     # The alg=none trick.
-    unsigned = jwt.encode({"sub": user.id, "role": "admin"}, key=None, algorithm="none", headers={"kid": kid})
+    unsigned = jwt.encode(
+        {"sub": user.id, "role": "admin"},
+        key=None,  # type: ignore[arg-type]
+        algorithm="none",
+        headers={"kid": kid},
+    )
     await expect_error(
         auth.stub.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=auth.bearer(unsigned)),
         grpc.StatusCode.UNAUTHENTICATED,

@@ -1,0 +1,44 @@
+# The two commands a fresh clone needs: `make run` starts the whole stack, `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run stop status lint protos protos-check test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+
+node_modules/.bin/buf: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: install
+	$(BIN)/wio-dev up
+
+stop:
+	$(BIN)/wio-dev down
+
+status:
+	$(BIN)/wio-dev status
+
+protos: install
+	$(BIN)/python scripts/gen_protos.py
+
+protos-check: install node_modules/.bin/buf
+	node_modules/.bin/buf lint
+	$(BIN)/python scripts/gen_protos.py --check
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: install protos-check lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python bench/cli_and_whoami.py
