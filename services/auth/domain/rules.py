@@ -7,8 +7,8 @@ import re
 from services.auth.domain.models import Group
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
+from services.common.names import check_name
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 # Deliberately simple: one @, a dot in the domain, no spaces; delivery is never attempted.
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_DISPLAY_NAME = 200
@@ -16,23 +16,12 @@ MAX_DESCRIPTION = 1000
 MAX_KEY_NAME = 100
 
 
-def _name_problem(value: str) -> str:
-    return (
-        f"{value!r} is not a valid name: use 1-63 lowercase letters, digits, '.', '-' or '_', "
-        "starting with a letter or digit"
-    )
-
-
 def check_username(username: str) -> str:
-    if not NAME_RE.match(username):
-        raise DomainError(Reason.INVALID_USERNAME, _name_problem(username), field="username")
-    return username
+    return check_name(username, Reason.INVALID_USERNAME, "username")
 
 
 def check_group_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise DomainError(Reason.INVALID_GROUP_NAME, _name_problem(name), field="name")
-    return name
+    return check_name(name, Reason.INVALID_GROUP_NAME, "name")
 
 
 def check_email(email: str) -> str:
