@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 
@@ -48,3 +49,34 @@ class AuthClient:
 
     async def call_metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {await self.service_token()}"),)
+
+    async def lookup_user(self, query: str) -> Any:
+        """An active user by username or email; NOT_FOUND as USER_NOT_FOUND."""
+        try:
+            response = await self._stub.LookupUser(
+                auth_pb2.LookupUserRequest(query=query),
+                metadata=await self.call_metadata(),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, Reason.USER_NOT_FOUND, f"no active user {query!r}") from exc
+        return response.user
+
+    async def get_group(self, name: str) -> Any:
+        try:
+            response = await self._stub.GetGroup(
+                auth_pb2.GetGroupRequest(name=name),
+                metadata=await self.call_metadata(),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _translate(exc, Reason.GROUP_NOT_FOUND, f"no group {name!r}") from exc
+        return response.group
+
+
+def _translate(exc: grpc.aio.AioRpcError, not_found: Reason, message: str) -> DomainError:
+    if exc.code() == grpc.StatusCode.NOT_FOUND:
+        return DomainError(not_found, message)
+    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        return DomainError(Reason.INVALID_ARGUMENT, exc.details() or message)
+    return DomainError(Reason.DEPENDENCY_UNAVAILABLE, "the identity service did not answer")

@@ -1,0 +1,75 @@
+"""Nodes and roots as the domain sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+KINDS = ("minio", "aws", "seaweedfs", "ceph", "generic")
+STATUSES = ("unknown", "online", "degraded", "offline")
+ROOT_TYPES = ("private", "public", "unmanaged")
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """What the operator gives at registration; the secret is kept only encrypted."""
+
+    name: str
+    endpoint: str
+    region: str
+    kind: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    sts_endpoint: str = ""
+    role_arn: str = ""
+    max_credential_seconds: int = 0
+    policy_size_limit: int = 0
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    settings: NodeSettings
+    operator_id: str
+    operator_username: str
+    created_at: datetime
+    status: str = "unknown"
+    status_detail: str = ""
+    last_seen_at: datetime | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+@dataclass(frozen=True)
+class Creator:
+    """One entry of a root's allowed creators."""
+
+    kind: str  # "user" or "group"
+    id: str
+    name: str
+
+    def label(self) -> str:
+        return self.name if self.kind == "user" else f"group:{self.name}"
+
+
+@dataclass(frozen=True)
+class Root:
+    id: str
+    node_id: str
+    node_name: str
+    bucket: str
+    base_prefix: str
+    type: str
+    created_by: str
+    created_at: datetime
+    allowed_creators: tuple[Creator, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    status: str
+    detail: str
+    latency_ms: float

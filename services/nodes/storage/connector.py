@@ -1,0 +1,34 @@
+"""The S3 side of the nodes service: node checks and bucket work with the node's own credentials."""
+
+from __future__ import annotations
+
+from services.common.s3 import NodeCheckResult, S3Endpoint, S3Gateway, check_node
+from services.nodes.domain.models import NodeSettings
+
+
+def endpoint_of(settings: NodeSettings) -> S3Endpoint:
+    return S3Endpoint(
+        endpoint=settings.endpoint,
+        region=settings.region,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        sts_endpoint=settings.sts_endpoint,
+        role_arn=settings.role_arn,
+    )
+
+
+class S3NodeConnector:
+    def __init__(self, gateway: S3Gateway) -> None:
+        self.gateway = gateway
+
+    async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult:
+        return await check_node(self.gateway, endpoint_of(settings), with_sts)
+
+    async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool:
+        return await self.gateway.bucket_exists(endpoint_of(settings), bucket)
+
+    async def create_bucket(self, settings: NodeSettings, bucket: str) -> None:
+        await self.gateway.create_bucket(endpoint_of(settings), bucket)
+
+    def forget(self, settings: NodeSettings) -> None:
+        self.gateway.forget(endpoint_of(settings))

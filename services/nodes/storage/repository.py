@@ -1,0 +1,215 @@
+"""SQL implementation of the nodes repository; node secrets are sealed before they reach a row."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import SessionFactory
+from services.common.errors import DomainError, Reason
+from services.common.outbox import Outbox
+from services.common.secrets import SecretBox
+from services.nodes.domain.models import Creator, Node, NodeSettings, Root
+from services.nodes.events.publishers import OutboxNodesEvents
+from services.nodes.storage import tables as t
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+class SqlNodesRepository:
+    def __init__(self, session: AsyncSession, box: SecretBox) -> None:
+        self.s = session
+        self.box = box
+
+    def _node(self, row: Any) -> Node:
+        settings = NodeSettings(
+            name=row.name,
+            endpoint=row.endpoint,
+            region=row.region,
+            kind=row.kind,
+            access_key=row.access_key,
+            secret_key=self.box.open(row.secret_key_sealed).decode(),
+            sts_endpoint=row.sts_endpoint,
+            role_arn=row.role_arn,
+            max_credential_seconds=row.max_credential_seconds,
+            policy_size_limit=row.policy_size_limit,
+        )
+        return Node(
+            id=str(row.id),
+            settings=settings,
+            operator_id=str(row.operator_id),
+            operator_username=row.operator_username,
+            created_at=row.created_at,
+            status=row.status,
+            status_detail=row.status_detail,
+            last_seen_at=row.last_seen_at,
+            latency_ms=row.latency_ms,
+        )
+
+    def _settings_values(self, s: NodeSettings) -> dict[str, Any]:
+        return {
+            "name": s.name,
+            "endpoint": s.endpoint,
+            "region": s.region,
+            "kind": s.kind,
+            "access_key": s.access_key,
+            "secret_key_sealed": self.box.seal(s.secret_key.encode()),
+            "sts_endpoint": s.sts_endpoint,
+            "role_arn": s.role_arn,
+            "max_credential_seconds": s.max_credential_seconds,
+            "policy_size_limit": s.policy_size_limit,
+        }
+
+    async def add_node(self, node: Node) -> None:
+        try:
+            async with self.s.begin_nested():
+                await self.s.execute(
+                    insert(t.nodes).values(
+                        id=node.id,
+                        operator_id=node.operator_id,
+                        operator_username=node.operator_username,
+                        created_at=node.created_at,
+                        status=node.status,
+                        status_detail=node.status_detail,
+                        last_seen_at=node.last_seen_at,
+                        latency_ms=node.latency_ms,
+                        **self._settings_values(node.settings),
+                    )
+                )
+        except IntegrityError as exc:
+            raise DomainError(Reason.NODE_NAME_TAKEN, f"node {node.name!r} exists") from exc
+
+    async def node(self, ref: str) -> Node | None:
+        column = t.nodes.c.id if _is_uuid(ref) else t.nodes.c.name
+        row = (await self.s.execute(select(t.nodes).where(column == ref))).first()
+        return self._node(row) if row else None
+
+    async def node_by_id(self, node_id: str) -> Node | None:
+        if not _is_uuid(node_id):
+            return None
+        row = (await self.s.execute(select(t.nodes).where(t.nodes.c.id == node_id))).first()
+        return self._node(row) if row else None
+
+    async def list_nodes(self) -> list[Node]:
+        rows = (await self.s.execute(select(t.nodes).order_by(t.nodes.c.created_at))).all()
+        return [self._node(r) for r in rows]
+
+    async def update_settings(self, node_id: str, settings: NodeSettings) -> Node:
+        try:
+            async with self.s.begin_nested():
+                row = (
+                    await self.s.execute(
+                        update(t.nodes)
+                        .where(t.nodes.c.id == node_id)
+                        .values(**self._settings_values(settings))
+                        .returning(*t.nodes.c)
+                    )
+                ).one()
+        except IntegrityError as exc:
+            raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists") from exc
+        return self._node(row)
+
+    async def set_status(
+        self, node_id: str, status: str, detail: str, latency_ms: float, seen: datetime | None
+    ) -> None:
+        await self.s.execute(
+            update(t.nodes)
+            .where(t.nodes.c.id == node_id)
+            .values(status=status, status_detail=detail[:1000], latency_ms=latency_ms, last_seen_at=seen)
+        )
+
+    async def delete_node(self, node_id: str) -> None:
+        await self.s.execute(delete(t.nodes).where(t.nodes.c.id == node_id))
+
+    async def lock_node_roots(self, node_id: str) -> None:
+        await self.s.execute(select(t.nodes.c.id).where(t.nodes.c.id == node_id).with_for_update())
+
+    def _root_query(self) -> Any:
+        return (
+            select(t.roots, t.nodes.c.name.label("node_name"))
+            .join(t.nodes, t.nodes.c.id == t.roots.c.node_id)
+            .order_by(t.roots.c.created_at)
+        )
+
+    @staticmethod
+    def _root(row: Any) -> Root:
+        return Root(
+            id=str(row.id),
+            node_id=str(row.node_id),
+            node_name=row.node_name,
+            bucket=row.bucket,
+            base_prefix=row.base_prefix,
+            type=row.type,
+            created_by=str(row.created_by),
+            created_at=row.created_at,
+            allowed_creators=tuple(Creator(c["kind"], c["id"], c["name"]) for c in row.allowed_creators),
+        )
+
+    async def add_root(self, root: Root) -> None:
+        await self.s.execute(
+            insert(t.roots).values(
+                id=root.id,
+                node_id=root.node_id,
+                bucket=root.bucket,
+                base_prefix=root.base_prefix,
+                type=root.type,
+                allowed_creators=[
+                    {"kind": c.kind, "id": c.id, "name": c.name} for c in root.allowed_creators
+                ],
+                created_by=root.created_by,
+                created_at=root.created_at,
+            )
+        )
+
+    async def root(self, root_id: str) -> Root | None:
+        if not _is_uuid(root_id):
+            return None
+        row = (await self.s.execute(self._root_query().where(t.roots.c.id == root_id))).first()
+        return self._root(row) if row else None
+
+    async def list_roots(self, node_id: str | None) -> list[Root]:
+        query = self._root_query()
+        if node_id is not None:
+            query = query.where(t.roots.c.node_id == node_id)
+        return [self._root(r) for r in (await self.s.execute(query)).all()]
+
+    async def delete_root(self, root_id: str) -> None:
+        await self.s.execute(delete(t.roots).where(t.roots.c.id == root_id))
+
+
+@dataclass
+class SqlTransaction:
+    repo: SqlNodesRepository
+    events: OutboxNodesEvents
+
+
+class SqlTransactions:
+    """Opens one transaction per use case; commits, then wakes the outbox relay."""
+
+    def __init__(self, sessions: SessionFactory, outbox: Outbox, box: SecretBox) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.box = box
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[SqlTransaction]:
+        async with self.sessions() as session:
+            async with session.begin():
+                yield SqlTransaction(
+                    SqlNodesRepository(session, self.box), OutboxNodesEvents(session, self.outbox)
+                )
+            self.outbox.poke()
