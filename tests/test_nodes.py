@@ -240,7 +240,8 @@ async def test_malformed_registration_is_refused(
 ) -> None:
     md = await auth.as_key(auth.admin_key)
     before = await node_names(nodes, md)
-    request = register_request(infra.s3, unique("x"), **overrides)
+    fields = dict(overrides)
+    request = register_request(infra.s3, fields.pop("name", unique("x")), **fields)
     await expect_error(
         nodes.stub.RegisterNode(request, metadata=md), grpc.StatusCode.INVALID_ARGUMENT, reason
     )

@@ -1,0 +1,201 @@
+"""How things print: listing lines like `[2020-10-17T21:07:18.996866] ...`, detail blocks, JSON; and the
+times users type (`--expires 30d`).
+
+Works on protobuf messages by duck typing; commands import it when they run, never at start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import typer
+
+from cli.errors import EXIT_USAGE, CliError
+
+_EPOCH = datetime(1970, 1, 1)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+
+
+# Times shown ---------------------------------------------------------------------------------------------
+
+
+def timestamp_to_datetime(ts: Any) -> datetime | None:
+    """A google.protobuf.Timestamp as a naive UTC datetime; None when unset."""
+    if ts is None or (not ts.seconds and not ts.nanos):
+        return None
+    return _EPOCH + timedelta(seconds=int(ts.seconds), microseconds=int(ts.nanos) // 1000)
+
+
+def format_time(ts: Any, unset: str = "never") -> str:
+    """UTC, ISO 8601 without a zone suffix, always with microseconds: 2020-10-17T21:07:18.996866."""
+    when = timestamp_to_datetime(ts)
+    return when.isoformat(timespec="microseconds") if when else unset
+
+
+def enum_label(message: Any, field: str) -> str:
+    """An enum field's value name without its type prefix, lower case: ROLE_ADMIN -> admin."""
+    value = getattr(message, field)
+    enum_type = message.DESCRIPTOR.fields_by_name[field].enum_type
+    described = enum_type.values_by_number.get(value)
+    if described is None:
+        return str(value)
+    name = str(described.name)
+    prefix = _enum_prefix(str(enum_type.name))
+    return name.removeprefix(prefix).lower()
+
+
+def _enum_prefix(type_name: str) -> str:
+    # Role -> ROLE_, ShareLevel -> SHARE_LEVEL_ (buf's STANDARD rule for enum value prefixes).
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).upper() + "_"
+
+
+# Times typed -------------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `2w`, `45s`, or a sum such as `1d12h`."""
+    compact = text.strip().lower()
+    if not compact or _DURATION.sub("", compact).strip():
+        raise CliError(f"not a duration: {text!r} (use e.g. 30d, 12h, 90m, 2w or 1d12h)")
+    seconds = sum(int(count) * _UNITS[unit] for count, unit in _DURATION.findall(compact))
+    if seconds <= 0:
+        raise CliError(f"duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """A moment in the future, as an aware UTC datetime: a duration from now (`30d`), an ISO date
+    (`2030-01-31`, midnight UTC) or an ISO datetime (UTC unless it names its offset)."""
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    when: datetime
+    if value and value[0].isdigit() and value[-1].lower() in _UNITS and "-" not in value:
+        when = now + parse_duration(value)
+    else:
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            else:
+                when = datetime.fromisoformat(value)
+        except ValueError:
+            raise CliError(
+                f"not a date, datetime or duration: {text!r} (use e.g. 2030-01-31, 2030-01-31T12:00, 30d)"
+            ) from None
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if when <= now:
+        raise CliError(f"{text!r} is not in the future")
+    return when
+
+
+# Listings ----------------------------------------------------------------------------------------------
+
+
+def listing_line(created: Any, *fields: str) -> str:
+    return " ".join([f"[{format_time(created, unset='-')}]", *(f for f in fields if f)])
+
+
+def user_line(user: Any) -> str:
+    return listing_line(
+        user.created_at,
+        user.username,
+        user.email or "-",
+        enum_label(user, "role"),
+        "(disabled)" if user.disabled else "",
+    )
+
+
+def group_line(group: Any) -> str:
+    count = int(group.member_count)
+    return listing_line(group.created_at, group.name, f"({count} member{'' if count == 1 else 's'})")
+
+
+def apikey_line(key: Any) -> str:
+    return listing_line(
+        key.created_at,
+        key.id,
+        key.name or "-",
+        f"{key.prefix}…",
+        f"expires={format_time(key.expires_at)}",
+        f"last_used={format_time(key.last_used_at)}",
+        "(revoked)" if key.revoked else "",
+    )
+
+
+def detail_block(rows: Sequence[tuple[str, str]]) -> str:
+    """`key: value` lines with the values aligned."""
+    width = max((len(key) for key, _ in rows), default=0) + 1
+    return "\n".join(f"{key + ':':<{width}} {value}".rstrip() for key, value in rows)
+
+
+def user_details(user: Any) -> str:
+    rows = [
+        ("username", user.username),
+        ("email", user.email),
+        ("name", user.display_name),
+        ("role", enum_label(user, "role")),
+        ("id", user.id),
+        ("created", format_time(user.created_at, unset="-")),
+    ]
+    if user.disabled:
+        rows.append(("disabled", format_time(user.disabled_at, unset="yes")))
+    return detail_block(rows)
+
+
+def group_details(group: Any) -> str:
+    rows = [
+        ("name", group.name),
+        ("description", group.description),
+        ("id", group.id),
+        ("created by", group.created_by),
+        ("created", format_time(group.created_at, unset="-")),
+        ("members", ", ".join(group.members) if group.members else "(none)"),
+    ]
+    return detail_block(rows)
+
+
+# Emitting ----------------------------------------------------------------------------------------------
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    # Every field, even at its default, so scripts can rely on the keys being there.
+    result: dict[str, Any] = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return result
+
+
+def print_json(value: Any) -> None:
+    """A message, or a list of them, as JSON on stdout and nothing else."""
+    if isinstance(value, list):
+        data: Any = [to_dict(item) for item in value]
+    else:
+        data = to_dict(value)
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        typer.echo(line)
+
+
+def note(message: str) -> None:
+    """Something for the person at the terminal, kept off stdout so pipes and --json stay clean."""
+    typer.echo(message, err=True)
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before something that cannot be undone; `--yes` skips it, and without a terminal it is required."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question} Pass --yes to confirm (there is no terminal to ask).", EXIT_USAGE)
+    typer.confirm(question, abort=True)

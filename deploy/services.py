@@ -1,0 +1,178 @@
+"""The wio services as processes: the auth bootstrap, then `python -m services.<name>` each, each
+waited for until it answers the standard gRPC health check."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.errors import LaunchError
+from deploy.ports import HOST, SERVICES
+from deploy.process import ManagedProcess, spawn, tail, wait_until
+
+ADMIN_USERNAME = "admin"
+# The auth service rejects an address without a dot in its domain, such as admin@localhost.
+ADMIN_EMAIL = "admin@localhost.localdomain"
+# Services that act on their own behalf and so get an auth account and key.
+SERVICE_ACCOUNTS = tuple(name for name in SERVICES if name != "auth")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """What every service is started with."""
+
+    database_url: str
+    nats_url: str
+    secret_key: str
+    ports: Mapping[str, int]
+    service_keys: Mapping[str, str]
+
+    def address(self, name: str) -> str:
+        return f"{HOST}:{self.ports[name]}"
+
+    def base_env(self) -> dict[str, str]:
+        return {
+            "WIO_DATABASE_URL": self.database_url,
+            "WIO_NATS_URL": self.nats_url,
+            "WIO_SECRET_KEY": self.secret_key,
+            "WIO_AUTH_ADDRESS": self.address("auth"),
+        }
+
+    def service_env(self, name: str) -> dict[str, str]:
+        env = self.base_env()
+        env[f"WIO_{name.upper()}_LISTEN"] = self.address(name)
+        if name == "auth":
+            env["WIO_AUTH_DIRECTORY"] = ",".join(f"{s}={self.address(s)}" for s in SERVICE_ACCOUNTS)
+        else:
+            env[f"WIO_{name.upper()}_SERVICE_API_KEY"] = self.service_keys.get(name, "")
+        return env
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    admin_username: str
+    admin_key: str | None
+    service_keys: dict[str, str | None]
+
+
+def project_root() -> Path:
+    """The folder holding the `services` package; services run from there so `-m` finds them."""
+    spec = importlib.util.find_spec("services")
+    if spec is None or not spec.submodule_search_locations:
+        raise LaunchError("the `services` package cannot be found: run from the project (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations))).parent
+
+
+def require_service_module(name: str) -> None:
+    main = project_root() / "services" / name / "__main__.py"
+    if not main.is_file():
+        raise LaunchError(
+            f"services/{name}/__main__.py does not exist yet, so `python -m services.{name}` cannot run"
+        )
+
+
+def _python_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def run_bootstrap(
+    settings: StackSettings, log: Path, *, new_admin_key: bool, timeout: float = 120.0
+) -> BootstrapResult:
+    """`python -m services.auth bootstrap`: schema, first admin and service accounts, if missing."""
+    require_service_module("auth")
+    command = [
+        sys.executable,
+        "-m",
+        "services.auth",
+        "bootstrap",
+        "--admin-username",
+        ADMIN_USERNAME,
+        "--admin-email",
+        ADMIN_EMAIL,
+    ]
+    for name in SERVICE_ACCOUNTS:
+        command += ["--service", name]
+    if new_admin_key:
+        command.append("--new-admin-key")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as errors:
+        try:
+            result = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=_python_env(settings.base_env()),
+                cwd=project_root(),
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LaunchError(f"the auth bootstrap did not finish in {timeout:.0f} s; see {log}") from exc
+    if result.returncode != 0:
+        raise LaunchError(f"the auth bootstrap failed (exit {result.returncode}):\n{tail(log)}\n(log: {log})")
+    lines = [line for line in result.stdout.decode(errors="replace").splitlines() if line.strip()]
+    try:
+        data = json.loads(lines[-1])
+        admin = data["admin"]
+        services = data.get("services") or {}
+        return BootstrapResult(
+            admin_username=str(admin.get("username") or ADMIN_USERNAME),
+            admin_key=admin.get("api_key") or None,
+            service_keys={name: (services.get(name) or None) for name in SERVICE_ACCOUNTS},
+        )
+    except (IndexError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # Never echo the output itself: it holds keys.
+        raise LaunchError(f"the auth bootstrap printed no JSON object as expected; see {log}") from exc
+
+
+def health(address: str, timeout: float = 1.0) -> str:
+    """The gRPC health status of the whole server ("SERVING", ...), or "no answer"."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    options = [("grpc.enable_http_proxy", 0)]
+    with grpc.insecure_channel(address, options=options) as channel:
+        try:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError:
+            return "no answer"
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def start_service(
+    name: str, settings: StackSettings, logs_dir: Path, *, timeout: float = 30.0
+) -> ManagedProcess:
+    require_service_module(name)
+    log = logs_dir / f"{name}.log"
+    process = spawn(
+        name,
+        [sys.executable, "-m", f"services.{name}"],
+        log,
+        env=_python_env(settings.service_env(name)),
+        cwd=project_root(),
+    )
+    address = settings.address(name)
+    try:
+        wait_until(
+            lambda: health(address) == "SERVING",
+            timeout,
+            process=process,
+            what=f"the {name} service on {address} (gRPC health check)",
+            log=str(log),
+        )
+    except LaunchError as exc:
+        process.stop()
+        raise LaunchError(f"{exc}\n{tail(log)}") from exc
+    return process

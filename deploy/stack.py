@@ -1,0 +1,740 @@
+"""The local stack: start, reuse, stop and report PostgreSQL, NATS, SeaweedFS and the wio services.
+
+Everything lives in one state folder. Its stack.json (mode 0600) records the ports, the generated
+secrets and exactly which processes were started, so `down` stops those and nothing else, and a
+second `up` reuses the same data, secrets and ports and starts only what is not running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from deploy import ports as port_settings
+from deploy.errors import LaunchError
+from deploy.nats import NatsServer, nats_info, start_nats
+from deploy.ports import HOST, SERVICES, WeedPorts, require_free
+from deploy.postgres import PostgresServer, postgres_answers, start_postgres
+from deploy.process import ManagedProcess
+from deploy.seaweedfs import (
+    SeaweedServer,
+    WeedCredentials,
+    remove_stale_sockets,
+    s3_answers,
+    start_seaweedfs,
+)
+from deploy.services import (
+    SERVICE_ACCOUNTS,
+    StackSettings,
+    health,
+    require_service_module,
+    run_bootstrap,
+    start_service,
+)
+
+T = TypeVar("T")
+
+STATE_ENV = "WIO_DEV_STATE"
+DEFAULT_STATE = ".wio-dev"
+STATE_VERSION = 1
+INFRA = ("postgres", "nats", "s3", "s3_second")
+WEED_NODES = ("s3", "s3_second")
+
+
+@dataclass
+class Infra:
+    """Servers started through this module's functions; `stop()` stops them in reverse order."""
+
+    postgres: PostgresServer | None = None
+    nats: NatsServer | None = None
+    s3: SeaweedServer | None = None
+    s3_second: SeaweedServer | None = None
+
+    @classmethod
+    def start(
+        cls,
+        state_dir: Path,
+        *,
+        postgres_port: int,
+        nats_port: int,
+        s3_ports: WeedPorts,
+        second_s3_ports: WeedPorts | None = None,
+    ) -> Infra:
+        infra = cls()
+        try:
+            infra.postgres = start_postgres(state_dir, postgres_port)
+            infra.nats = start_nats(state_dir, nats_port)
+            infra.s3 = start_seaweedfs(state_dir / "seaweedfs", s3_ports)
+            if second_s3_ports is not None:
+                infra.s3_second = start_seaweedfs(
+                    state_dir / "seaweedfs-second", second_s3_ports, name="s3_second"
+                )
+        except BaseException:
+            infra.stop()
+            raise
+        return infra
+
+    def stop(self) -> None:
+        for server in (self.s3_second, self.s3, self.nats, self.postgres):
+            if server is not None:
+                server.stop()
+
+
+def state_dir_from(argument: str | None) -> Path:
+    return Path(argument or os.environ.get(STATE_ENV) or DEFAULT_STATE).expanduser().absolute()
+
+
+def _stack_file(state_dir: Path) -> Path:
+    return state_dir / "stack.json"
+
+
+def load_state(state_dir: Path) -> dict[str, Any] | None:
+    path = _stack_file(state_dir)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LaunchError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise LaunchError(f"{path} was not written by this version of wio-dev; move the folder away")
+    return data
+
+
+def save_state(state_dir: Path, data: dict[str, Any]) -> None:
+    """Written to a new 0600 file and renamed over the old one, so a crash never leaves half a file."""
+    path = _stack_file(state_dir)
+    temporary = path.with_name(f".stack.json.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2, sort_keys=True)
+        out.write("\n")
+    os.replace(temporary, path)
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path, wait: bool = False) -> Iterator[None]:
+    """One `up`, `down` or `admin-key` at a time per state folder."""
+    with open(state_dir / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            raise LaunchError(f"another wio-dev command is working on {state_dir}; wait for it") from exc
+        yield
+
+
+def _say(message: str = "", end: str = "\n") -> None:
+    # Progress only: a closed pipe (`wio-dev up | head`) must not interrupt starting or stopping.
+    with contextlib.suppress(BrokenPipeError):
+        print(message, end=end, flush=True)
+
+
+def _entry(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """The record of one component ({} when there is none); services sit under "services"."""
+    entry = data.get("services", {}).get(key) if key in SERVICES else data.get(key)
+    return entry if isinstance(entry, dict) else {}
+
+
+def _process(entry: dict[str, Any] | None, name: str) -> ManagedProcess | None:
+    if not entry or not entry.get("process"):
+        return None
+    return ManagedProcess.from_json(name, entry["process"])
+
+
+def _running(entry: dict[str, Any] | None, name: str) -> ManagedProcess | None:
+    process = _process(entry, name)
+    return process if process is not None and process.is_running() else None
+
+
+# --- ports -------------------------------------------------------------------------------------
+
+
+def _settings_for(key: str) -> dict[str, port_settings.Port]:
+    if key == "postgres":
+        return {"": port_settings.POSTGRES}
+    if key == "nats":
+        return {"": port_settings.NATS}
+    if key in WEED_NODES:
+        return port_settings.weed_port_settings(second=key == "s3_second")
+    return {"": port_settings.SERVICE_PORTS[key]}
+
+
+def _resolve_ports(data: dict[str, Any], second_node: bool) -> None:
+    """A component keeps the ports of its first start: its data and addresses written elsewhere
+    (CLI config, registered nodes) depend on them. Until then the environment decides."""
+    recorded: dict[str, Any] = data.setdefault("ports", {})
+    keys = ["postgres", "nats", "s3", *(["s3_second"] if second_node else []), *SERVICES]
+    for key in keys:
+        settings = _settings_for(key)
+        wanted: Any
+        if key in WEED_NODES:
+            wanted = {name: port.value() for name, port in settings.items()}
+        else:
+            wanted = settings[""].value()
+        entry = _entry(data, key)
+        # Only a successful start records an address ("port", "endpoint" or "address").
+        ever_started = not entry.get("external") and bool({"port", "endpoint", "address"} & set(entry))
+        if key not in recorded or not ever_started:
+            recorded[key] = wanted
+            continue
+        for name, port in settings.items():
+            old = recorded[key][name] if key in WEED_NODES else recorded[key]
+            if port.is_set() and port.value() != old:
+                _say(
+                    f"note: {port.env}={port.value()} is ignored: this state folder keeps the port of its"
+                    f" first start ({old}); use another --state folder to change ports"
+                )
+
+
+def _port_descriptions(key: str, data: dict[str, Any]) -> dict[int, str]:
+    settings = _settings_for(key)
+    if key in WEED_NODES:
+        return {
+            int(data["ports"][key][name]): f"{port.name}, set by {port.env}"
+            for name, port in settings.items()
+        }
+    port = settings[""]
+    return {int(data["ports"][key]): f"{port.name}, set by {port.env}"}
+
+
+# --- up ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Up:
+    state_dir: Path
+    data: dict[str, Any]
+    started: list[tuple[str, Callable[[], None]]] = field(default_factory=list)
+
+    def save(self) -> None:
+        save_state(self.state_dir, self.data)
+
+    def record(self, key: str, entry: dict[str, Any], stop: Callable[[], None] | None) -> None:
+        if key in SERVICES:
+            self.data.setdefault("services", {})[key] = entry
+        else:
+            self.data[key] = entry
+        self.save()
+        if stop is not None:
+            self.started.append((key, stop))
+
+    def stop_started(self) -> None:
+        for key, stop in reversed(self.started):
+            _say(f"stopping {key} ...")
+            stop()
+            entry = _entry(self.data, key)
+            if entry:
+                entry["process"] = None
+            self.save()
+        self.started.clear()
+
+
+def _timed(what: str, action: Callable[[], T]) -> T:
+    _say(f"starting {what} ...", end=" ")
+    began = time.monotonic()
+    try:
+        result = action()
+    except BaseException:
+        _say("failed")
+        raise
+    _say(f"ok ({time.monotonic() - began:.1f} s)")
+    return result
+
+
+def _external_answers(url: str, default_port: int, check: Callable[[int, str], bool]) -> bool:
+    parts = urlsplit(url)
+    return check(parts.port or default_port, parts.hostname or HOST)
+
+
+def _refuse_external_over_own(up: _Up, key: str, env: str) -> None:
+    # Replacing the record would forget the running server's PID, and `down` could not stop it.
+    process = _running(_entry(up.data, key), key)
+    if process is not None and not _entry(up.data, key).get("external"):
+        raise LaunchError(
+            f"{env} is set, but this state folder's own {key} is running (pid {process.pid});"
+            " run `wio-dev down` first or unset the variable"
+        )
+
+
+def _start_postgres(up: _Up) -> None:
+    external = os.environ.get("WIO_DATABASE_URL", "").strip()
+    if external:
+        _refuse_external_over_own(up, "postgres", "WIO_DATABASE_URL")
+        up.record("postgres", {"external": True, "url": external, "process": None}, None)
+        return
+    entry = up.data.get("postgres") or {}
+    if not entry.get("external") and _running(entry, "postgres"):
+        return
+    port = int(up.data["ports"]["postgres"])
+    server = _timed(f"PostgreSQL on {HOST}:{port}", lambda: start_postgres(up.state_dir, port))
+    if not server.data_dir.is_relative_to(up.state_dir):
+        _say(
+            f"note: {server.user} cannot reach {up.state_dir}, so the PostgreSQL data is in {server.data_dir}"
+        )
+    up.record(
+        "postgres",
+        {
+            "external": False,
+            "url": server.url("wio"),
+            "port": port,
+            "data_dir": str(server.data_dir),
+            "user": server.user,
+            "process": server.process.to_json(),
+        },
+        server.stop,
+    )
+
+
+def _start_nats(up: _Up) -> None:
+    external = os.environ.get("WIO_NATS_URL", "").strip()
+    if external:
+        _refuse_external_over_own(up, "nats", "WIO_NATS_URL")
+        up.record("nats", {"external": True, "url": external, "process": None}, None)
+        return
+    entry = up.data.get("nats") or {}
+    if not entry.get("external") and _running(entry, "nats"):
+        return
+    port = int(up.data["ports"]["nats"])
+    server = _timed(f"NATS JetStream on {HOST}:{port}", lambda: start_nats(up.state_dir, port))
+    up.record(
+        "nats",
+        {"external": False, "url": server.url, "port": port, "process": server.process.to_json()},
+        server.stop,
+    )
+
+
+def _start_weed(up: _Up, key: str) -> None:
+    entry = up.data.get(key) or {}
+    if _running(entry, key):
+        return
+    ports = WeedPorts.from_dict(up.data["ports"][key])
+    if entry.get("credentials"):
+        credentials = WeedCredentials.from_json(entry["credentials"])
+    else:
+        # Generated once and saved before the first start, so the data always matches the keys.
+        credentials = WeedCredentials.generate()
+        entry = {"credentials": credentials.to_json(), "process": None}
+        up.record(key, entry, None)
+    folder = up.state_dir / ("seaweedfs" if key == "s3" else "seaweedfs-second")
+    label = "SeaweedFS S3/STS" + (" (second node)" if key == "s3_second" else "")
+    server = _timed(
+        f"{label} on {HOST}:{ports.s3}",
+        lambda: start_seaweedfs(
+            folder, ports, credentials, name=key, log=up.state_dir / "logs" / f"{key}.log"
+        ),
+    )
+    up.record(
+        key,
+        {
+            **server.access.to_json(),
+            "folder": str(folder),
+            "credentials": credentials.to_json(),
+            "process": server.process.to_json(),
+        },
+        server.stop,
+    )
+
+
+def _stop_service(process: ManagedProcess) -> Callable[[], None]:
+    def stop() -> None:
+        process.stop(20.0)
+
+    return stop
+
+
+def _start_services(up: _Up) -> str | None:
+    """Start the services that are not running; returns the admin's API key if it was just made."""
+    for name in SERVICES:
+        require_service_module(name)
+    services = up.data.setdefault("services", {})
+    missing = [name for name in SERVICES if not _running(services.get(name), name)]
+    if not missing:
+        return None
+    settings = _stack_settings(up.data)
+    result = _timed(
+        "auth bootstrap (schema, admin, service accounts)",
+        lambda: run_bootstrap(settings, up.state_dir / "logs" / "bootstrap.log", new_admin_key=False),
+    )
+    _store_service_keys(up.data, result.service_keys)
+    up.save()
+    settings = _stack_settings(up.data)
+    for name in SERVICES:
+        if name not in missing:
+            continue
+        process = _timed(
+            f"{name} on {settings.address(name)}",
+            functools.partial(start_service, name, settings, up.state_dir / "logs"),
+        )
+        up.record(
+            name,
+            {"address": settings.address(name), "log": process.log, "process": process.to_json()},
+            _stop_service(process),
+        )
+    return result.admin_key
+
+
+def _store_service_keys(data: dict[str, Any], keys: dict[str, str | None]) -> None:
+    stored: dict[str, str] = data.setdefault("service_keys", {})
+    for name, key in keys.items():
+        if key:
+            stored[name] = key
+        elif name not in stored:
+            raise LaunchError(
+                f"the auth account of the {name} service exists but its API key is not in stack.json;"
+                " stop the stack and start over with a fresh state folder"
+            )
+
+
+def _stack_settings(data: dict[str, Any]) -> StackSettings:
+    return StackSettings(
+        database_url=str(data["postgres"]["url"]),
+        nats_url=str(data["nats"]["url"]),
+        secret_key=str(data["secret_key"]),
+        ports={name: int(data["ports"][name]) for name in SERVICES},
+        service_keys=dict(data.get("service_keys", {})),
+    )
+
+
+def _new_state(state_dir: Path) -> dict[str, Any]:
+    return {
+        "version": STATE_VERSION,
+        "state_dir": str(state_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "secret_key": secrets.token_urlsafe(32),
+    }
+
+
+def _prepare_state_dir(state_dir: Path) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    # Others may pass through (PostgreSQL runs as `nobody` when we are root) but not list it.
+    state_dir.chmod(0o711)
+    (state_dir / "logs").mkdir(exist_ok=True)
+
+
+def _busy_ports(up: _Up, keys: list[str]) -> dict[int, str]:
+    wanted: dict[int, str] = {}
+    for key in keys:
+        if key in ("postgres", "nats"):
+            env = "WIO_DATABASE_URL" if key == "postgres" else "WIO_NATS_URL"
+            entry = up.data.get(key) or {}
+            if os.environ.get(env, "").strip() or (not entry.get("external") and _running(entry, key)):
+                continue
+        elif key in WEED_NODES:
+            if _running(up.data.get(key), key):
+                continue
+        elif _running(up.data.get("services", {}).get(key), key):
+            continue
+        wanted.update(_port_descriptions(key, up.data))
+    return wanted
+
+
+def up(
+    state_dir: Path, *, second_node: bool = False, foreground: bool = False, infra_only: bool = False
+) -> int:
+    """Start what is not running yet; with `foreground`, wait and stop it all on Ctrl-C or SIGTERM."""
+    if foreground:
+        # From here on SIGTERM and a closed terminal act like Ctrl-C: what was started gets stopped.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, _interrupted)
+    _prepare_state_dir(state_dir)
+    with _locked(state_dir):
+        data = load_state(state_dir) or _new_state(state_dir)
+        second_node = second_node or bool(_running(data.get("s3_second"), "s3_second"))
+        _resolve_ports(data, second_node)
+        up_run = _Up(state_dir, data)
+        up_run.save()
+        if not infra_only:
+            # Before anything starts: a missing service would otherwise leave a half-started stack.
+            for name in SERVICES:
+                require_service_module(name)
+        keys = ["postgres", "nats", "s3", *(["s3_second"] if second_node else [])]
+        require_free(_busy_ports(up_run, keys if infra_only else [*keys, *SERVICES]))
+        try:
+            _start_postgres(up_run)
+            _start_nats(up_run)
+            _start_weed(up_run, "s3")
+            if second_node:
+                _start_weed(up_run, "s3_second")
+            admin_key = None if infra_only else _start_services(up_run)
+            config = None if infra_only else write_cli_config(state_dir, data, admin_key)
+        except BaseException:
+            if up_run.started:
+                _say("start-up did not finish; stopping what this command started")
+                up_run.stop_started()
+            raise
+        _summary(up_run, admin_key, config)
+        started = list(up_run.started)
+    if foreground:
+        return _foreground(state_dir, started)
+    return 0
+
+
+def _summary(up_run: _Up, admin_key: str | None, config: tuple[Path, bool] | None) -> None:
+    data = up_run.data
+    _say("")
+    _say(f"wio local stack is up (state folder: {up_run.state_dir})")
+    started = {key for key, _stop in up_run.started}
+    for key, where, detail in _component_lines(data):
+        entry = _entry(data, key)
+        if entry and entry.get("external"):
+            note = "external (from the environment)"
+        elif key in started:
+            note = "started"
+        elif _process(entry, key) is not None:
+            note = "already running"
+        else:
+            continue
+        _say(f"  {key:<11} {where:<24} {note}{'  ' + detail if detail else ''}")
+    _say("")
+    if config is not None:
+        config_path, wrote_user_config = config
+        also = " (also written to ~/.config/wio/config.toml)" if wrote_user_config else ""
+        _say(f"CLI config: {config_path}{also}")
+        _say(f"  export WIO_CONFIG={config_path}")
+        if admin_key:
+            _say(f"First admin 'admin', API key (shown only this once; also in the CLI config): {admin_key}")
+        else:
+            _say(
+                "The first admin's API key was printed when the stack was first started (it is in the"
+                " CLI config); `wio-dev admin-key` makes a fresh one."
+            )
+    _say(f"S3 keys and other generated secrets: {_stack_file(up_run.state_dir)}")
+    _say(f"Logs: {up_run.state_dir / 'logs'}. Stop everything with `wio-dev down`.")
+
+
+def _component_lines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    lines: list[tuple[str, str, str]] = []
+    for key in INFRA:
+        entry = data.get(key)
+        if not entry or (key in WEED_NODES and "endpoint" not in entry):
+            continue
+        if key == "postgres":
+            lines.append((key, _address_of(entry["url"], 5432), entry["url"]))
+        elif key == "nats":
+            lines.append((key, _address_of(entry["url"], 4222), entry["url"]))
+        else:
+            lines.append((key, entry["endpoint"], f"region {entry['region']}, role {entry['role_arn']}"))
+    for name in SERVICES:
+        entry = data.get("services", {}).get(name)
+        if entry:
+            lines.append((name, entry["address"], ""))
+    return lines
+
+
+def _address_of(url: str, default_port: int) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or HOST}:{parts.port or default_port}"
+
+
+def write_cli_config(state_dir: Path, data: dict[str, Any], admin_key: str | None) -> tuple[Path, bool]:
+    """state/cli/config.toml (0600) for the `wio` CLI; also ~/.config/wio/config.toml if there is none.
+
+    The admin key is written only here, never to stack.json; without a new key the one already in
+    the file is kept."""
+    import tomli_w
+
+    path = state_dir / "cli" / "config.toml"
+    key = admin_key
+    if key is None and path.is_file():
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            key = tomllib.loads(path.read_text()).get("auth", {}).get("api_key")
+    services_addresses = {name: f"{HOST}:{int(data['ports'][name])}" for name in SERVICE_ACCOUNTS}
+    document: dict[str, Any] = {
+        "server": {"address": f"{HOST}:{int(data['ports']['auth'])}", "services": services_addresses}
+    }
+    if key:
+        document["auth"] = {"api_key": key}
+    text = tomli_w.dumps(document)
+    (state_dir / "cli").mkdir(exist_ok=True)
+    write_private(path, text)
+    user_config = Path.home() / ".config" / "wio" / "config.toml"
+    wrote_user_config = False
+    if key and not user_config.exists():
+        user_config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(user_config, text)
+        wrote_user_config = True
+    return path, wrote_user_config
+
+
+def _foreground(state_dir: Path, started: list[tuple[str, Callable[[], None]]]) -> int:
+    """Wait; on Ctrl-C or SIGTERM stop what this command started. Ends by itself when `down`
+    stopped those processes from elsewhere."""
+    names = {key for key, _stop in started}
+    if not names:
+        _say("everything was already running, and --foreground stops only what it starts: not waiting")
+        return 0
+    _say("running in the foreground; Ctrl-C stops what this command started")
+    code = 0
+    try:
+        while True:
+            time.sleep(1.0)
+            data = load_state(state_dir) or {}
+            alive = []
+            for key in names:
+                entry = _entry(data, key)
+                process = _process(entry, key)
+                if process is None:
+                    continue  # stopped through `wio-dev down`
+                if process.is_running():
+                    alive.append(key)
+                elif _busy(state_dir):
+                    alive.append(key)  # `wio-dev down` is stopping it right now
+                else:
+                    _say(f"{key} exited unexpectedly (its log is in {state_dir / 'logs'}); stopping the rest")
+                    raise _Exited
+            if not alive:
+                _say("everything this command started was stopped")
+                return 0
+    except KeyboardInterrupt:
+        _say("")
+    except _Exited:
+        code = 1
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    with _locked(state_dir, wait=True):
+        data = load_state(state_dir) or {}
+        _stop_components(state_dir, data, only=names)
+    return code
+
+
+class _Exited(Exception):
+    pass
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _busy(state_dir: Path) -> bool:
+    """Whether another wio-dev command holds the state folder's lock."""
+    try:
+        with _locked(state_dir):
+            return False
+    except LaunchError:
+        return True
+
+
+# --- down --------------------------------------------------------------------------------------
+
+
+def _stop_components(state_dir: Path, data: dict[str, Any], only: set[str] | None = None) -> int:
+    stopped = 0
+    for key in [*reversed(SERVICES), *reversed(INFRA)]:
+        if only is not None and key not in only:
+            continue
+        entry = _entry(data, key)
+        process = _process(entry, key)
+        if process is None:
+            continue
+        if process.is_running():
+            _say(f"stopping {key} (pid {process.pid}) ...", end=" ")
+            killed = process.stop(30.0 if key in INFRA else 20.0)
+            _say("killed after the timeout" if killed else "stopped")
+            stopped += 1
+        else:
+            _say(f"{key} (pid {process.pid}) was not running")
+        if key in WEED_NODES and "ports" in data and key in data["ports"]:
+            remove_stale_sockets(
+                Path(entry.get("folder", state_dir)), WeedPorts.from_dict(data["ports"][key])
+            )
+        entry["process"] = None
+        save_state(state_dir, data)
+    return stopped
+
+
+def down(state_dir: Path) -> int:
+    data = load_state(state_dir)
+    if data is None:
+        _say(f"nothing to stop: no stack.json in {state_dir}")
+        return 0
+    with _locked(state_dir):
+        data = load_state(state_dir) or data
+        stopped = _stop_components(state_dir, data)
+    _say(f"stopped {stopped} process(es); data and secrets stay in {state_dir}")
+    return 0
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def _answers(key: str, entry: dict[str, Any]) -> bool:
+    if key == "postgres":
+        return _external_answers(entry["url"], 5432, lambda port, host: postgres_answers(port, host))
+    if key == "nats":
+        return _external_answers(entry["url"], 4222, lambda port, host: nats_info(port, host) is not None)
+    if key in WEED_NODES:
+        return s3_answers(int(urlsplit(entry["endpoint"]).port or 80))
+    return health(entry["address"]) == "SERVING"
+
+
+def status(state_dir: Path) -> int:
+    data = load_state(state_dir)
+    if data is None:
+        _say(f"not started: no stack.json in {state_dir}")
+        return 1
+    _say(f"state folder: {state_dir}")
+    healthy = True
+    for key, where, _detail in _component_lines(data):
+        entry = _entry(data, key)
+        process = _process(entry, key)
+        if entry.get("external"):
+            answers = _answers(key, entry)
+            state = "external, " + ("answers" if answers else "NOT ANSWERING")
+            healthy = healthy and answers
+        elif process is None:
+            state = "stopped"
+        elif not process.is_running():
+            state = f"not running (pid {process.pid} is gone)"
+            healthy = False
+        else:
+            answers = _answers(key, entry)
+            state = f"pid {process.pid}, " + ("answers" if answers else "NOT ANSWERING")
+            healthy = healthy and answers
+        _say(f"  {key:<11} {where:<24} {state}")
+    return 0 if healthy else 1
+
+
+# --- admin-key ---------------------------------------------------------------------------------
+
+
+def admin_key(state_dir: Path) -> int:
+    """A fresh API key for the first admin, printed on stdout and put into the state's CLI config."""
+    with _locked(state_dir):
+        data = load_state(state_dir)
+        if data is None or "postgres" not in data or "nats" not in data:
+            raise LaunchError(f"no stack in {state_dir}: start it with `wio-dev up`")
+        for key in ("postgres", "nats"):
+            entry = data[key]
+            if not entry.get("external") and not _running(entry, key):
+                raise LaunchError(f"{key} is not running: start the stack with `wio-dev up`")
+        settings = _stack_settings(data)
+        result = run_bootstrap(settings, state_dir / "logs" / "bootstrap.log", new_admin_key=True)
+        _store_service_keys(data, result.service_keys)
+        save_state(state_dir, data)
+        if not result.admin_key:
+            raise LaunchError("the auth bootstrap made no new admin key")
+        config_path, _wrote = write_cli_config(state_dir, data, result.admin_key)
+    print(f"new API key for '{result.admin_username}' (also written to {config_path}):", file=sys.stderr)
+    print(result.admin_key, flush=True)
+    return 0
