@@ -1,0 +1,113 @@
+"""The README's run path end to end: `wio-dev up` starts everything, `wio` works with the printed key,
+a second `up` reuses the state, `down` stops exactly what was started."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.ports import SERVICES, pick_free_ports, weed_port_settings
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+KEY_RE = re.compile(r"wio_[A-Za-z0-9]+_[A-Za-z0-9_-]{20,}")
+
+
+@pytest.fixture(scope="module")
+def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    state = tmp_path_factory.mktemp("stack")
+    state.chmod(0o711)  # PostgreSQL runs as an unprivileged user when the tests run as root
+    home = tmp_path_factory.mktemp("home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
+    names = ["WIO_DEV_PG_PORT", "WIO_DEV_NATS_PORT"]
+    names += [port.env for port in weed_port_settings().values()]
+    names += [f"WIO_DEV_{s.upper()}_PORT" for s in SERVICES]
+    env.update({name: str(port) for name, port in zip(names, pick_free_ports(len(names)), strict=True)})
+    env.update(
+        {"WIO_DEV_STATE": str(state / "state"), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    )
+    try:
+        yield env
+    finally:
+        subprocess.run([str(BIN / "wio-dev"), "down"], env=env, capture_output=True, timeout=120)
+
+
+def run(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
+    env = stack_env
+    first = run(env, str(BIN / "wio-dev"), "up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    keys = KEY_RE.findall(first.stdout)
+    assert len(set(keys)) == 1, first.stdout
+    config = Path(env["WIO_DEV_STATE"]) / "cli" / "config.toml"
+    assert config.stat().st_mode & 0o777 == 0o600
+    cli_env = {**env, "WIO_CONFIG": str(config)}
+
+    whoami = run(cli_env, str(BIN / "wio"), "whoami", "--json")
+    assert whoami.returncode == 0, whoami.stderr
+    assert json.loads(whoami.stdout)["username"] == "admin"
+    # The key alone works too, as a user would pass it.
+    by_key = run({**env, "WIO_API_KEY": keys[0], "WIO_CONFIG": str(config)}, str(BIN / "wio"), "whoami")
+    assert by_key.returncode == 0 and "admin" in by_key.stdout
+
+    status = run(env, str(BIN / "wio-dev"), "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+
+    # A second up reuses everything and never prints a key it no longer knows.
+    second = run(env, str(BIN / "wio-dev"), "up")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert not KEY_RE.findall(second.stdout)
+    assert "admin-key" in second.stdout
+    again = run(cli_env, str(BIN / "wio"), "whoami")
+    assert again.returncode == 0, again.stderr
+
+    fresh = run(env, str(BIN / "wio-dev"), "admin-key")
+    assert fresh.returncode == 0, fresh.stderr
+    new_keys = KEY_RE.findall(fresh.stdout)
+    assert len(new_keys) == 1 and new_keys[0] != keys[0]
+    with_new = run({**env, "WIO_API_KEY": new_keys[0], "WIO_CONFIG": str(config)}, str(BIN / "wio"), "whoami")
+    assert with_new.returncode == 0, with_new.stderr
+
+    state = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())
+    down = run(env, str(BIN / "wio-dev"), "down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    pids = [int(v["pid"]) for v in _entries_with_pid(state)]
+    assert pids, state.keys()
+    assert not [pid for pid in pids if _alive(pid)]
+    refused = run(cli_env, str(BIN / "wio"), "whoami")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def _entries_with_pid(state: object) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = []
+    if isinstance(state, dict):
+        if isinstance(state.get("pid"), int):
+            found.append(state)
+        for value in state.values():
+            found.extend(_entries_with_pid(value))
+    elif isinstance(state, list):
+        for value in state:
+            found.extend(_entries_with_pid(value))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    # A zombie has exited; only its parent's bookkeeping is left.
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
