@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from deploy import ports as port_settings
 from deploy.errors import LaunchError
+from deploy.local_node import register_local_node
 from deploy.nats import NatsServer, nats_info, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
 from deploy.postgres import PostgresServer, postgres_answers, start_postgres
@@ -478,6 +479,13 @@ def up(
                 _start_weed(up_run, "s3_second")
             admin_key = None if infra_only else _start_services(up_run)
             config = None if infra_only else write_cli_config(state_dir, data, admin_key)
+            if not infra_only:
+                registered = register_local_node(
+                    data, admin_key, functools.partial(_fresh_admin_key, state_dir, data)
+                )
+                up_run.save()
+                if registered:
+                    _say(registered)
         except BaseException:
             if up_run.started:
                 _say("start-up did not finish; stopping what this command started")
@@ -716,6 +724,13 @@ def status(state_dir: Path) -> int:
 
 
 # --- admin-key ---------------------------------------------------------------------------------
+
+
+def _fresh_admin_key(state_dir: Path, data: dict[str, Any]) -> str:
+    result = run_bootstrap(_stack_settings(data), state_dir / "logs" / "bootstrap.log", new_admin_key=True)
+    if not result.admin_key:
+        raise LaunchError("the auth bootstrap made no new admin key")
+    return result.admin_key
 
 
 def admin_key(state_dir: Path) -> int:

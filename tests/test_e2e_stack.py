@@ -61,6 +61,11 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     by_key = run({**env, "WIO_API_KEY": keys[0], "WIO_CONFIG": str(config)}, str(BIN / "wio"), "whoami")
     assert by_key.returncode == 0 and "admin" in by_key.stdout
 
+    # The stack's own SeaweedFS is a node of the first admin, with a private and a public root.
+    assert "registered SeaweedFS as node 'local'" in first.stdout
+    recorded = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())["local_node"]
+    assert set(recorded["roots"]) == {"wio-private", "wio-public"}
+
     status = run(env, str(BIN / "wio-dev"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
 
