@@ -109,6 +109,11 @@ def test_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.listen == "127.0.0.1:6000" and settings.nats_url == "nats://127.0.0.1:7000"
     assert settings.token_ttl_seconds == 60 and settings.schema == "nodes"
     assert "x" * 32 not in repr(settings)
+    monkeypatch.setenv("WIO_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigError, match="WIO_LOG_LEVEL"):
+        load_common("nodes")
+    monkeypatch.setenv("WIO_LOG_LEVEL", "debug")
+    assert load_common("nodes").log_level == "DEBUG"
     monkeypatch.setenv("WIO_TOKEN_TTL_SECONDS", "soon")
     with pytest.raises(ConfigError, match="WIO_TOKEN_TTL_SECONDS"):
         load_common("nodes")

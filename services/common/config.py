@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:15432/wio"
 DEFAULT_NATS_URL = "nats://127.0.0.1:14222"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_PORTS = {"auth": 50151, "nodes": 50152, "workspaces": 50153, "indexer": 50154}
 
 
@@ -79,6 +80,9 @@ def load_common(service: str) -> CommonSettings:
     secret_key = env("WIO_SECRET_KEY")
     if not secret_key:
         raise ConfigError("WIO_SECRET_KEY is not set (the local launcher generates one)")
+    log_level = env("WIO_LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(f"WIO_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     tls = TlsSettings(env("WIO_TLS_CERT"), env("WIO_TLS_KEY"), env("WIO_TLS_CA"))
     if bool(tls.cert_file) != bool(tls.key_file):
         raise ConfigError("WIO_TLS_CERT and WIO_TLS_KEY must be set together")
@@ -91,7 +95,7 @@ def load_common(service: str) -> CommonSettings:
         auth_address=env("WIO_AUTH_ADDRESS", f"127.0.0.1:{DEFAULT_PORTS['auth']}"),
         service_api_key=env(prefix + "SERVICE_API_KEY"),
         tls=tls,
-        log_level=env("WIO_LOG_LEVEL", "INFO").upper(),
+        log_level=log_level,
         shutdown_grace_seconds=env_float("WIO_SHUTDOWN_GRACE_SECONDS", 5.0),
         relay_poll_seconds=env_float("WIO_RELAY_POLL_SECONDS", 0.5),
         token_ttl_seconds=env_int("WIO_TOKEN_TTL_SECONDS", 900),
