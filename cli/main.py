@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli.commands import apikeys, auth, groups, users
+from cli.commands import apikeys, auth, groups, nodes, roots, users
 from cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError, describe_status, status_details, status_name
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ app.command("whoami")(auth.whoami)
 app.add_typer(users.app, name="user")
 app.add_typer(groups.app, name="group")
 app.add_typer(apikeys.app, name="apikey")
+app.add_typer(nodes.app, name="node")
+app.add_typer(roots.app, name="root")
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
