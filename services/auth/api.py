@@ -5,24 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from services.auth.domain.models import ApiKey, Group, User
 from services.auth.domain.service import IdentityService
 from services.auth.events.publishers import ROLES
 from services.common.identity import require_caller
+from services.common.proto import timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 ROLE_NAMES = {v: k for k, v in ROLES.items()}
 Ctx: TypeAlias = Any  # grpc ships no type information
-
-
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
 
 
 def user_pb(user: User, public_only: bool = False) -> Any:
@@ -32,8 +23,8 @@ def user_pb(user: User, public_only: bool = False) -> Any:
         display_name=user.display_name,
         role=ROLES[user.role],
         disabled=user.disabled,
-        created_at=_ts(user.created_at),
-        disabled_at=_ts(user.disabled_at),
+        created_at=timestamp(user.created_at),
+        disabled_at=timestamp(user.disabled_at),
     )
     if not public_only and user.email:
         msg.email = user.email
@@ -46,7 +37,7 @@ def group_pb(group: Group) -> Any:
         name=group.name,
         description=group.description,
         created_by=group.created_by,
-        created_at=_ts(group.created_at),
+        created_at=timestamp(group.created_at),
         members=list(group.members),
         member_count=group.member_count,
     )
@@ -57,9 +48,9 @@ def key_pb(key: ApiKey) -> Any:
         id=key.id,
         name=key.name,
         prefix=key.prefix,
-        created_at=_ts(key.created_at),
-        expires_at=_ts(key.expires_at),
-        last_used_at=_ts(key.last_used_at),
+        created_at=timestamp(key.created_at),
+        expires_at=timestamp(key.expires_at),
+        last_used_at=timestamp(key.last_used_at),
         revoked=key.revoked_at is not None,
     )
 
@@ -73,7 +64,7 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         token, expires = await self.identity.exchange_api_key(request.api_key)
         return auth_pb2.ExchangeApiKeyResponse(
             access_token=token,
-            expires_at=_ts(datetime.fromtimestamp(expires, UTC)),
+            expires_at=timestamp(datetime.fromtimestamp(expires, UTC)),
             token_type="Bearer",
         )
 

@@ -10,8 +10,9 @@ import grpc
 from services.auth.api import PUBLIC_METHODS, AuthApi, AuthInternalApi
 from services.auth.config import AuthSettings
 from services.auth.domain.keyring import KeyRing, new_signing_key
+from services.auth.domain.ports import Transactions
 from services.auth.domain.service import IdentityService
-from services.auth.storage.repository import SqlTransactions
+from services.auth.storage.repository import transactions as make_transactions
 from services.auth.storage.tables import metadata
 from services.common.secrets import SecretBox
 from services.common.server import Runtime, serve, start_runtime
@@ -24,7 +25,7 @@ SERVICE_NAMES = (
 )
 
 
-async def load_keyring(transactions: SqlTransactions) -> KeyRing:
+async def load_keyring(transactions: Transactions) -> KeyRing:
     """The signing keys, with a first one made on first start."""
     async with transactions() as tx:
         keys = await tx.repo.signing_keys()
@@ -37,7 +38,7 @@ async def load_keyring(transactions: SqlTransactions) -> KeyRing:
 
 async def build_identity(runtime: Runtime) -> IdentityService:
     box = SecretBox(runtime.settings.secret_key, "auth-signing-keys")
-    transactions = SqlTransactions(runtime.sessions, runtime.outbox, box)
+    transactions = make_transactions(runtime.sessions, runtime.outbox, box)
     keyring = await load_keyring(transactions)
     return IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
 

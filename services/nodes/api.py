@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, TypeAlias
-
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import require_caller
+from services.common.proto import timestamp
 from services.common.s3 import NodeCheckResult
 from services.nodes.domain.models import KINDS, Node, NodeSettings, Root
 from services.nodes.domain.service import UPDATABLE, NodesService
@@ -22,14 +20,6 @@ KIND_NAMES = {v: k for k, v in KIND.items()}
 ROOT_TYPE_NAMES = {v: k for k, v in ROOT_TYPE.items()}
 
 
-def _ts(value: datetime | None) -> Timestamp | None:
-    if value is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
-
-
 def node_pb(node: Node, detailed: bool) -> Any:
     s = node.settings
     msg = nodes_pb2.Node(
@@ -41,9 +31,9 @@ def node_pb(node: Node, detailed: bool) -> Any:
         operator_id=node.operator_id,
         operator_username=node.operator_username,
         status=STATUS[node.status],
-        last_seen_at=_ts(node.last_seen_at),
+        last_seen_at=timestamp(node.last_seen_at),
         latency_ms=round(node.latency_ms, 2),
-        created_at=_ts(node.created_at),
+        created_at=timestamp(node.created_at),
         max_credential_seconds=s.max_credential_seconds,
         policy_size_limit=s.policy_size_limit,
     )
@@ -66,7 +56,7 @@ def root_pb(root: Root) -> Any:
         type=ROOT_TYPE[root.type],
         allowed_creators=[c.label() for c in root.allowed_creators],
         created_by=root.created_by,
-        created_at=_ts(root.created_at),
+        created_at=timestamp(root.created_at),
     )
 
 

@@ -18,7 +18,7 @@ from services.nodes.domain.health import HealthMonitor
 from services.nodes.domain.service import NodesService
 from services.nodes.storage.connector import S3NodeConnector
 from services.nodes.storage.directory import AuthDirectory
-from services.nodes.storage.repository import SqlTransactions
+from services.nodes.storage.repository import transactions as make_transactions
 from services.nodes.storage.tables import metadata
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
@@ -35,7 +35,7 @@ async def start(settings: NodesSettings) -> tuple[Runtime, NodesService, HealthM
     runtime.closers.append(channel.close)
     auth = AuthClient(channel, settings.common.service_api_key)
     gateway = S3Gateway(timeout_seconds=settings.s3_timeout_seconds)
-    transactions = SqlTransactions(
+    transactions = make_transactions(
         runtime.sessions, runtime.outbox, SecretBox(settings.common.secret_key, "node-secrets")
     )
     nodes = NodesService(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,14 +18,7 @@ from services.common.db import SessionFactory
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+from services.common.unit_of_work import SqlTransactions, is_uuid
 
 
 def _user(row: Any) -> User:
@@ -87,7 +77,7 @@ class SqlIdentityRepository:
         return _user(row) if row else None
 
     async def user_by_id(self, user_id: str) -> User | None:
-        if not _is_uuid(user_id):
+        if not is_uuid(user_id):
             return None
         return await self._one_user(t.users.c.id == user_id)
 
@@ -98,7 +88,7 @@ class SqlIdentityRepository:
         return await self._one_user(t.users.c.email == email)
 
     async def users_by_ids(self, user_ids: Sequence[str]) -> list[User]:
-        valid = [u for u in user_ids if _is_uuid(u)]
+        valid = [u for u in user_ids if is_uuid(u)]
         if not valid:
             return []
         rows = (await self.s.execute(select(t.users).where(t.users.c.id.in_(valid)))).all()
@@ -176,7 +166,7 @@ class SqlIdentityRepository:
         return [self._group(r) for r in (await self.s.execute(query)).all()]
 
     async def groups_of_user(self, user_id: str) -> list[Group]:
-        if not _is_uuid(user_id):
+        if not is_uuid(user_id):
             return []
         member_of = select(t.group_members.c.group_id).where(t.group_members.c.user_id == user_id)
         rows = (await self.s.execute(self._group_query().where(t.groups.c.id.in_(member_of)))).all()
@@ -261,25 +251,9 @@ class SqlIdentityRepository:
         )
 
 
-@dataclass
-class SqlTransaction:
-    repo: SqlIdentityRepository
-    events: OutboxIdentityEvents
-
-
-class SqlTransactions:
-    """Opens one transaction per use case; commits, then wakes the outbox relay."""
-
-    def __init__(self, sessions: SessionFactory, outbox: Outbox, box: SecretBox) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
-        self.box = box
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[SqlTransaction]:
-        async with self.sessions() as session:
-            async with session.begin():
-                yield SqlTransaction(
-                    SqlIdentityRepository(session, self.box), OutboxIdentityEvents(session, self.outbox)
-                )
-            self.outbox.poke()
+def transactions(
+    sessions: SessionFactory, outbox: Outbox, box: SecretBox
+) -> SqlTransactions[SqlIdentityRepository, OutboxIdentityEvents]:
+    return SqlTransactions(
+        sessions, outbox, lambda session: SqlIdentityRepository(session, box), OutboxIdentityEvents
+    )

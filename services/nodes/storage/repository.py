@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,17 +13,10 @@ from services.common.db import SessionFactory
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
+from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.nodes.domain.models import Creator, Node, NodeSettings, Root
 from services.nodes.events.publishers import OutboxNodesEvents
 from services.nodes.storage import tables as t
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 class SqlNodesRepository:
@@ -94,12 +83,12 @@ class SqlNodesRepository:
             raise DomainError(Reason.NODE_NAME_TAKEN, f"node {node.name!r} exists") from exc
 
     async def node(self, ref: str) -> Node | None:
-        column = t.nodes.c.id if _is_uuid(ref) else t.nodes.c.name
+        column = t.nodes.c.id if is_uuid(ref) else t.nodes.c.name
         row = (await self.s.execute(select(t.nodes).where(column == ref))).first()
         return self._node(row) if row else None
 
     async def node_by_id(self, node_id: str) -> Node | None:
-        if not _is_uuid(node_id):
+        if not is_uuid(node_id):
             return None
         row = (await self.s.execute(select(t.nodes).where(t.nodes.c.id == node_id))).first()
         return self._node(row) if row else None
@@ -176,7 +165,7 @@ class SqlNodesRepository:
         )
 
     async def root(self, root_id: str) -> Root | None:
-        if not _is_uuid(root_id):
+        if not is_uuid(root_id):
             return None
         row = (await self.s.execute(self._root_query().where(t.roots.c.id == root_id))).first()
         return self._root(row) if row else None
@@ -191,25 +180,9 @@ class SqlNodesRepository:
         await self.s.execute(delete(t.roots).where(t.roots.c.id == root_id))
 
 
-@dataclass
-class SqlTransaction:
-    repo: SqlNodesRepository
-    events: OutboxNodesEvents
-
-
-class SqlTransactions:
-    """Opens one transaction per use case; commits, then wakes the outbox relay."""
-
-    def __init__(self, sessions: SessionFactory, outbox: Outbox, box: SecretBox) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
-        self.box = box
-
-    @asynccontextmanager
-    async def __call__(self) -> AsyncIterator[SqlTransaction]:
-        async with self.sessions() as session:
-            async with session.begin():
-                yield SqlTransaction(
-                    SqlNodesRepository(session, self.box), OutboxNodesEvents(session, self.outbox)
-                )
-            self.outbox.poke()
+def transactions(
+    sessions: SessionFactory, outbox: Outbox, box: SecretBox
+) -> SqlTransactions[SqlNodesRepository, OutboxNodesEvents]:
+    return SqlTransactions(
+        sessions, outbox, lambda session: SqlNodesRepository(session, box), OutboxNodesEvents
+    )
