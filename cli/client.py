@@ -3,7 +3,7 @@
 Commands import this module inside their functions: it loads grpc, which `wio --help` must not pay for.
 
     with connect() as client:
-        nodes = client.stub("nodes", nodes_pb2_grpc.NodeServiceStub)
+        nodes = client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)
         reply = nodes.ListNodes(nodes_pb2.ListNodesRequest())
 
 Every call through `client.stub(...)` gets the bearer token, a deadline, one retry with a fresh token when

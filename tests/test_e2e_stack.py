@@ -87,7 +87,7 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     state = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())
     down = run(env, str(BIN / "wio-dev"), "down")
     assert down.returncode == 0, down.stdout + down.stderr
-    pids = [int(v["pid"]) for v in _entries_with_pid(state)]
+    pids = _pids(state)
     assert pids, state.keys()
     assert not [pid for pid in pids if _alive(pid)]
     refused = run(cli_env, str(BIN / "wio"), "whoami")
@@ -95,16 +95,18 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert len(refused.stderr.strip().splitlines()) == 1
 
 
-def _entries_with_pid(state: object) -> list[dict[str, object]]:
-    found: list[dict[str, object]] = []
+def _pids(state: object) -> list[int]:
+    """Every recorded process id in the launcher's state."""
+    found: list[int] = []
     if isinstance(state, dict):
-        if isinstance(state.get("pid"), int):
-            found.append(state)
+        pid = state.get("pid")
+        if isinstance(pid, int):
+            found.append(pid)
         for value in state.values():
-            found.extend(_entries_with_pid(value))
+            found.extend(_pids(value))
     elif isinstance(state, list):
         for value in state:
-            found.extend(_entries_with_pid(value))
+            found.extend(_pids(value))
     return found
 
 
