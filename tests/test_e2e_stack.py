@@ -65,6 +65,13 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert "registered SeaweedFS as node 'local'" in first.stdout
     recorded = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())["local_node"]
     assert set(recorded["roots"]) == {"wio-private", "wio-public"}
+    node_ls = run(cli_env, str(BIN / "wio"), "node", "ls")
+    assert node_ls.returncode == 0, node_ls.stderr
+    assert re.search(r"^\[[0-9T:.-]+\] \S+ http://127\.0\.0\.1:\d+ local online$", node_ls.stdout, re.M), (
+        node_ls.stdout
+    )
+    root_ls = run(cli_env, str(BIN / "wio"), "root", "ls", "--node", "local")
+    assert "local wio-private/ (private)" in root_ls.stdout and "local wio-public/ (public)" in root_ls.stdout
 
     status = run(env, str(BIN / "wio-dev"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
