@@ -49,7 +49,7 @@ class RpcFailure(CliError):
         self.code = status_name(error)
         self.details = status_details(error)
         self.reason = error_reason(error)
-        message, exit_code = describe_status(self.code, self.details, address)
+        message, exit_code = describe_status(self.code, self.details, address, bool(self.reason))
         super().__init__(message, exit_code)
 
 
@@ -101,9 +101,12 @@ _SERVER_MESSAGE_CODES = {
 }
 
 
-def describe_status(code: str, details: str, address: str | None) -> tuple[str, int]:
-    """The line to print and the exit code for a failed call with status `code`."""
+def describe_status(code: str, details: str, address: str | None, answered: bool = False) -> tuple[str, int]:
+    """The line to print and the exit code for a failed call with status `code`. `answered`: the
+    server itself sent the error (it carries a reason), so its message says what is unavailable."""
     where = address or "the server"
+    if code == "UNAVAILABLE" and answered and details:
+        return details, EXIT_UNAVAILABLE
     if code == "UNAVAILABLE":
         return f"cannot reach {where}: is the server running?", EXIT_UNAVAILABLE
     if code == "UNAUTHENTICATED":

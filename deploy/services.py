@@ -42,6 +42,8 @@ class StackSettings:
             "WIO_NATS_URL": self.nats_url,
             "WIO_SECRET_KEY": self.secret_key,
             "WIO_AUTH_ADDRESS": self.address("auth"),
+            "WIO_NODES_ADDRESS": self.address("nodes"),
+            "WIO_WORKSPACES_ADDRESS": self.address("workspaces"),
         }
 
     def service_env(self, name: str) -> dict[str, str]:

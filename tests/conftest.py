@@ -22,8 +22,17 @@ from services.auth.server import serve_auth, start
 from services.common.config import CommonSettings, TlsSettings
 from services.common.events import ensure_stream
 from services.common.server import Runtime
+from services.nodes.config import NodesSettings
+from services.nodes.server import serve_nodes
+from services.nodes.server import start as start_nodes
+from services.workspaces.config import WorkspacesSettings
+from services.workspaces.domain.service import WorkspacesService
+from services.workspaces.server import serve_workspaces
+from services.workspaces.server import start as start_workspaces
 from tests.stack_fixture import *  # noqa: F403 - the `infra` fixtures
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+from wio.nodes.v1 import nodes_pb2_grpc
+from wio.workspaces.v1 import workspaces_pb2_grpc
 
 SECRET_KEY = secrets.token_urlsafe(32)
 
@@ -114,6 +123,113 @@ async def auth(infra: Any) -> AsyncIterator[AuthUnderTest]:
     channel = grpc.aio.insecure_channel(address)
     try:
         yield AuthUnderTest(address, runtime, identity, admin_key, channel)
+    finally:
+        await channel.close()
+        stop.set()
+        await task
+
+
+PROBE_SECONDS = 1.0
+
+
+@dataclass
+class NodesUnderTest:
+    address: str
+    runtime: Runtime
+    channel: grpc.aio.Channel
+
+    @property
+    def stub(self) -> Any:
+        return nodes_pb2_grpc.NodesServiceStub(self.channel)
+
+    @property
+    def internal(self) -> Any:
+        return nodes_pb2_grpc.NodesInternalServiceStub(self.channel)
+
+
+@dataclass
+class WorkspacesUnderTest:
+    address: str
+    runtime: Runtime
+    service: WorkspacesService
+    channel: grpc.aio.Channel
+
+    @property
+    def stub(self) -> Any:
+        return workspaces_pb2_grpc.WorkspacesServiceStub(self.channel)
+
+    @property
+    def internal(self) -> Any:
+        return workspaces_pb2_grpc.WorkspacesInternalServiceStub(self.channel)
+
+
+@pytest.fixture(scope="session")
+def addresses() -> dict[str, str]:
+    """Nodes and workspaces ask each other questions, so both addresses are known before either starts."""
+    return {name: f"127.0.0.1:{free_port()}" for name in ("nodes", "workspaces")}
+
+
+async def _service_key(auth: AuthUnderTest, name: str) -> str:
+    _account, key = await auth.identity.bootstrap_account(
+        f"svc-{name}-{uuid.uuid4().hex[:6]}", None, "service", True
+    )
+    assert key is not None
+    return key
+
+
+@pytest.fixture(scope="session")
+async def nodes(infra: Any, auth: AuthUnderTest, addresses: dict[str, str]) -> AsyncIterator[NodesUnderTest]:
+    """The nodes service, probing every PROBE_SECONDS."""
+    settings = NodesSettings(
+        common=common_settings(
+            "nodes",
+            infra,
+            addresses["nodes"],
+            auth.address,
+            service_api_key=await _service_key(auth, "nodes"),
+        ),
+        probe_interval_seconds=PROBE_SECONDS,
+        s3_timeout_seconds=3.0,
+        degraded_latency_ms=2000.0,
+        workspaces_address=addresses["workspaces"],
+    )
+    runtime, service, monitor, client = await start_nodes(settings)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve_nodes(runtime, service, monitor, client, ready=ready, stop=stop))
+    await asyncio.wait_for(ready.wait(), 30)
+    channel = grpc.aio.insecure_channel(addresses["nodes"])
+    try:
+        yield NodesUnderTest(addresses["nodes"], runtime, channel)
+    finally:
+        await channel.close()
+        stop.set()
+        await task
+
+
+@pytest.fixture(scope="session")
+async def workspaces(
+    infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, addresses: dict[str, str]
+) -> AsyncIterator[WorkspacesUnderTest]:
+    """The workspaces service, talking to the nodes and auth services above."""
+    settings = WorkspacesSettings(
+        common=common_settings(
+            "workspaces",
+            infra,
+            addresses["workspaces"],
+            auth.address,
+            service_api_key=await _service_key(auth, "workspaces"),
+        ),
+        nodes_address=addresses["nodes"],
+        credential_seconds=900,
+        s3_timeout_seconds=5.0,
+    )
+    runtime, service, client = await start_workspaces(settings)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve_workspaces(runtime, service, client, ready=ready, stop=stop))
+    await asyncio.wait_for(ready.wait(), 30)
+    channel = grpc.aio.insecure_channel(addresses["workspaces"])
+    try:
+        yield WorkspacesUnderTest(addresses["workspaces"], runtime, service, channel)
     finally:
         await channel.close()
         stop.set()

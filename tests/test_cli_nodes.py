@@ -21,8 +21,7 @@ from google.protobuf import timestamp_pb2
 
 from cli import errors, main
 from cli.output import check_details, node_details, node_line, root_line
-from tests.conftest import AuthUnderTest
-from tests.test_nodes import NodesUnderTest, nodes  # noqa: F401 - the session fixture
+from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
@@ -366,9 +365,11 @@ def one_clean_line(err: str) -> None:
 async def test_nodes_and_roots_through_the_cli(
     tmp_path: Path,
     auth: AuthUnderTest,
-    nodes: NodesUnderTest,  # noqa: F811 - the imported fixture
+    nodes: NodesUnderTest,
+    workspaces: WorkspacesUnderTest,
     infra: Any,
 ) -> None:
+    # workspaces runs because nodes asks it whether a root still holds workspaces before removing it.
     s3 = infra.s3
     _owner, owner_key = await auth.new_user("cli-op")
     _other, other_key = await auth.new_user("cli-other")

@@ -8,8 +8,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -19,54 +18,10 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from sqlalchemy import text
 
 from services.common.grpc_errors import error_reason
-from services.nodes.config import NodesSettings
-from services.nodes.server import serve_nodes, start
-from tests.conftest import AuthUnderTest, common_settings, free_port
-from wio.nodes.v1 import events_pb2, nodes_pb2, nodes_pb2_grpc
+from tests.conftest import PROBE_SECONDS, AuthUnderTest, NodesUnderTest, free_port
+from wio.nodes.v1 import events_pb2, nodes_pb2
 
 pytestmark = pytest.mark.integration
-
-PROBE_SECONDS = 1.0
-
-
-@dataclass
-class NodesUnderTest:
-    address: str
-    runtime: Any
-    channel: grpc.aio.Channel
-
-    @property
-    def stub(self) -> Any:
-        return nodes_pb2_grpc.NodesServiceStub(self.channel)
-
-    @property
-    def internal(self) -> Any:
-        return nodes_pb2_grpc.NodesInternalServiceStub(self.channel)
-
-
-@pytest.fixture(scope="session")
-async def nodes(infra: Any, auth: AuthUnderTest) -> AsyncIterator[NodesUnderTest]:
-    _svc, service_key = await auth.identity.bootstrap_account(
-        f"svc-nodes-{uuid.uuid4().hex[:6]}", None, "service", True
-    )
-    address = f"127.0.0.1:{free_port()}"
-    settings = NodesSettings(
-        common=common_settings("nodes", infra, address, auth.address, service_api_key=service_key),
-        probe_interval_seconds=PROBE_SECONDS,
-        s3_timeout_seconds=3.0,
-        degraded_latency_ms=2000.0,
-    )
-    runtime, service, monitor, client = await start(settings)
-    ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_nodes(runtime, service, monitor, client, ready=ready, stop=stop))
-    await asyncio.wait_for(ready.wait(), 30)
-    channel = grpc.aio.insecure_channel(address)
-    try:
-        yield NodesUnderTest(address, runtime, channel)
-    finally:
-        await channel.close()
-        stop.set()
-        await task
 
 
 async def expect_error(call: Any, code: grpc.StatusCode, reason: str) -> grpc.aio.AioRpcError:
@@ -536,8 +491,13 @@ async def test_node_outage_is_detected_and_isolated(
         # Calls about the healthy node do not wait on the dead one.
         for _ in range(20):
             t0 = time.monotonic()
-            assert await status_of(healthy) == nodes_pb2.NODE_STATUS_ONLINE
+            seen = (
+                await nodes.stub.GetNode(nodes_pb2.GetNodeRequest(node=healthy), metadata=md, timeout=5)
+            ).node
             assert time.monotonic() - t0 < 1.0
+            # A probe slowed by the loaded machine may say degraded; never offline.
+            assert seen.status != nodes_pb2.NODE_STATUS_OFFLINE, seen.status_detail
+            await asyncio.sleep(0.05)
     finally:
         second_s3.start()
     started = time.monotonic()

@@ -109,7 +109,7 @@ class S3Gateway:
             signature_version="s3v4",
         )
 
-    def _client(self, service: str, ep: S3Endpoint) -> Any:
+    def client(self, service: str, ep: S3Endpoint) -> Any:
         url = ep.sts_endpoint or ep.endpoint if service == "sts" else ep.endpoint
         key = (service, url, ep.region, ep.access_key, ep.secret_key)
         client = self._clients.get(key)
@@ -138,12 +138,12 @@ class S3Gateway:
             raise classify(exc, during) from exc
 
     async def list_buckets(self, ep: S3Endpoint) -> list[str]:
-        client = self._client("s3", ep)
+        client = self.client("s3", ep)
         response = await self.call("list buckets", client.list_buckets)
         return [b["Name"] for b in response.get("Buckets", [])]
 
     async def bucket_exists(self, ep: S3Endpoint, bucket: str) -> bool:
-        client = self._client("s3", ep)
+        client = self.client("s3", ep)
         try:
             await self.call("head bucket", lambda: client.head_bucket(Bucket=bucket))
         except S3Failure as failure:
@@ -153,19 +153,19 @@ class S3Gateway:
         return True
 
     async def create_bucket(self, ep: S3Endpoint, bucket: str) -> None:
-        client = self._client("s3", ep)
+        client = self.client("s3", ep)
         await self.call("create bucket", lambda: client.create_bucket(Bucket=bucket))
 
     async def assume_role(
-        self, ep: S3Endpoint, policy: dict[str, Any], seconds: int, session: str
+        self, ep: S3Endpoint, policy: str, seconds: int, session: str
     ) -> TemporaryCredentials:
-        client = self._client("sts", ep)
+        client = self.client("sts", ep)
         response = await self.call(
             "STS AssumeRole",
             lambda: client.assume_role(
                 RoleArn=ep.role_arn or PLACEHOLDER_ROLE_ARN,
                 RoleSessionName=session[:64],
-                Policy=json.dumps(policy, separators=(",", ":")),
+                Policy=policy,
                 DurationSeconds=max(seconds, MIN_CREDENTIAL_SECONDS),
             ),
         )
@@ -212,7 +212,7 @@ async def check_node(gateway: S3Gateway, ep: S3Endpoint, with_sts: bool = True) 
     if not with_sts:
         return NodeCheckResult(True, True, False, latency, None)
     try:
-        await gateway.assume_role(ep, PROBE_POLICY, MIN_CREDENTIAL_SECONDS, "wio-check")
+        await gateway.assume_role(ep, json.dumps(PROBE_POLICY), MIN_CREDENTIAL_SECONDS, "wio-check")
     except S3Failure as failure:
         return NodeCheckResult(
             True, True, False, latency, S3Failure("sts", f"STS AssumeRole refused: {failure.message}")

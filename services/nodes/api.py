@@ -167,6 +167,7 @@ def access_pb(node: Node) -> Any:
         policy_size_limit=s.policy_size_limit,
         kind=KIND[s.kind],
         status=STATUS[node.status],
+        operator_id=node.operator_id,
     )
 
 

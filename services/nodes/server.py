@@ -17,7 +17,7 @@ from services.nodes.config import NodesSettings
 from services.nodes.domain.health import HealthMonitor
 from services.nodes.domain.service import NodesService
 from services.nodes.storage.connector import S3NodeConnector
-from services.nodes.storage.directory import AuthDirectory
+from services.nodes.storage.directory import AuthDirectory, WorkspacesUsage
 from services.nodes.storage.repository import transactions as make_transactions
 from services.nodes.storage.tables import metadata
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
@@ -33,13 +33,19 @@ async def start(settings: NodesSettings) -> tuple[Runtime, NodesService, HealthM
     runtime = await start_runtime(settings.common, metadata, MIGRATIONS)
     channel = client_channel(settings.common.auth_address, settings.common.tls)
     runtime.closers.append(channel.close)
+    workspaces_channel = client_channel(settings.workspaces_address, settings.common.tls)
+    runtime.closers.append(workspaces_channel.close)
     auth = AuthClient(channel, settings.common.service_api_key)
     gateway = S3Gateway(timeout_seconds=settings.s3_timeout_seconds)
     transactions = make_transactions(
         runtime.sessions, runtime.outbox, SecretBox(settings.common.secret_key, "node-secrets")
     )
     nodes = NodesService(
-        transactions, S3NodeConnector(gateway), AuthDirectory(auth), settings.degraded_latency_ms
+        transactions,
+        S3NodeConnector(gateway),
+        AuthDirectory(auth),
+        WorkspacesUsage(workspaces_channel, auth),
+        settings.degraded_latency_ms,
     )
     monitor = HealthMonitor(nodes, settings.probe_interval_seconds)
 

@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
-from services.common.config import CommonSettings, load_common
+from dataclasses import dataclass
+
+from services.common.config import CommonSettings, ConfigError, env, env_float, env_int, load_common
 
 
-def load() -> CommonSettings:
-    return load_common("workspaces")
+@dataclass(frozen=True)
+class WorkspacesSettings:
+    common: CommonSettings
+    nodes_address: str
+    credential_seconds: int
+    s3_timeout_seconds: float
+
+
+def load() -> WorkspacesSettings:
+    seconds = env_int("WIO_WORKSPACES_CREDENTIAL_SECONDS", 900)
+    if not 900 <= seconds <= 43200:
+        raise ConfigError("WIO_WORKSPACES_CREDENTIAL_SECONDS must lie between 900 and 43200")
+    return WorkspacesSettings(
+        common=load_common("workspaces"),
+        nodes_address=env("WIO_NODES_ADDRESS", "127.0.0.1:50152"),
+        credential_seconds=seconds,
+        s3_timeout_seconds=env_float("WIO_WORKSPACES_S3_TIMEOUT_SECONDS", 5.0),
+    )

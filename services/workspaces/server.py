@@ -1,21 +1,72 @@
-"""Composition root of the workspaces service.
-
-Its domain RPCs are not built yet: it serves health and reflection, verifies tokens and owns its schema.
-"""
+"""Composition root of the workspaces service."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from services.common.config import CommonSettings
-from services.common.server import run_service
+import grpc
+
+from services.common.clients import AuthClient
+from services.common.s3 import S3Gateway
+from services.common.server import Runtime, serve, start_runtime
+from services.common.tls import client_channel
+from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
+from services.workspaces.config import WorkspacesSettings
+from services.workspaces.domain.service import WorkspacesService
+from services.workspaces.storage.object_store import S3ObjectStore
+from services.workspaces.storage.remote import IdentityClient, NodesClient
+from services.workspaces.storage.repository import transactions
 from services.workspaces.storage.tables import metadata
+from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
+SERVICE_NAMES = (
+    workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesService"].full_name,
+    workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesInternalService"].full_name,
+)
 
 
-async def run(
-    settings: CommonSettings, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
+async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesService, AuthClient]:
+    common = settings.common
+    runtime = await start_runtime(common, metadata, MIGRATIONS)
+    auth_channel = client_channel(common.auth_address, common.tls)
+    nodes_channel = client_channel(settings.nodes_address, common.tls)
+    runtime.closers += [auth_channel.close, nodes_channel.close]
+    auth = AuthClient(auth_channel, common.service_api_key)
+    gateway = S3Gateway(timeout_seconds=settings.s3_timeout_seconds)
+
+    async def close_s3() -> None:
+        gateway.close()
+
+    runtime.closers.append(close_s3)
+    workspaces = WorkspacesService(
+        transactions(runtime.sessions, runtime.outbox),
+        NodesClient(nodes_channel, auth),
+        IdentityClient(auth, auth_channel),
+        S3ObjectStore(gateway),
+        credential_seconds=settings.credential_seconds,
+    )
+    return runtime, workspaces, auth
+
+
+async def serve_workspaces(
+    runtime: Runtime,
+    workspaces: WorkspacesService,
+    auth: AuthClient,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    await run_service(settings, metadata, MIGRATIONS, register=[], service_names=[], ready=ready, stop=stop)
+    def add_public(server: grpc.aio.Server) -> None:
+        workspaces_pb2_grpc.add_WorkspacesServiceServicer_to_server(WorkspacesApi(workspaces), server)
+
+    def add_internal(server: grpc.aio.Server) -> None:
+        workspaces_pb2_grpc.add_WorkspacesInternalServiceServicer_to_server(
+            WorkspacesInternalApi(workspaces), server
+        )
+
+    await serve(runtime, auth.fetch_jwks, [add_public, add_internal], SERVICE_NAMES, ready=ready, stop=stop)
+
+
+async def run(settings: WorkspacesSettings) -> None:
+    await serve_workspaces(*await start(settings))

@@ -62,3 +62,9 @@ class Directory(Protocol):
 
     async def user(self, username: str) -> Creator: ...
     async def group(self, name: str) -> Creator: ...
+
+
+class RootUsage(Protocol):
+    """Asks the workspaces service how many workspaces a root holds."""
+
+    async def workspaces_in(self, root_id: str) -> int: ...

@@ -11,7 +11,7 @@ from services.common.identity import Caller
 from services.common.s3 import NodeCheckResult, S3Failure
 from services.nodes.domain import rules
 from services.nodes.domain.models import ROOT_TYPES, Creator, Node, NodeSettings, Root
-from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, Transactions
+from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, RootUsage, Transactions
 
 # Fields an update may change; the connection ones are checked against the node before they are stored.
 UPDATABLE = (
@@ -60,11 +60,13 @@ class NodesService:
         transactions: Transactions,
         connector: NodeConnector,
         directory: Directory,
+        usage: RootUsage,
         degraded_latency_ms: float = 2000.0,
     ) -> None:
         self._tx = transactions
         self.connector = connector
         self.directory = directory
+        self.usage = usage
         self.degraded_latency_ms = degraded_latency_ms
 
     # --- helpers --------------------------------------------------------------------------------------
@@ -282,7 +284,13 @@ class NodesService:
         async with self._tx() as tx:
             root = await self._root(tx.repo, root_id)
             node = await self._node(tx.repo, root.node_id)
-            self._check_operator(caller, node)
+        self._check_operator(caller, node)
+        in_use = await self.usage.workspaces_in(root.id)
+        if in_use:
+            raise DomainError(
+                Reason.ROOT_IN_USE, f"root {root.id} still holds {in_use} workspace(s): delete them first"
+            )
+        async with self._tx() as tx:
             await tx.repo.delete_root(root.id)
             await tx.events.root_removed(root)
 

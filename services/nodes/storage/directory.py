@@ -1,9 +1,14 @@
-"""Resolves user and group names for a root's allowed creators through the identity service."""
+"""The other services as the node rules see them: names of allowed creators (identity) and root usage
+(workspaces)."""
 
 from __future__ import annotations
 
-from services.common.clients import AuthClient
+import grpc
+
+from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
+from services.common.errors import DomainError, Reason
 from services.nodes.domain.models import Creator
+from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 
 class AuthDirectory:
@@ -17,3 +22,24 @@ class AuthDirectory:
     async def group(self, name: str) -> Creator:
         group = await self.auth.get_group(name)
         return Creator("group", str(group.id), str(group.name))
+
+
+class WorkspacesUsage:
+    """How many workspaces a root holds, from the workspaces service."""
+
+    def __init__(self, channel: grpc.aio.Channel, auth: AuthClient) -> None:
+        self.stub = workspaces_pb2_grpc.WorkspacesInternalServiceStub(channel)
+        self.auth = auth
+
+    async def workspaces_in(self, root_id: str) -> int:
+        try:
+            response = await self.stub.CountRootWorkspaces(
+                workspaces_pb2.CountRootWorkspacesRequest(root_id=root_id),
+                metadata=await self.auth.call_metadata(),
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise DomainError(
+                Reason.DEPENDENCY_UNAVAILABLE, "cannot ask the workspaces service whether the root is in use"
+            ) from exc
+        return int(response.count)

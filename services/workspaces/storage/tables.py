@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy.dialects.postgresql import UUID
 
 from services.common.outbox import outbox_table
 
 SCHEMA = "workspaces"
 metadata = MetaData(schema=SCHEMA)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column("name", String(63), nullable=False, index=True),
+    Column("owner_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("owner_username", String(63), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("node_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("node_name", String(63), nullable=False),
+    Column("root_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("bucket", String(63), nullable=False),
+    Column("prefix", String(1024), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner_id", "name", name="uq_workspaces_owner_name"),
+    UniqueConstraint("root_id", "prefix", name="uq_workspaces_root_prefix"),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    Column(
+        "workspace_id", UUID(as_uuid=False), ForeignKey(workspaces.c.id, ondelete="CASCADE"), nullable=False
+    ),
+    Column("sharee_kind", String(8), nullable=False),
+    Column("sharee_id", UUID(as_uuid=False), nullable=False, index=True),
+    Column("sharee_name", String(63), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("created_by", UUID(as_uuid=False), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("workspace_id", "sharee_kind", "sharee_id", name="uq_shares_sharee"),
+)
 
 outbox = outbox_table(metadata)

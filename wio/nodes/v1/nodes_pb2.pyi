@@ -124,7 +124,7 @@ class NodeCheck(_message.Message):
     def __init__(self, reachable: bool = ..., credentials_ok: bool = ..., sts_ok: bool = ..., latency_ms: _Optional[float] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class NodeAccess(_message.Message):
-    __slots__ = ("node_id", "endpoint", "region", "access_key", "secret_key", "sts_endpoint", "role_arn", "max_credential_seconds", "policy_size_limit", "kind", "status")
+    __slots__ = ("node_id", "endpoint", "region", "access_key", "secret_key", "sts_endpoint", "role_arn", "max_credential_seconds", "policy_size_limit", "kind", "status", "operator_id")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     REGION_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +136,7 @@ class NodeAccess(_message.Message):
     POLICY_SIZE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     endpoint: str
     region: str
@@ -147,7 +148,8 @@ class NodeAccess(_message.Message):
     policy_size_limit: int
     kind: NodeKind
     status: NodeStatus
-    def __init__(self, node_id: _Optional[str] = ..., endpoint: _Optional[str] = ..., region: _Optional[str] = ..., access_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., sts_endpoint: _Optional[str] = ..., role_arn: _Optional[str] = ..., max_credential_seconds: _Optional[int] = ..., policy_size_limit: _Optional[int] = ..., kind: _Optional[_Union[NodeKind, str]] = ..., status: _Optional[_Union[NodeStatus, str]] = ...) -> None: ...
+    operator_id: str
+    def __init__(self, node_id: _Optional[str] = ..., endpoint: _Optional[str] = ..., region: _Optional[str] = ..., access_key: _Optional[str] = ..., secret_key: _Optional[str] = ..., sts_endpoint: _Optional[str] = ..., role_arn: _Optional[str] = ..., max_credential_seconds: _Optional[int] = ..., policy_size_limit: _Optional[int] = ..., kind: _Optional[_Union[NodeKind, str]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("name", "endpoint", "region", "kind", "access_key", "secret_key", "sts_endpoint", "role_arn", "max_credential_seconds", "policy_size_limit")

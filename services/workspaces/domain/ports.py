@@ -1,0 +1,105 @@
+"""What the workspace rules need from storage, events, the nodes and identity services, and S3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from services.workspaces.domain.models import Share, Workspace
+
+
+class WorkspacesRepository(Protocol):
+    async def add_workspace(self, workspace: Workspace) -> None: ...
+    async def workspace(self, workspace_id: str) -> Workspace | None: ...
+    async def by_owner_and_name(self, owner: str, name: str) -> Workspace | None: ...
+    async def by_name(self, name: str) -> list[Workspace]: ...
+    async def in_root(self, root_id: str) -> list[Workspace]: ...
+    async def lock_root(self, root_id: str) -> None: ...
+    async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]: ...
+    async def delete_workspace(self, workspace_id: str) -> None: ...
+
+    async def add_share(self, share: Share) -> None: ...
+    async def share(self, share_id: str) -> Share | None: ...
+    async def shares_of(self, workspace_ids: Sequence[str]) -> list[Share]: ...
+    async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]: ...
+    async def update_share(self, share: Share) -> None: ...
+    async def delete_share(self, share_id: str) -> None: ...
+
+
+class WorkspacesEvents(Protocol):
+    async def workspace_created(self, workspace: Workspace) -> None: ...
+    async def workspace_deleted(self, workspace: Workspace) -> None: ...
+    async def share_changed(self, verb: str, share: Share) -> None: ...
+    async def credentials_issued(
+        self, user_id: str, node_id: str, workspace_ids: list[str], expires_at: float, access_key: str
+    ) -> None: ...
+
+
+class Transaction(Protocol):
+    @property
+    def repo(self) -> WorkspacesRepository: ...
+    @property
+    def events(self) -> WorkspacesEvents: ...
+
+
+Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    id: str
+    node_id: str
+    node_name: str
+    bucket: str
+    base_prefix: str
+    type: str
+    # Usernames and group:NAME labels; empty means every logged-in user may create workspaces here.
+    allowed_creators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    node_id: str
+    endpoint: str
+    region: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    sts_endpoint: str = ""
+    role_arn: str = ""
+    max_credential_seconds: int = 3600
+    policy_size_limit: int = 2048
+    operator_id: str = ""
+
+
+class Nodes(Protocol):
+    async def roots(self) -> list[RootInfo]: ...
+    async def root(self, root_id: str) -> tuple[RootInfo, NodeAccess]: ...
+    async def node(self, node_id: str) -> NodeAccess: ...
+
+
+class Identity(Protocol):
+    async def groups(self, user_id: str) -> dict[str, str]: ...
+    async def user(self, username: str) -> tuple[str, str]: ...
+    async def group(self, name: str) -> tuple[str, str]: ...
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    access_key: str
+    secret_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expires_at: float = 0.0
+
+
+class ObjectStore(Protocol):
+    """S3 work on a node with the node's own credentials."""
+
+    async def put_marker(self, node: NodeAccess, bucket: str, key: str) -> None: ...
+    async def list_keys(self, node: NodeAccess, bucket: str, prefix: str, limit: int) -> list[str]: ...
+    async def delete_prefix(self, node: NodeAccess, bucket: str, prefix: str) -> int: ...
+    async def assume_role(
+        self, node: NodeAccess, policy_text: str, seconds: int, session: str
+    ) -> IssuedCredentials: ...

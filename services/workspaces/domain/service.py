@@ -1,0 +1,495 @@
+"""The workspace, share and credential use cases."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.common.errors import DomainError, Reason
+from services.common.identity import Caller
+from services.workspaces.domain import rules
+from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Share, Workspace
+from services.workspaces.domain.permissions import decide
+from services.workspaces.domain.policy import Grant, check_grantable, compile_policies
+from services.workspaces.domain.ports import (
+    Identity,
+    IssuedCredentials,
+    NodeAccess,
+    Nodes,
+    ObjectStore,
+    RootInfo,
+    Transactions,
+)
+
+DEFAULT_CREDENTIAL_SECONDS = 900
+# A cached credential set is handed out again until two thirds of its lifetime have passed.
+REUSE_FRACTION = 2 / 3
+MAX_MARKER_LISTING = 1000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    workspace: Workspace
+    path: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class CredentialSet:
+    node: NodeAccess
+    node_name: str
+    credentials: IssuedCredentials
+    scopes: tuple[tuple[Workspace, Level], ...]
+
+
+class CredentialCache:
+    """Credential sets per (user, node, exact policy): a change of rights changes the policy, so a
+    revoked share can never be served from here; entries expire before their credentials do."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[IssuedCredentials, float]] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    def get(self, key: tuple[str, str, str], now: float) -> IssuedCredentials | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        credentials, reuse_until = entry
+        if now >= reuse_until:
+            self._entries.pop(key, None)
+            return None
+        return credentials
+
+    def put(self, key: tuple[str, str, str], credentials: IssuedCredentials, issued_at: float) -> None:
+        lifetime = credentials.expires_at - issued_at
+        self._entries[key] = (credentials, issued_at + lifetime * REUSE_FRACTION)
+
+    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    def forget_user(self, user_id: str) -> None:
+        for key in [k for k in self._entries if k[0] == user_id]:
+            self._entries.pop(key, None)
+            self._locks.pop(key, None)
+
+    def forget_node(self, node_id: str) -> None:
+        for key in [k for k in self._entries if k[1] == node_id]:
+            self._entries.pop(key, None)
+            self._locks.pop(key, None)
+
+
+class WorkspacesService:
+    def __init__(
+        self,
+        transactions: Transactions,
+        nodes: Nodes,
+        identity: Identity,
+        store: ObjectStore,
+        credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
+    ) -> None:
+        self._tx = transactions
+        self.nodes = nodes
+        self.identity = identity
+        self.store = store
+        self.credential_seconds = credential_seconds
+        self.cache = CredentialCache()
+
+    async def principal(self, caller: Caller) -> Principal:
+        groups = await self.identity.groups(caller.user_id)
+        return Principal(caller.user_id, caller.username, frozenset(groups))
+
+    # --- references -----------------------------------------------------------------------------------
+
+    async def resolve(self, principal: Principal, reference: str, at_least: Level = Level.READ) -> Resolved:
+        """Read a reference as the caller can see it; anything they may not read is simply not found."""
+        now = _now()
+        async with self._tx() as tx:
+            candidates: list[tuple[Workspace, str]] = []
+            for reading in rules.readings(reference):
+                if reading.owner is not None:
+                    found = await tx.repo.by_owner_and_name(reading.owner, reading.name)
+                    candidates += [(found, reading.path)] if found else []
+                else:
+                    candidates += [(w, reading.path) for w in await tx.repo.by_name(reading.name)]
+            shares = await tx.repo.shares_of([w.id for w, _ in candidates])
+        visible = []
+        for workspace, path in candidates:
+            decision = decide(principal, workspace, shares, now)
+            if decision.level >= Level.READ:
+                visible.append(Resolved(workspace, path, decision))
+        unique = {r.workspace.id: r for r in visible}
+        if not unique:
+            raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"no workspace {reference!r} that you can see")
+        if len(unique) > 1:
+            names = ", ".join(sorted(f"{r.workspace.ref}/" for r in unique.values()))
+            raise DomainError(
+                Reason.WORKSPACE_AMBIGUOUS, f"{reference!r} could mean {names}: name the owner too"
+            )
+        resolved = next(iter(unique.values()))
+        if resolved.decision.level < at_least:
+            raise DomainError(
+                Reason.PERMISSION_DENIED,
+                f"you have {resolved.decision.level.name.lower()} on {resolved.workspace.ref}/, "
+                f"this needs {at_least.name.lower()}",
+            )
+        return resolved
+
+    # --- workspaces -----------------------------------------------------------------------------------
+
+    def _may_create(self, root: RootInfo, principal: Principal, group_names: set[str]) -> bool:
+        if not root.allowed_creators:
+            return True
+        labels = set(root.allowed_creators)
+        return principal.username in labels or any(f"group:{g}" in labels for g in group_names)
+
+    async def create_workspace(
+        self, caller: Caller, name: str, kind: str, node: str, root_id: str, prefix: str
+    ) -> Workspace:
+        rules.check_workspace_name(name)
+        if kind not in WORKSPACE_TYPES:
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, f"type must be one of {', '.join(WORKSPACE_TYPES)}", field="type"
+            )
+        groups = await self.identity.groups(caller.user_id)
+        principal = Principal(caller.user_id, caller.username, frozenset(groups))
+        roots = [
+            r
+            for r in await self.nodes.roots()
+            if r.type == kind
+            and (not root_id or r.id == root_id)
+            and (not node or node in {r.node_id, r.node_name})
+        ]
+        if not roots:
+            raise DomainError(Reason.NO_SUITABLE_ROOT, f"no {kind} root matches; see `wio root ls`")
+        allowed = [r for r in roots if self._may_create(r, principal, set(groups.values()))]
+        if not allowed:
+            raise DomainError(
+                Reason.NOT_ALLOWED_TO_CREATE, "you are not among the allowed creators of that root"
+            )
+        root, access = await self.nodes.root(allowed[0].id)
+        if kind == "unmanaged":
+            return await self._create_unmanaged(caller, name, root, access, prefix)
+        if prefix:
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
+            )
+        workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
+        workspace = await self._insert(caller, name, root, workspace_prefix)
+        # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
+        await self.store.put_marker(access, root.bucket, workspace_prefix)
+        return workspace
+
+    async def _create_unmanaged(
+        self, caller: Caller, name: str, root: RootInfo, access: NodeAccess, prefix: str
+    ) -> Workspace:
+        # Existing data is mapped by the node's operator only; wio writes nothing there.
+        if caller.user_id != access.operator_id:
+            raise DomainError(
+                Reason.NODE_OPERATOR_REQUIRED, f"only the operator of node {root.node_name} maps its data"
+            )
+        if not prefix.strip().strip("/"):
+            raise DomainError(Reason.INVALID_PREFIX, "name the existing prefix to map", field="prefix")
+        full = root.base_prefix + prefix.strip().lstrip("/")
+        if not full.endswith("/"):
+            full += "/"
+        check_grantable(full)
+        return await self._insert(caller, name, root, full)
+
+    async def _insert(self, caller: Caller, name: str, root: RootInfo, prefix: str) -> Workspace:
+        async with self._tx() as tx:
+            await tx.repo.lock_root(root.id)
+            if await tx.repo.by_owner_and_name(caller.username, name) is not None:
+                raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
+            for other in await tx.repo.in_root(root.id):
+                if rules.prefixes_nest(other.prefix, prefix):
+                    raise DomainError(
+                        Reason.WORKSPACE_OVERLAPS, f"{prefix!r} overlaps workspace {other.ref}/"
+                    )
+            workspace = Workspace(
+                id=str(uuid.uuid4()),
+                name=name,
+                owner_id=caller.user_id,
+                owner_username=caller.username,
+                type=root.type,
+                node_id=root.node_id,
+                node_name=root.node_name,
+                root_id=root.id,
+                bucket=root.bucket,
+                prefix=prefix,
+                created_at=_now(),
+            )
+            await tx.repo.add_workspace(workspace)
+            await tx.events.workspace_created(workspace)
+        return workspace
+
+    async def list_workspaces(
+        self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
+    ) -> list[tuple[Workspace, Decision]]:
+        principal = await self.principal(caller)
+        now = _now()
+        async with self._tx() as tx:
+            workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
+            shares = await tx.repo.shares_of([w.id for w in workspaces])
+        found = []
+        for workspace in workspaces:
+            if owner and workspace.owner_username != owner:
+                continue
+            if node and node not in {workspace.node_id, workspace.node_name}:
+                continue
+            if kind and workspace.type != kind:
+                continue
+            if name_contains and name_contains not in workspace.name:
+                continue
+            decision = decide(principal, workspace, shares, now)
+            if decision.level >= Level.READ:
+                found.append((workspace, decision))
+        return found
+
+    async def get_workspace(self, caller: Caller, reference: str) -> Resolved:
+        return await self.resolve(await self.principal(caller), reference)
+
+    async def delete_workspace(self, caller: Caller, reference: str, force: bool) -> int:
+        resolved = await self.resolve(await self.principal(caller), reference, Level.OWN)
+        workspace = resolved.workspace
+        if resolved.path:
+            raise DomainError(Reason.INVALID_ARGUMENT, "name the workspace itself, not a path inside it")
+        deleted = 0
+        if workspace.type != "unmanaged":
+            _root, access = await self.nodes.root(workspace.root_id)
+            keys = await self.store.list_keys(access, workspace.bucket, workspace.prefix, 2)
+            if any(k != workspace.prefix for k in keys) and not force:
+                raise DomainError(
+                    Reason.WORKSPACE_NOT_EMPTY, f"{workspace.ref}/ is not empty: delete with --force"
+                )
+        async with self._tx() as tx:
+            await tx.repo.delete_workspace(workspace.id)
+            await tx.events.workspace_deleted(workspace)
+        if workspace.type != "unmanaged":
+            # After the commit: nobody can get new credentials for it while its objects go.
+            deleted = await self.store.delete_prefix(access, workspace.bucket, workspace.prefix)
+        return deleted
+
+    # --- shares ---------------------------------------------------------------------------------------
+
+    async def create_share(
+        self, caller: Caller, reference: str, sharee: str, level: Level, expires_at: datetime | None
+    ) -> tuple[Share, Workspace]:
+        if level not in (Level.READ, Level.READWRITE, Level.OWN):
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "permission must be read, readwrite or own", field="permission"
+            )
+        if expires_at is not None and expires_at <= _now():
+            raise DomainError(Reason.INVALID_EXPIRY, "the expiry must lie in the future", field="expires_at")
+        resolved = await self.resolve(await self.principal(caller), reference, Level.OWN)
+        if sharee.startswith("group:"):
+            kind, (sharee_id, sharee_name) = "group", await self.identity.group(sharee[6:])
+        else:
+            kind, (sharee_id, sharee_name) = "user", await self.identity.user(sharee)
+            if sharee_id == resolved.workspace.owner_id:
+                raise DomainError(Reason.INVALID_ARGUMENT, "the owner already has every right")
+        share = Share(
+            id=str(uuid.uuid4()),
+            workspace_id=resolved.workspace.id,
+            sharee_kind=kind,
+            sharee_id=sharee_id,
+            sharee_name=sharee_name,
+            level=level,
+            created_by=caller.user_id,
+            created_at=_now(),
+            expires_at=expires_at,
+        )
+        async with self._tx() as tx:
+            existing = [
+                s
+                for s in await tx.repo.shares_of([resolved.workspace.id])
+                if s.sharee_kind == kind and s.sharee_id == sharee_id
+            ]
+            if existing:
+                raise DomainError(
+                    Reason.SHARE_EXISTS, f"{sharee} already has a share of {resolved.workspace.ref}/"
+                )
+            await tx.repo.add_share(share)
+            await tx.events.share_changed("granted", share)
+        return share, resolved.workspace
+
+    async def _managed_share(self, caller: Caller, share_id: str) -> tuple[Share, Workspace]:
+        principal = await self.principal(caller)
+        async with self._tx() as tx:
+            share = await tx.repo.share(share_id)
+            workspace = await tx.repo.workspace(share.workspace_id) if share else None
+            shares = await tx.repo.shares_of([workspace.id]) if workspace else []
+        if share is None or workspace is None:
+            raise DomainError(Reason.SHARE_NOT_FOUND, f"no share {share_id!r}")
+        if decide(principal, workspace, shares, _now()).level < Level.OWN:
+            raise DomainError(Reason.SHARE_NOT_FOUND, f"no share {share_id!r} that you manage")
+        return share, workspace
+
+    async def update_share(
+        self,
+        caller: Caller,
+        share_id: str,
+        level: Level | None,
+        expires_at: datetime | None,
+        set_expiry: bool,
+    ) -> tuple[Share, Workspace]:
+        share, workspace = await self._managed_share(caller, share_id)
+        if level is not None and level not in (Level.READ, Level.READWRITE, Level.OWN):
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "permission must be read, readwrite or own", field="permission"
+            )
+        if set_expiry and expires_at is not None and expires_at <= _now():
+            raise DomainError(Reason.INVALID_EXPIRY, "the expiry must lie in the future", field="expires_at")
+        updated = dataclasses.replace(
+            share,
+            level=level if level is not None else share.level,
+            expires_at=expires_at if set_expiry else share.expires_at,
+        )
+        async with self._tx() as tx:
+            await tx.repo.update_share(updated)
+            await tx.events.share_changed("updated", updated)
+        return updated, workspace
+
+    async def revoke_share(self, caller: Caller, share_id: str) -> None:
+        share, _workspace = await self._managed_share(caller, share_id)
+        async with self._tx() as tx:
+            await tx.repo.delete_share(share.id)
+            await tx.events.share_changed("revoked", share)
+
+    async def list_shares(
+        self, caller: Caller, reference: str
+    ) -> tuple[list[tuple[Share, Workspace]], list[tuple[Share, Workspace]]]:
+        principal = await self.principal(caller)
+        now = _now()
+        async with self._tx() as tx:
+            if reference:
+                resolved = await self.resolve(principal, reference)
+                workspaces = [resolved.workspace]
+            else:
+                workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
+            shares = await tx.repo.shares_of([w.id for w in workspaces])
+            with_me_raw = await tx.repo.shares_with(principal.user_id, sorted(principal.group_ids))
+            by_id = {w.id: w for w in workspaces}
+            for share in with_me_raw:
+                if share.workspace_id not in by_id:
+                    found = await tx.repo.workspace(share.workspace_id)
+                    if found:
+                        by_id[found.id] = found
+        made = [
+            (s, by_id[s.workspace_id])
+            for s in shares
+            if decide(principal, by_id[s.workspace_id], shares, now).level >= Level.OWN
+        ]
+        with_me = [
+            (s, by_id[s.workspace_id]) for s in with_me_raw if s.active_at(now) and s.workspace_id in by_id
+        ]
+        if reference:
+            with_me = [(s, w) for s, w in with_me if w.id == workspaces[0].id]
+        return made, with_me
+
+    async def check_permission(self, caller: Caller, reference: str, username: str) -> Decision:
+        me = await self.principal(caller)
+        resolved = await self.resolve(me, reference)
+        if not username or username == caller.username:
+            return resolved.decision
+        if resolved.decision.level < Level.OWN and not caller.is_admin:
+            raise DomainError(
+                Reason.PERMISSION_DENIED, "only the owner, 'own' sharees and admins may ask for others"
+            )
+        user_id, name = await self.identity.user(username)
+        other = Principal(user_id, name, frozenset(await self.identity.groups(user_id)))
+        async with self._tx() as tx:
+            shares = await tx.repo.shares_of([resolved.workspace.id])
+        return decide(other, resolved.workspace, shares, _now())
+
+    # --- credentials ----------------------------------------------------------------------------------
+
+    async def issue_credentials(
+        self, caller: Caller, references: Sequence[str], node: str
+    ) -> list[CredentialSet]:
+        principal = await self.principal(caller)
+        chosen: dict[str, tuple[Workspace, Level]] = {}
+        for reference in references:
+            resolved = await self.resolve(principal, reference)
+            chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
+        if node:
+            for workspace, decision in await self.list_workspaces(caller, "", node, "", ""):
+                chosen[workspace.id] = (workspace, decision.level)
+            if not chosen:
+                raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"you can access no workspace on node {node!r}")
+        if not chosen:
+            raise DomainError(Reason.INVALID_ARGUMENT, "name workspaces or a node")
+        by_node: dict[str, list[tuple[Workspace, Level]]] = {}
+        for workspace, level in chosen.values():
+            by_node.setdefault(workspace.node_id, []).append((workspace, level))
+        sets: list[CredentialSet] = []
+        for node_id, scoped in sorted(by_node.items()):
+            access = await self.nodes.node(node_id)
+            grants = [
+                Grant(bucket=w.bucket, prefix=w.prefix, write=level >= Level.READWRITE, label=w.id)
+                for w, level in scoped
+            ]
+            levels = {w.id: (w, level) for w, level in scoped}
+            for policy in compile_policies(grants, access.policy_size_limit):
+                credentials = await self._credentials(
+                    principal, access, policy.text, [g.label for g in policy.grants]
+                )
+                covered = tuple(levels[g.label] for g in policy.grants)
+                sets.append(CredentialSet(access, scoped[0][0].node_name, credentials, covered))
+        return sets
+
+    async def _credentials(
+        self, principal: Principal, access: NodeAccess, policy_text: str, workspace_ids: list[str]
+    ) -> IssuedCredentials:
+        key = (principal.user_id, access.node_id, hashlib.sha256(policy_text.encode()).hexdigest())
+        cached = self.cache.get(key, time.time())
+        if cached is not None:
+            return cached
+        async with self.cache.lock(key):
+            cached = self.cache.get(key, time.time())
+            if cached is not None:
+                return cached
+            seconds = min(self.credential_seconds, access.max_credential_seconds)
+            issued_at = time.time()
+            credentials = await self.store.assume_role(
+                access, policy_text, seconds, f"wio-{principal.username}"
+            )
+            self.cache.put(key, credentials, issued_at)
+        async with self._tx() as tx:
+            await tx.events.credentials_issued(
+                principal.user_id,
+                access.node_id,
+                workspace_ids,
+                credentials.expires_at,
+                credentials.access_key,
+            )
+        return credentials
+
+    # --- internal -------------------------------------------------------------------------------------
+
+    async def accessible(self, user_id: str, at_least: Level) -> list[tuple[Workspace, Level]]:
+        groups = await self.identity.groups(user_id)
+        principal = Principal(user_id, "", frozenset(groups))
+        now = _now()
+        async with self._tx() as tx:
+            workspaces = await tx.repo.visible_to(user_id, sorted(groups), now)
+            shares = await tx.repo.shares_of([w.id for w in workspaces])
+        found = []
+        for workspace in workspaces:
+            level = decide(principal, workspace, shares, now).level
+            if level >= at_least:
+                found.append((workspace, level))
+        return found
+
+    async def count_in_root(self, root_id: str) -> int:
+        async with self._tx() as tx:
+            return len(await tx.repo.in_root(root_id))

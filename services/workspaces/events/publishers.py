@@ -1,0 +1,75 @@
+"""The workspaces service's events, written to the outbox inside the transaction that makes the change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.outbox import Outbox
+from services.common.proto import timestamp
+from services.workspaces.domain.models import Level, Share, Workspace
+from wio.workspaces.v1 import events_pb2, workspaces_pb2
+
+WORKSPACE_CREATED = "wio.workspaces.workspace.created"
+WORKSPACE_DELETED = "wio.workspaces.workspace.deleted"
+SHARE_SUBJECT = "wio.workspaces.share.{verb}"  # granted, updated, revoked
+CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
+
+PERMISSIONS = {
+    Level.READ: workspaces_pb2.PERMISSION_READ,
+    Level.READWRITE: workspaces_pb2.PERMISSION_READWRITE,
+    Level.OWN: workspaces_pb2.PERMISSION_OWN,
+}
+TYPES = {
+    "private": workspaces_pb2.WORKSPACE_TYPE_PRIVATE,
+    "public": workspaces_pb2.WORKSPACE_TYPE_PUBLIC,
+    "unmanaged": workspaces_pb2.WORKSPACE_TYPE_UNMANAGED,
+}
+
+
+class OutboxWorkspacesEvents:
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+        self.session = session
+        self.outbox = outbox
+
+    async def workspace_created(self, workspace: Workspace) -> None:
+        event = events_pb2.WorkspaceCreatedEvent(
+            workspace_id=workspace.id,
+            name=workspace.name,
+            owner_id=workspace.owner_id,
+            node_id=workspace.node_id,
+            bucket=workspace.bucket,
+            prefix=workspace.prefix,
+            type=TYPES[workspace.type],
+        )
+        await self.outbox.add(self.session, WORKSPACE_CREATED, event)
+
+    async def workspace_deleted(self, workspace: Workspace) -> None:
+        event = events_pb2.WorkspaceDeletedEvent(
+            workspace_id=workspace.id, name=workspace.name, owner_id=workspace.owner_id
+        )
+        await self.outbox.add(self.session, WORKSPACE_DELETED, event)
+
+    async def share_changed(self, verb: str, share: Share) -> None:
+        event = events_pb2.ShareChangedEvent(
+            share_id=share.id,
+            workspace_id=share.workspace_id,
+            sharee_kind=share.sharee_kind,
+            sharee_id=share.sharee_id,
+            permission=PERMISSIONS[share.level],
+            expires_at=timestamp(share.expires_at),
+        )
+        await self.outbox.add(self.session, SHARE_SUBJECT.format(verb=verb), event)
+
+    async def credentials_issued(
+        self, user_id: str, node_id: str, workspace_ids: list[str], expires_at: float, access_key: str
+    ) -> None:
+        event = events_pb2.CredentialsIssuedEvent(
+            user_id=user_id,
+            node_id=node_id,
+            workspace_ids=workspace_ids,
+            expires_at=timestamp(datetime.fromtimestamp(expires_at, UTC)),
+            access_key=access_key,
+        )
+        await self.outbox.add(self.session, CREDENTIALS_ISSUED, event)

@@ -1,0 +1,88 @@
+"""S3 work on a node with the node's own credentials: folder markers, listings, deletes, AssumeRole."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from services.common.errors import DomainError, Reason
+from services.common.s3 import S3Endpoint, S3Failure, S3Gateway
+from services.workspaces.domain.ports import IssuedCredentials, NodeAccess
+
+FAILURES = {
+    "unreachable": Reason.NODE_UNREACHABLE,
+    "credentials": Reason.NODE_CREDENTIALS_REFUSED,
+    "sts": Reason.NODE_STS_FAILED,
+}
+
+
+def _endpoint(node: NodeAccess) -> S3Endpoint:
+    return S3Endpoint(
+        endpoint=node.endpoint,
+        region=node.region,
+        access_key=node.access_key,
+        secret_key=node.secret_key,
+        sts_endpoint=node.sts_endpoint,
+        role_arn=node.role_arn,
+    )
+
+
+def _domain(failure: S3Failure) -> DomainError:
+    return DomainError(
+        FAILURES.get(failure.kind, Reason.NODE_UNREACHABLE), f"storage node: {failure.message}"
+    )
+
+
+class S3ObjectStore:
+    def __init__(self, gateway: S3Gateway) -> None:
+        self.gateway = gateway
+
+    async def put_marker(self, node: NodeAccess, bucket: str, key: str) -> None:
+        client = self.gateway.client("s3", _endpoint(node))
+        try:
+            await self.gateway.call(
+                "put folder marker", lambda: client.put_object(Bucket=bucket, Key=key, Body=b"")
+            )
+        except S3Failure as failure:
+            raise _domain(failure) from failure
+
+    async def list_keys(self, node: NodeAccess, bucket: str, prefix: str, limit: int) -> list[str]:
+        client = self.gateway.client("s3", _endpoint(node))
+        try:
+            response = await self.gateway.call(
+                "list objects", lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
+            )
+        except S3Failure as failure:
+            raise _domain(failure) from failure
+        return [item["Key"] for item in response.get("Contents", [])]
+
+    async def delete_prefix(self, node: NodeAccess, bucket: str, prefix: str) -> int:
+        client = self.gateway.client("s3", _endpoint(node))
+        deleted = 0
+        try:
+            while True:
+                response = await self.gateway.call(
+                    "list objects", lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+                )
+                keys = [{"Key": item["Key"]} for item in response.get("Contents", [])]
+                if not keys:
+                    return deleted
+                await self.gateway.call("delete objects", functools.partial(_delete, client, bucket, keys))
+                deleted += len(keys)
+        except S3Failure as failure:
+            raise _domain(failure) from failure
+
+    async def assume_role(
+        self, node: NodeAccess, policy_text: str, seconds: int, session: str
+    ) -> IssuedCredentials:
+        try:
+            issued = await self.gateway.assume_role(_endpoint(node), policy_text, seconds, session)
+        except S3Failure as failure:
+            raise _domain(S3Failure("sts", failure.message)) from failure
+        return IssuedCredentials(
+            issued.access_key, issued.secret_key, issued.session_token, issued.expires_at
+        )
+
+
+def _delete(client: Any, bucket: str, keys: list[dict[str, str]]) -> Any:
+    return client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})

@@ -1,0 +1,191 @@
+"""SQL implementation of the workspaces repository."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db import SessionFactory
+from services.common.errors import DomainError, Reason
+from services.common.outbox import Outbox
+from services.common.unit_of_work import SqlTransactions, is_uuid
+from services.workspaces.domain.models import Level, Share, Workspace
+from services.workspaces.events.publishers import OutboxWorkspacesEvents
+from services.workspaces.storage import tables as t
+
+
+def _workspace(row: Any) -> Workspace:
+    return Workspace(
+        id=str(row.id),
+        name=row.name,
+        owner_id=str(row.owner_id),
+        owner_username=row.owner_username,
+        type=row.type,
+        node_id=str(row.node_id),
+        node_name=row.node_name,
+        root_id=str(row.root_id),
+        bucket=row.bucket,
+        prefix=row.prefix,
+        created_at=row.created_at,
+    )
+
+
+def _share(row: Any) -> Share:
+    return Share(
+        id=str(row.id),
+        workspace_id=str(row.workspace_id),
+        sharee_kind=row.sharee_kind,
+        sharee_id=str(row.sharee_id),
+        sharee_name=row.sharee_name,
+        level=Level(row.level),
+        created_by=str(row.created_by),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
+
+
+class SqlWorkspacesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add_workspace(self, workspace: Workspace) -> None:
+        try:
+            async with self.s.begin_nested():
+                await self.s.execute(
+                    insert(t.workspaces).values(
+                        id=workspace.id,
+                        name=workspace.name,
+                        owner_id=workspace.owner_id,
+                        owner_username=workspace.owner_username,
+                        type=workspace.type,
+                        node_id=workspace.node_id,
+                        node_name=workspace.node_name,
+                        root_id=workspace.root_id,
+                        bucket=workspace.bucket,
+                        prefix=workspace.prefix,
+                        created_at=workspace.created_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists") from exc
+
+    async def workspace(self, workspace_id: str) -> Workspace | None:
+        if not is_uuid(workspace_id):
+            return None
+        row = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.id == workspace_id))).first()
+        return _workspace(row) if row else None
+
+    async def by_owner_and_name(self, owner: str, name: str) -> Workspace | None:
+        row = (
+            await self.s.execute(
+                select(t.workspaces).where(
+                    t.workspaces.c.owner_username == owner, t.workspaces.c.name == name
+                )
+            )
+        ).first()
+        return _workspace(row) if row else None
+
+    async def by_name(self, name: str) -> list[Workspace]:
+        rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.name == name))).all()
+        return [_workspace(r) for r in rows]
+
+    async def in_root(self, root_id: str) -> list[Workspace]:
+        if not is_uuid(root_id):
+            return []
+        rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.root_id == root_id))).all()
+        return [_workspace(r) for r in rows]
+
+    async def lock_root(self, root_id: str) -> None:
+        # A transaction-scoped advisory lock per root serializes the overlap check and the insert.
+        await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(root_id))))
+
+    async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]:
+        """Owned, public, or with an active share to the user or one of their groups."""
+        sharee = or_(
+            and_(t.shares.c.sharee_kind == "user", t.shares.c.sharee_id == user_id),
+            and_(t.shares.c.sharee_kind == "group", t.shares.c.sharee_id.in_(list(group_ids) or [None])),
+        )
+        shared = select(t.shares.c.workspace_id).where(
+            sharee, or_(t.shares.c.expires_at.is_(None), t.shares.c.expires_at > now)
+        )
+        query = (
+            select(t.workspaces)
+            .where(
+                or_(
+                    t.workspaces.c.owner_id == user_id,
+                    t.workspaces.c.type == "public",
+                    t.workspaces.c.id.in_(shared),
+                )
+            )
+            .order_by(t.workspaces.c.owner_username, t.workspaces.c.name)
+        )
+        return [_workspace(r) for r in (await self.s.execute(query)).all()]
+
+    async def delete_workspace(self, workspace_id: str) -> None:
+        await self.s.execute(delete(t.workspaces).where(t.workspaces.c.id == workspace_id))
+
+    async def add_share(self, share: Share) -> None:
+        try:
+            async with self.s.begin_nested():
+                await self.s.execute(
+                    insert(t.shares).values(
+                        id=share.id,
+                        workspace_id=share.workspace_id,
+                        sharee_kind=share.sharee_kind,
+                        sharee_id=share.sharee_id,
+                        sharee_name=share.sharee_name,
+                        level=int(share.level),
+                        created_by=share.created_by,
+                        created_at=share.created_at,
+                        expires_at=share.expires_at,
+                    )
+                )
+        except IntegrityError as exc:
+            raise DomainError(Reason.SHARE_EXISTS, f"{share.sharee_label} already has a share") from exc
+
+    async def share(self, share_id: str) -> Share | None:
+        if not is_uuid(share_id):
+            return None
+        row = (await self.s.execute(select(t.shares).where(t.shares.c.id == share_id))).first()
+        return _share(row) if row else None
+
+    async def shares_of(self, workspace_ids: Sequence[str]) -> list[Share]:
+        if not workspace_ids:
+            return []
+        rows = (
+            await self.s.execute(
+                select(t.shares)
+                .where(t.shares.c.workspace_id.in_(list(workspace_ids)))
+                .order_by(t.shares.c.created_at)
+            )
+        ).all()
+        return [_share(r) for r in rows]
+
+    async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]:
+        sharee = or_(
+            and_(t.shares.c.sharee_kind == "user", t.shares.c.sharee_id == user_id),
+            and_(t.shares.c.sharee_kind == "group", t.shares.c.sharee_id.in_(list(group_ids) or [None])),
+        )
+        rows = (await self.s.execute(select(t.shares).where(sharee).order_by(t.shares.c.created_at))).all()
+        return [_share(r) for r in rows]
+
+    async def update_share(self, share: Share) -> None:
+        await self.s.execute(
+            update(t.shares)
+            .where(t.shares.c.id == share.id)
+            .values(level=int(share.level), expires_at=share.expires_at)
+        )
+
+    async def delete_share(self, share_id: str) -> None:
+        await self.s.execute(delete(t.shares).where(t.shares.c.id == share_id))
+
+
+def transactions(
+    sessions: SessionFactory, outbox: Outbox
+) -> SqlTransactions[SqlWorkspacesRepository, OutboxWorkspacesEvents]:
+    return SqlTransactions(sessions, outbox, SqlWorkspacesRepository, OutboxWorkspacesEvents)
