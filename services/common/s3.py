@@ -78,8 +78,10 @@ def classify(exc: BaseException, during: str) -> S3Failure:
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
-        if code in {"NoSuchBucket", "404", "NotFound"}:
+        if code == "NoSuchBucket":
             return S3Failure("not_found", f"{during}: no such bucket")
+        if code in {"NoSuchKey", "404", "NotFound"}:
+            return S3Failure("not_found", f"{during}: not found")
         if code in CREDENTIAL_ERRORS or code in {"403", "Forbidden"}:
             return S3Failure("credentials", f"{during}: credentials refused ({code})")
         return S3Failure("refused", f"{during}: {code or 'error'} {message}".strip())

@@ -139,6 +139,39 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         )
         return decision_pb(decision)
 
+    async def ExplainPermission(self, request: Any, context: Ctx) -> Any:
+        wanted = _level(request.wanted, "wanted") if request.wanted else Level.READ
+        found = await self.workspaces.explain_permission(
+            require_caller(), request.workspace, request.username, wanted
+        )
+        return workspaces_pb2.ExplainPermissionResponse(
+            workspace=found.workspace.ref,
+            username=found.username,
+            permission=PERMISSIONS.get(found.decision.level, workspaces_pb2.PERMISSION_UNSPECIFIED),
+            allowed=found.allowed,
+            summary=found.summary,
+            factors=[
+                workspaces_pb2.PermissionFactor(
+                    permission=PERMISSIONS[f.level], reason=f.reason, active=f.active
+                )
+                for f in found.factors
+            ],
+        )
+
+    async def ImportRoot(self, request: Any, context: Ctx) -> Any:
+        result = await self.workspaces.import_root(require_caller(), request.root)
+        return workspaces_pb2.ImportRootResponse(
+            created=[workspace_pb(w, Level.OWN) for w in result.created],
+            skipped=[workspaces_pb2.SkippedFolder(prefix=p, reason=r) for p, r in result.skipped],
+            already_mapped=result.already_mapped,
+        )
+
+    async def CreateLink(self, request: Any, context: Ctx) -> Any:
+        url, expires_at = await self.workspaces.create_link(
+            require_caller(), request.object, request.expires_in_seconds
+        )
+        return workspaces_pb2.CreateLinkResponse(url=url, expires_at=timestamp(expires_at))
+
     async def IssueCredentials(self, request: Any, context: Ctx) -> Any:
         sets = await self.workspaces.issue_credentials(
             require_caller(), list(request.workspaces), request.node

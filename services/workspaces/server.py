@@ -14,6 +14,7 @@ from services.common.tls import client_channel
 from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.domain.service import WorkspacesService
+from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.object_store import S3ObjectStore
 from services.workspaces.storage.remote import IdentityClient, NodesClient
 from services.workspaces.storage.repository import transactions
@@ -47,6 +48,9 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
         S3ObjectStore(gateway),
         credential_seconds=settings.credential_seconds,
     )
+    eviction = CacheEvictionFeed(runtime.js, workspaces.cache)
+    await eviction.start()
+    runtime.closers.append(eviction.stop)
     return runtime, workspaces, auth
 
 

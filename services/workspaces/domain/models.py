@@ -17,6 +17,15 @@ class Level(IntEnum):
     READWRITE = 2
     OWN = 3
 
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def verb(self) -> str:
+        """What the level lets one do, for sentences: "alice can write ..."."""
+        return {Level.NONE: "see", Level.READ: "read", Level.READWRITE: "write", Level.OWN: "manage"}[self]
+
 
 @dataclass(frozen=True)
 class Workspace:

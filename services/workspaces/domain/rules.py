@@ -34,6 +34,16 @@ def derive_name(folder: str) -> str:
     return (cleaned or "folder")[:63].rstrip("-.") or "folder"
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name-2`, `name-3`, ... : the first one not in `taken`, within 63 characters."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        suffix = f"-{number}"
+        candidate = name[: 63 - len(suffix)] + suffix
+    return candidate
+
+
 def prefixes_nest(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.workspaces.domain import rules
+from services.workspaces.domain.cache import CacheKey, CredentialCache
 from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Share, Workspace
-from services.workspaces.domain.permissions import decide
+from services.workspaces.domain.permissions import Factor, decide, factors
 from services.workspaces.domain.policy import Grant, check_grantable, compile_policies
 from services.workspaces.domain.ports import (
     Identity,
@@ -28,9 +28,8 @@ from services.workspaces.domain.ports import (
 )
 
 DEFAULT_CREDENTIAL_SECONDS = 900
-# A cached credential set is handed out again until two thirds of its lifetime have passed.
-REUSE_FRACTION = 2 / 3
-MAX_MARKER_LISTING = 1000
+DEFAULT_LINK_SECONDS = 3600
+MAX_LINK_SECONDS = 7 * 24 * 3600
 
 
 def _now() -> datetime:
@@ -45,47 +44,28 @@ class Resolved:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    workspace: Workspace
+    username: str
+    decision: Decision
+    allowed: bool
+    summary: str
+    factors: list[Factor]
+
+
+@dataclass
+class ImportResult:
+    created: list[Workspace] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (folder prefix, why)
+    already_mapped: int = 0
+
+
+@dataclass(frozen=True)
 class CredentialSet:
     node: NodeAccess
     node_name: str
     credentials: IssuedCredentials
     scopes: tuple[tuple[Workspace, Level], ...]
-
-
-class CredentialCache:
-    """Credential sets per (user, node, exact policy): a change of rights changes the policy, so a
-    revoked share can never be served from here; entries expire before their credentials do."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str, str], tuple[IssuedCredentials, float]] = {}
-        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
-
-    def get(self, key: tuple[str, str, str], now: float) -> IssuedCredentials | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        credentials, reuse_until = entry
-        if now >= reuse_until:
-            self._entries.pop(key, None)
-            return None
-        return credentials
-
-    def put(self, key: tuple[str, str, str], credentials: IssuedCredentials, issued_at: float) -> None:
-        lifetime = credentials.expires_at - issued_at
-        self._entries[key] = (credentials, issued_at + lifetime * REUSE_FRACTION)
-
-    def lock(self, key: tuple[str, str, str]) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
-
-    def forget_user(self, user_id: str) -> None:
-        for key in [k for k in self._entries if k[0] == user_id]:
-            self._entries.pop(key, None)
-            self._locks.pop(key, None)
-
-    def forget_node(self, node_id: str) -> None:
-        for key in [k for k in self._entries if k[1] == node_id]:
-            self._entries.pop(key, None)
-            self._locks.pop(key, None)
 
 
 class WorkspacesService:
@@ -176,6 +156,11 @@ class WorkspacesService:
             raise DomainError(
                 Reason.NOT_ALLOWED_TO_CREATE, "you are not among the allowed creators of that root"
             )
+        if kind == "unmanaged" and len(allowed) > 1:
+            # Existing data is mapped on purpose: never guess which root holds it.
+            choices = ", ".join(f"{r.id} ({r.node_name}:{r.bucket}/{r.base_prefix})" for r in allowed)
+            raise DomainError(Reason.INVALID_ARGUMENT, f"name the unmanaged root: {choices}", field="root")
+        # Roots come oldest first: without a choice, the first root of the stack (e.g. the launcher's).
         root, access = await self.nodes.root(allowed[0].id)
         if kind == "unmanaged":
             return await self._create_unmanaged(caller, name, root, access, prefix)
@@ -215,22 +200,26 @@ class WorkspacesService:
                     raise DomainError(
                         Reason.WORKSPACE_OVERLAPS, f"{prefix!r} overlaps workspace {other.ref}/"
                     )
-            workspace = Workspace(
-                id=str(uuid.uuid4()),
-                name=name,
-                owner_id=caller.user_id,
-                owner_username=caller.username,
-                type=root.type,
-                node_id=root.node_id,
-                node_name=root.node_name,
-                root_id=root.id,
-                bucket=root.bucket,
-                prefix=prefix,
-                created_at=_now(),
-            )
+            workspace = self._new_workspace(caller, name, root, prefix)
             await tx.repo.add_workspace(workspace)
             await tx.events.workspace_created(workspace)
         return workspace
+
+    @staticmethod
+    def _new_workspace(caller: Caller, name: str, root: RootInfo, prefix: str) -> Workspace:
+        return Workspace(
+            id=str(uuid.uuid4()),
+            name=name,
+            owner_id=caller.user_id,
+            owner_username=caller.username,
+            type=root.type,
+            node_id=root.node_id,
+            node_name=root.node_name,
+            root_id=root.id,
+            bucket=root.bucket,
+            prefix=prefix,
+            created_at=_now(),
+        )
 
     async def list_workspaces(
         self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
@@ -396,20 +385,117 @@ class WorkspacesService:
             with_me = [(s, w) for s, w in with_me if w.id == workspaces[0].id]
         return made, with_me
 
-    async def check_permission(self, caller: Caller, reference: str, username: str) -> Decision:
+    async def _subject(self, caller: Caller, reference: str, username: str) -> tuple[Resolved, Principal]:
+        """The workspace the caller names, and whose permission on it they ask about."""
         me = await self.principal(caller)
         resolved = await self.resolve(me, reference)
         if not username or username == caller.username:
-            return resolved.decision
+            return resolved, me
         if resolved.decision.level < Level.OWN and not caller.is_admin:
             raise DomainError(
                 Reason.PERMISSION_DENIED, "only the owner, 'own' sharees and admins may ask for others"
             )
         user_id, name = await self.identity.user(username)
-        other = Principal(user_id, name, frozenset(await self.identity.groups(user_id)))
+        return resolved, Principal(user_id, name, frozenset(await self.identity.groups(user_id)))
+
+    async def check_permission(self, caller: Caller, reference: str, username: str) -> Decision:
+        resolved, subject = await self._subject(caller, reference, username)
+        if subject.user_id == caller.user_id:
+            return resolved.decision
         async with self._tx() as tx:
             shares = await tx.repo.shares_of([resolved.workspace.id])
-        return decide(other, resolved.workspace, shares, _now())
+        return decide(subject, resolved.workspace, shares, _now())
+
+    async def explain_permission(
+        self, caller: Caller, reference: str, username: str, wanted: Level
+    ) -> Explanation:
+        resolved, subject = await self._subject(caller, reference, username)
+        now = _now()
+        async with self._tx() as tx:
+            shares = await tx.repo.shares_of([resolved.workspace.id])
+        decision = decide(subject, resolved.workspace, shares, now)
+        allowed = decision.level >= wanted
+        who, ref = subject.username, f"{resolved.workspace.ref}/"
+        if allowed:
+            summary = f"{who} can {wanted.verb} {ref}: {decision.reason} gives {decision.level.label}"
+        elif decision.level == Level.NONE:
+            summary = f"{who} cannot {wanted.verb} {ref}: no share, group share or public access reaches them"
+        else:
+            summary = (
+                f"{who} cannot {wanted.verb} {ref}: the best they have is {decision.level.label} "
+                f"({decision.reason}), this needs {wanted.label}"
+            )
+        return Explanation(
+            workspace=resolved.workspace,
+            username=who,
+            decision=decision,
+            allowed=allowed,
+            summary=summary,
+            factors=factors(subject, resolved.workspace, shares, now),
+        )
+
+    # --- import and links -----------------------------------------------------------------------------
+
+    async def import_root(self, caller: Caller, root_id: str) -> ImportResult:
+        """Map each top-level folder of an unmanaged root to a workspace of its operator; only lists."""
+        root, access = await self.nodes.root(root_id)
+        if root.type != "unmanaged":
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "only unmanaged roots are imported; managed roots hold workspaces"
+            )
+        if caller.user_id != access.operator_id:
+            raise DomainError(
+                Reason.NODE_OPERATOR_REQUIRED, f"only the operator of node {root.node_name} imports its data"
+            )
+        folders = await self.store.list_folders(access, root.bucket, root.base_prefix)
+        result = ImportResult()
+        async with self._tx() as tx:
+            await tx.repo.lock_root(root.id)
+            mapped = [w.prefix for w in await tx.repo.in_root(root.id)]
+            taken = {w.name for w in await tx.repo.owned_by(caller.user_id)}
+            for folder in folders:
+                if folder in mapped:
+                    result.already_mapped += 1
+                    continue
+                if any(rules.prefixes_nest(folder, other) for other in mapped):
+                    result.skipped.append((folder, "overlaps a folder already mapped by a workspace"))
+                    continue
+                try:
+                    check_grantable(folder)
+                except DomainError as refused:
+                    result.skipped.append((folder, refused.message))
+                    continue
+                name = rules.unique_name(rules.derive_name(folder[len(root.base_prefix) : -1]), taken)
+                workspace = self._new_workspace(caller, name, root, folder)
+                await tx.repo.add_workspace(workspace)
+                await tx.events.workspace_created(workspace)
+                taken.add(name)
+                mapped.append(folder)
+                result.created.append(workspace)
+        return result
+
+    async def create_link(self, caller: Caller, reference: str, seconds: int) -> tuple[str, datetime]:
+        seconds = seconds or DEFAULT_LINK_SECONDS
+        if not 1 <= seconds <= MAX_LINK_SECONDS:
+            raise DomainError(
+                Reason.INVALID_EXPIRY,
+                "a link lasts from one second to seven days",
+                field="expires_in_seconds",
+            )
+        resolved = await self.resolve(await self.principal(caller), reference)
+        if not resolved.path or resolved.path.endswith("/"):
+            raise DomainError(
+                Reason.INVALID_ARGUMENT,
+                "name one object inside the workspace, e.g. ws/path/file",
+                field="object",
+            )
+        workspace = resolved.workspace
+        _root, access = await self.nodes.root(workspace.root_id)
+        key = workspace.prefix + resolved.path
+        if not await self.store.exists(access, workspace.bucket, key):
+            raise DomainError(Reason.OBJECT_NOT_FOUND, f"no object {workspace.ref}/{resolved.path}")
+        url = await self.store.presign_get(access, workspace.bucket, key, seconds)
+        return url, datetime.fromtimestamp(time.time() + seconds, UTC)
 
     # --- credentials ----------------------------------------------------------------------------------
 
@@ -450,7 +536,7 @@ class WorkspacesService:
     async def _credentials(
         self, principal: Principal, access: NodeAccess, policy_text: str, workspace_ids: list[str]
     ) -> IssuedCredentials:
-        key = (principal.user_id, access.node_id, hashlib.sha256(policy_text.encode()).hexdigest())
+        key = CacheKey(principal.user_id, access.node_id, hashlib.sha256(policy_text.encode()).hexdigest())
         cached = self.cache.get(key, time.time())
         if cached is not None:
             return cached
@@ -463,7 +549,7 @@ class WorkspacesService:
             credentials = await self.store.assume_role(
                 access, policy_text, seconds, f"wio-{principal.username}"
             )
-            self.cache.put(key, credentials, issued_at)
+            self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))
         async with self._tx() as tx:
             await tx.events.credentials_issued(
                 principal.user_id,

@@ -72,6 +72,46 @@ class S3ObjectStore:
         except S3Failure as failure:
             raise _domain(failure) from failure
 
+    async def list_folders(self, node: NodeAccess, bucket: str, prefix: str) -> list[str]:
+        client = self.gateway.client("s3", _endpoint(node))
+        folders: list[str] = []
+        token: dict[str, str] = {}
+        try:
+            while True:
+                response = await self.gateway.call(
+                    "list folders",
+                    functools.partial(
+                        client.list_objects_v2, Bucket=bucket, Prefix=prefix, Delimiter="/", **token
+                    ),
+                )
+                folders += [item["Prefix"] for item in response.get("CommonPrefixes", [])]
+                if not response.get("IsTruncated"):
+                    return folders
+                token = {"ContinuationToken": response["NextContinuationToken"]}
+        except S3Failure as failure:
+            raise _domain(failure) from failure
+
+    async def exists(self, node: NodeAccess, bucket: str, key: str) -> bool:
+        client = self.gateway.client("s3", _endpoint(node))
+        try:
+            await self.gateway.call(
+                "head object", functools.partial(client.head_object, Bucket=bucket, Key=key)
+            )
+        except S3Failure as failure:
+            if failure.kind == "not_found":
+                return False
+            raise _domain(failure) from failure
+        return True
+
+    async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str:
+        client = self.gateway.client("s3", _endpoint(node))
+        # Signing is local: no request reaches the node.
+        return str(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+            )
+        )
+
     async def assume_role(
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials:

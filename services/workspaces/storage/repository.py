@@ -94,6 +94,10 @@ class SqlWorkspacesRepository:
         rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.name == name))).all()
         return [_workspace(r) for r in rows]
 
+    async def owned_by(self, user_id: str) -> list[Workspace]:
+        rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.owner_id == user_id))).all()
+        return [_workspace(r) for r in rows]
+
     async def in_root(self, root_id: str) -> list[Workspace]:
         if not is_uuid(root_id):
             return []

@@ -224,6 +224,82 @@ class CheckPermissionResponse(_message.Message):
     reason: str
     def __init__(self, permission: _Optional[_Union[Permission, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class ExplainPermissionRequest(_message.Message):
+    __slots__ = ("workspace", "username", "wanted")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    WANTED_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    username: str
+    wanted: Permission
+    def __init__(self, workspace: _Optional[str] = ..., username: _Optional[str] = ..., wanted: _Optional[_Union[Permission, str]] = ...) -> None: ...
+
+class PermissionFactor(_message.Message):
+    __slots__ = ("permission", "reason", "active")
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    permission: Permission
+    reason: str
+    active: bool
+    def __init__(self, permission: _Optional[_Union[Permission, str]] = ..., reason: _Optional[str] = ..., active: bool = ...) -> None: ...
+
+class ExplainPermissionResponse(_message.Message):
+    __slots__ = ("workspace", "username", "permission", "allowed", "summary", "factors")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    FACTORS_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    username: str
+    permission: Permission
+    allowed: bool
+    summary: str
+    factors: _containers.RepeatedCompositeFieldContainer[PermissionFactor]
+    def __init__(self, workspace: _Optional[str] = ..., username: _Optional[str] = ..., permission: _Optional[_Union[Permission, str]] = ..., allowed: bool = ..., summary: _Optional[str] = ..., factors: _Optional[_Iterable[_Union[PermissionFactor, _Mapping]]] = ...) -> None: ...
+
+class ImportRootRequest(_message.Message):
+    __slots__ = ("root",)
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    root: str
+    def __init__(self, root: _Optional[str] = ...) -> None: ...
+
+class SkippedFolder(_message.Message):
+    __slots__ = ("prefix", "reason")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    reason: str
+    def __init__(self, prefix: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ImportRootResponse(_message.Message):
+    __slots__ = ("created", "skipped", "already_mapped")
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_MAPPED_FIELD_NUMBER: _ClassVar[int]
+    created: _containers.RepeatedCompositeFieldContainer[Workspace]
+    skipped: _containers.RepeatedCompositeFieldContainer[SkippedFolder]
+    already_mapped: int
+    def __init__(self, created: _Optional[_Iterable[_Union[Workspace, _Mapping]]] = ..., skipped: _Optional[_Iterable[_Union[SkippedFolder, _Mapping]]] = ..., already_mapped: _Optional[int] = ...) -> None: ...
+
+class CreateLinkRequest(_message.Message):
+    __slots__ = ("object", "expires_in_seconds")
+    OBJECT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    object: str
+    expires_in_seconds: int
+    def __init__(self, object: _Optional[str] = ..., expires_in_seconds: _Optional[int] = ...) -> None: ...
+
+class CreateLinkResponse(_message.Message):
+    __slots__ = ("url", "expires_at")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class IssueCredentialsRequest(_message.Message):
     __slots__ = ("workspaces", "node")
     WORKSPACES_FIELD_NUMBER: _ClassVar[int]

@@ -80,6 +80,21 @@ class WorkspacesServiceStub(object):
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionRequest.SerializeToString,
                 response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionResponse.FromString,
                 _registered_method=True)
+        self.ExplainPermission = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesService/ExplainPermission',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionResponse.FromString,
+                _registered_method=True)
+        self.ImportRoot = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesService/ImportRoot',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootResponse.FromString,
+                _registered_method=True)
+        self.CreateLink = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesService/CreateLink',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkResponse.FromString,
+                _registered_method=True)
         self.IssueCredentials = channel.unary_unary(
                 '/wio.workspaces.v1.WorkspacesService/IssueCredentials',
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueCredentialsRequest.SerializeToString,
@@ -148,6 +163,28 @@ class WorkspacesServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExplainPermission(self, request, context):
+        """Every factor behind a user's permission, and whether it reaches the permission asked about.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportRoot(self, request, context):
+        """Maps each top-level folder of an unmanaged root not yet mapped to a workspace of the operator.
+        The data is only listed, never written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateLink(self, request, context):
+        """A pre-signed GET of one object for a user who can read it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IssueCredentials(self, request, context):
         """Short-lived S3 credentials scoped to exactly what the caller may do, per node.
         """
@@ -202,6 +239,21 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.CheckPermission,
                     request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionRequest.FromString,
                     response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionResponse.SerializeToString,
+            ),
+            'ExplainPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainPermission,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionResponse.SerializeToString,
+            ),
+            'ImportRoot': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportRoot,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootResponse.SerializeToString,
+            ),
+            'CreateLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateLink,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkResponse.SerializeToString,
             ),
             'IssueCredentials': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueCredentials,
@@ -453,6 +505,87 @@ class WorkspacesService(object):
             '/wio.workspaces.v1.WorkspacesService/CheckPermission',
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionRequest.SerializeToString,
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CheckPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesService/ExplainPermission',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ExplainPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportRoot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesService/ImportRoot',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ImportRootResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesService/CreateLink',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

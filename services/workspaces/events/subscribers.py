@@ -1,0 +1,102 @@
+"""Evicts cached credential sets when the rights behind them may have shrunk.
+
+Every instance keeps its own cache, so each has its own ordered (ephemeral) consumers that start at new
+messages: what happened before the instance started cannot be in its cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from services.common.events import ensure_stream, stream_for
+from services.workspaces.domain.cache import CredentialCache
+from wio.auth.v1 import events_pb2 as auth_events
+from wio.nodes.v1 import events_pb2 as nodes_events
+from wio.workspaces.v1 import events_pb2 as workspaces_events
+
+log = logging.getLogger(__name__)
+
+
+def _evictions(cache: CredentialCache) -> dict[str, Callable[[bytes], int]]:
+    """Subject -> what its event evicts (returns how many entries went)."""
+
+    def users(*ids: str) -> int:
+        return cache.forget_users(set(ids))
+
+    return {
+        "wio.auth.user.disabled": lambda b: users(auth_events.UserDisabledEvent.FromString(b).user_id),
+        "wio.auth.group.member_added": lambda b: users(
+            auth_events.GroupMemberAddedEvent.FromString(b).user_id
+        ),
+        "wio.auth.group.member_removed": lambda b: users(
+            auth_events.GroupMemberRemovedEvent.FromString(b).user_id
+        ),
+        "wio.auth.group.deleted": lambda b: users(
+            *auth_events.GroupDeletedEvent.FromString(b).member_user_ids
+        ),
+        "wio.nodes.node.updated": lambda b: cache.forget_node(
+            nodes_events.NodeUpdatedEvent.FromString(b).node_id
+        ),
+        "wio.nodes.node.removed": lambda b: cache.forget_node(
+            nodes_events.NodeRemovedEvent.FromString(b).node_id
+        ),
+        "wio.nodes.root.removed": lambda b: cache.forget_node(
+            nodes_events.RootRemovedEvent.FromString(b).node_id
+        ),
+        "wio.workspaces.share.updated": lambda b: cache.forget_workspace(
+            workspaces_events.ShareChangedEvent.FromString(b).workspace_id
+        ),
+        "wio.workspaces.share.revoked": lambda b: cache.forget_workspace(
+            workspaces_events.ShareChangedEvent.FromString(b).workspace_id
+        ),
+        "wio.workspaces.workspace.deleted": lambda b: cache.forget_workspace(
+            workspaces_events.WorkspaceDeletedEvent.FromString(b).workspace_id
+        ),
+    }
+
+
+class CacheEvictionFeed:
+    def __init__(self, js: JetStreamContext, cache: CredentialCache) -> None:
+        self.js = js
+        self.handlers = _evictions(cache)
+        self._subs: list[Subscription] = []
+
+    async def _on_message(self, msg: Msg) -> None:
+        handler = self.handlers.get(msg.subject)
+        if handler is None:
+            return
+        try:
+            evicted = handler(msg.data)
+        except Exception:
+            log.exception("credential cache: cannot read %s event", msg.subject)
+            return
+        if evicted:
+            log.info("credential cache: %s evicted %d set(s)", msg.subject, evicted)
+
+    async def start(self) -> None:
+        for domain in ("auth", "nodes", "workspaces"):
+            await ensure_stream(self.js, domain)
+        for subject in self.handlers:
+            stream = stream_for(subject.split(".")[1])[0]
+            self._subs.append(
+                await self.js.subscribe(
+                    subject,
+                    stream=stream,
+                    cb=self._on_message,
+                    ordered_consumer=True,
+                    config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
+                )
+            )
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
