@@ -11,7 +11,19 @@ import sys
 
 import typer
 
-from cli.commands import apikeys, auth, groups, nodes, roots, users
+from cli.commands import (
+    AfterDoubleDash,
+    PassEverything,
+    apikeys,
+    auth,
+    credentials,
+    groups,
+    nodes,
+    roots,
+    shares,
+    users,
+    workspaces,
+)
 from cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError, describe_status, status_details, status_name
 
 app = typer.Typer(
@@ -30,6 +42,16 @@ app.add_typer(groups.app, name="group")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(nodes.app, name="node")
 app.add_typer(roots.app, name="root")
+app.add_typer(workspaces.app, name="workspace")
+app.add_typer(workspaces.app, name="ws", help="Short for `wio workspace`.")
+app.add_typer(shares.app, name="shares")
+# The seed's short forms.
+app.command("create")(workspaces.create_workspace)
+app.command("share")(shares.share)
+app.command("credentials")(credentials.credentials)
+app.command("exec", cls=AfterDoubleDash)(credentials.exec_command)
+app.command("mc", cls=PassEverything)(credentials.mc)
+app.command("link")(workspaces.create_link)
 
 
 def describe(exc: BaseException) -> tuple[str, int]:

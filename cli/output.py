@@ -62,16 +62,17 @@ def parse_duration(text: str) -> timedelta:
     """`30d`, `12h`, `90m`, `2w`, `45s`, or a sum such as `1d12h`."""
     compact = text.strip().lower()
     if not compact or _DURATION.sub("", compact).strip():
-        raise CliError(f"not a duration: {text!r} (use e.g. 30d, 12h, 90m, 2w or 1d12h)")
+        raise CliError(f"not a duration: {text!r} (use e.g. 30d, 12h, 90m, 2w or 1d12h)", EXIT_USAGE)
     seconds = sum(int(count) * _UNITS[unit] for count, unit in _DURATION.findall(compact))
     if seconds <= 0:
-        raise CliError(f"duration must be positive: {text!r}")
+        raise CliError(f"duration must be positive: {text!r}", EXIT_USAGE)
     return timedelta(seconds=seconds)
 
 
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """A moment in the future, as an aware UTC datetime: a duration from now (`30d`), an ISO date
-    (`2030-01-31`, midnight UTC) or an ISO datetime (UTC unless it names its offset)."""
+    (`2030-01-31`, midnight UTC) or an ISO datetime (UTC unless it names its offset). A bad value is a
+    usage error, like any other bad argument."""
     now = now or datetime.now(UTC)
     value = text.strip()
     when: datetime
@@ -86,11 +87,12 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
                 when = datetime.fromisoformat(value)
         except ValueError:
             raise CliError(
-                f"not a date, datetime or duration: {text!r} (use e.g. 2030-01-31, 2030-01-31T12:00, 30d)"
+                f"not a date, datetime or duration: {text!r} (use e.g. 2030-01-31, 2030-01-31T12:00, 30d)",
+                EXIT_USAGE,
             ) from None
         when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     if when <= now:
-        raise CliError(f"{text!r} is not in the future")
+        raise CliError(f"{text!r} is not in the future", EXIT_USAGE)
     return when
 
 
@@ -276,3 +278,80 @@ def root_line(root: Any) -> str:
     if root.allowed_creators:
         line += f" creators: {', '.join(root.allowed_creators)}"
     return line
+
+
+# Workspaces and shares ---------------------------------------------------------------------------------
+
+
+def permission_label(message: Any, field: str = "permission") -> str:
+    # No permission at all reads better as "none" than as the enum's "unspecified".
+    label = enum_label(message, field)
+    return "none" if label == "unspecified" else label
+
+
+def workspace_ref(workspace: Any) -> str:
+    return f"{workspace.owner_username}/{workspace.name}/"
+
+
+def workspace_line(workspace: Any) -> str:
+    """`[created] owner/name/ (type)`, as the seed lists workspaces."""
+    return listing_line(workspace.created_at, workspace_ref(workspace), f"({enum_label(workspace, 'type')})")
+
+
+def workspace_details(workspace: Any, path: str = "", reason: str = "", shares: Sequence[Any] = ()) -> str:
+    rows = [
+        ("workspace", workspace_ref(workspace)),
+        ("owner", workspace.owner_username),
+        ("type", enum_label(workspace, "type")),
+        ("node", workspace.node_name or workspace.node_id),
+        ("location", f"{workspace.bucket}/{workspace.prefix}"),
+        ("root", workspace.root_id),
+        ("id", workspace.id),
+        ("created", format_time(workspace.created_at, unset="-")),
+        ("your permission", permission_label(workspace)),
+    ]
+    if reason:
+        rows.append(("because", reason))
+    if path:
+        rows.append(("path", path))
+    if shares:
+        rows.append(("shares", "; ".join(share_summary(share) for share in shares)))
+    return detail_block(rows)
+
+
+def share_expiry(share: Any) -> str:
+    return format_time(share.expires_at)
+
+
+def share_summary(share: Any) -> str:
+    """`bob read` or `group:lab readwrite until 2030-01-31T00:00:00.000000`."""
+    text = f"{share.sharee} {permission_label(share)}"
+    return f"{text} until {share_expiry(share)}" if timestamp_to_datetime(share.expires_at) else text
+
+
+def share_line(share: Any) -> str:
+    return listing_line(
+        share.created_at,
+        share.id,
+        f"{share.workspace}/",
+        share.sharee,
+        f"({permission_label(share)})",
+        f"expires={share_expiry(share)}",
+    )
+
+
+def factor_line(factor: Any) -> str:
+    """One thing behind a permission: `+ readwrite  shared with their group lab`; `-` when it does not
+    count now (an expired share)."""
+    mark = "+" if factor.active else "-"
+    suffix = "" if factor.active else " (does not count now)"
+    return f"  {mark} {permission_label(factor):<9}  {factor.reason}{suffix}"
+
+
+def explanation(reply: Any) -> str:
+    lines = [reply.summary or f"{reply.username}: {permission_label(reply)}"]
+    if reply.factors:
+        lines += [factor_line(factor) for factor in reply.factors]
+    else:
+        lines.append("  (nothing gives them any permission on it)")
+    return "\n".join(lines)

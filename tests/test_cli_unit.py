@@ -512,7 +512,7 @@ def test_bad_expiry_is_refused_before_connecting(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, _, err = run_cli(monkeypatch, capsys, "apikey", "create", "--expires", "soon")
-    assert status == errors.EXIT_ERROR
+    assert status == errors.EXIT_USAGE
     assert err.startswith("error: not a date, datetime or duration: 'soon'")
 
 
@@ -883,3 +883,321 @@ def test_status_codes_cover_google_rpc_codes() -> None:
         line, exit_code = errors.describe_status(status.name, "detail", "h:1")
         assert line
         assert exit_code != 0
+
+
+# Workspaces, shares and credentials: formatting ------------------------------------------------------------
+
+
+def credential_set(**overrides: Any) -> Any:
+    from wio.workspaces.v1 import workspaces_pb2
+
+    values: dict[str, Any] = {
+        "node_id": "n1",
+        "node_name": "lab",
+        "endpoint": "http://127.0.0.1:9000",
+        "region": "us-east-1",
+        "access_key": "AKTEMP",
+        # Characters a shell, an INI file or a URL would take for syntax.
+        "secret_key": "se/cr+et:$x y",
+        "session_token": "tok/en==",
+        "expires_at": timestamp(datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)),
+        "scopes": [
+            workspaces_pb2.CredentialScope(
+                workspace="alice/data",
+                bucket="lab-data",
+                prefix="ws/alice/data/",
+                permission=workspaces_pb2.PERMISSION_READWRITE,
+            )
+        ],
+    }
+    values.update(overrides)
+    return workspaces_pb2.CredentialSet(**values)
+
+
+def test_env_format_quotes_values_and_lists_scopes() -> None:
+    import shlex
+
+    from cli.s3env import env_text
+
+    lines = env_text(credential_set()).splitlines()
+    assert lines[:2] == [
+        "# wio credentials for node lab, valid until 2030-01-02T03:04:05Z",
+        "# alice/data/: readwrite, s3://lab-data/ws/alice/data/",
+    ]
+    exported = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in lines[2:])
+    assert exported == {
+        "AWS_ACCESS_KEY_ID": "AKTEMP",
+        "AWS_SECRET_ACCESS_KEY": "se/cr+et:$x y",
+        "AWS_SESSION_TOKEN": "tok/en==",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    no_region = env_text(credential_set(region=""))
+    assert "AWS_REGION" not in no_region and "AWS_DEFAULT_REGION" not in no_region
+
+
+def test_aws_process_format_is_what_credential_process_reads() -> None:
+    from cli.s3env import aws_process_text
+
+    assert json.loads(aws_process_text(credential_set())) == {
+        "Version": 1,
+        "AccessKeyId": "AKTEMP",
+        "SecretAccessKey": "se/cr+et:$x y",
+        "SessionToken": "tok/en==",
+        "Expiration": "2030-01-02T03:04:05Z",
+    }
+
+
+def test_rclone_format_is_one_section() -> None:
+    from cli.s3env import rclone_text
+
+    assert rclone_text(credential_set(node_name="lab.east")).splitlines() == [
+        "# wio credentials for node lab.east, valid until 2030-01-02T03:04:05Z",
+        "# alice/data/: readwrite, wio-lab-east:lab-data/ws/alice/data/",
+        "[wio-lab-east]",
+        "type = s3",
+        "provider = Other",
+        "access_key_id = AKTEMP",
+        "secret_access_key = se/cr+et:$x y",
+        "session_token = tok/en==",
+        "endpoint = http://127.0.0.1:9000",
+        "region = us-east-1",
+        "no_check_bucket = true",
+    ]
+
+
+def test_single_set_formats_refuse_several_sets() -> None:
+    from cli.s3env import only_set
+
+    one = credential_set()
+    assert only_set([one], "--format env") is one
+    with pytest.raises(CliError) as info:
+        only_set([one, credential_set()], "--format env")
+    assert info.value.exit_code == errors.EXIT_USAGE
+    assert info.value.message.startswith(
+        "these workspaces need 2 credential sets (all on node lab, whose session-policy size limit "
+        "splits them), and --format env holds only one"
+    )
+    assert "se/cr+et" not in info.value.message
+    with pytest.raises(CliError) as info:
+        only_set([one, credential_set(node_name="other"), credential_set()], "`wio exec`")
+    assert "3 credential sets (on nodes lab, other)" in info.value.message
+    with pytest.raises(CliError):
+        only_set([], "--format env")
+
+
+def test_exec_environment_replaces_profile_and_names_s3_endpoint() -> None:
+    from cli.s3env import exec_environment
+
+    base = {"PATH": "/bin", "AWS_PROFILE": "work", "AWS_DEFAULT_PROFILE": "work", "AWS_SESSION_TOKEN": "old"}
+    env = exec_environment(credential_set(), base)
+    assert "AWS_PROFILE" not in env and "AWS_DEFAULT_PROFILE" not in env
+    assert env["PATH"] == "/bin"
+    assert env["AWS_SESSION_TOKEN"] == "tok/en=="
+    assert env["AWS_ENDPOINT_URL"] == env["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9000"
+    assert base["AWS_PROFILE"] == "work"  # the caller's mapping is left alone
+
+
+def test_mc_host_quotes_each_part() -> None:
+    from urllib.parse import unquote, urlsplit
+
+    from cli.s3env import mc_host
+
+    value = mc_host(credential_set(endpoint="https://s3.example.org:9443/"))
+    assert value == "https://AKTEMP:se%2Fcr%2Bet%3A%24x%20y:tok%2Fen%3D%3D@s3.example.org:9443"
+    userinfo = urlsplit(value).netloc.rpartition("@")[0]
+    assert [unquote(part) for part in userinfo.split(":")] == ["AKTEMP", "se/cr+et:$x y", "tok/en=="]
+
+
+def test_mc_aliases_one_per_set() -> None:
+    from cli.s3env import mc_aliases
+
+    sets = [
+        credential_set(),
+        credential_set(),
+        credential_set(node_name="Other Node!"),
+        credential_set(node_name="", node_id="id-9"),
+    ]
+    assert mc_aliases(sets) == ["wio-lab", "wio-lab-2", "wio-Other-Node", "wio-id-9"]
+
+
+def test_mc_candidates_skip_subcommand_flags_urls_and_local_paths() -> None:
+    from cli.s3env import mc_candidates
+
+    local = {"./here.txt", "data"}
+    args = ["--json", "cp", "-r", "ws/", "./here.txt", "data", "https://x/y", "alice/ws/file", "--attr=a=b"]
+    assert mc_candidates(args, local.__contains__) == [3, 7]
+    # A global flag's value is neither the subcommand nor a path.
+    assert mc_candidates(["--config-dir", "/cfg", "ls", "ws"], local.__contains__) == [3]
+    assert mc_candidates(["ls"], local.__contains__) == []
+
+
+def test_mc_path_keeps_inner_path_and_trailing_slash() -> None:
+    from cli.s3env import mc_path, set_for_workspace
+
+    assert mc_path("wio-lab", "b", "ws/a/d/", "", "d") == "wio-lab/b/ws/a/d/"
+    assert mc_path("wio-lab", "b", "ws/a/d/", "x/y.txt", "d/x/y.txt") == "wio-lab/b/ws/a/d/x/y.txt"
+    assert mc_path("wio-lab", "b", "ws/a/d/", "x", "d/x/") == "wio-lab/b/ws/a/d/x/"
+    sets = [credential_set(), credential_set(scopes=[])]
+    assert set_for_workspace(sets, "alice/data") == 0
+    assert set_for_workspace(sets, "alice/other") is None
+
+
+def test_workspace_line_is_like_the_seed() -> None:
+    from cli.output import workspace_details, workspace_line
+    from wio.workspaces.v1 import workspaces_pb2
+
+    workspace = workspaces_pb2.Workspace(
+        id="w1",
+        name="meva",
+        owner_username="alice",
+        type=workspaces_pb2.WORKSPACE_TYPE_UNMANAGED,
+        node_name="lab",
+        root_id="r1",
+        bucket="lab-data",
+        prefix="meva/",
+        created_at=timestamp(CREATED),
+    )
+    assert workspace_line(workspace) == "[2020-10-17T21:07:18.996866] alice/meva/ (unmanaged)"
+    details = dict(line.split(":", 1) for line in workspace_details(workspace).splitlines())
+    assert {key: value.strip() for key, value in details.items()} == {
+        "workspace": "alice/meva/",
+        "owner": "alice",
+        "type": "unmanaged",
+        "node": "lab",
+        "location": "lab-data/meva/",
+        "root": "r1",
+        "id": "w1",
+        "created": "2020-10-17T21:07:18.996866",
+        "your permission": "none",
+    }
+
+
+def test_share_line_and_explanation() -> None:
+    from cli.output import explanation, share_line
+    from wio.workspaces.v1 import workspaces_pb2
+
+    share = workspaces_pb2.Share(
+        id="s1",
+        workspace="alice/data",
+        sharee="group:lab",
+        permission=workspaces_pb2.PERMISSION_READWRITE,
+        created_at=timestamp(CREATED),
+    )
+    assert (
+        share_line(share) == "[2020-10-17T21:07:18.996866] s1 alice/data/ group:lab (readwrite) expires=never"
+    )
+    reply = workspaces_pb2.ExplainPermissionResponse(
+        summary="bob cannot write alice/data/: the best they have is read",
+        factors=[
+            workspaces_pb2.PermissionFactor(
+                permission=workspaces_pb2.PERMISSION_READ, reason="shared with them", active=True
+            ),
+            workspaces_pb2.PermissionFactor(
+                permission=workspaces_pb2.PERMISSION_OWN,
+                reason="shared with them (expired ...)",
+                active=False,
+            ),
+        ],
+    )
+    assert explanation(reply).splitlines() == [
+        "bob cannot write alice/data/: the best they have is read",
+        "  + read       shared with them",
+        "  - own        shared with them (expired ...) (does not count now)",
+    ]
+    nothing = workspaces_pb2.ExplainPermissionResponse(summary="carol cannot read alice/data/")
+    assert explanation(nothing).splitlines()[1] == "  (nothing gives them any permission on it)"
+
+
+# Workspaces, shares and credentials: arguments refused before connecting --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("share", "ws", "bob", "--expires", "soon"), "not a date, datetime or duration: 'soon'"),
+        (("share", "ws", "bob", "--expires", "2001-01-01"), "'2001-01-01' is not in the future"),
+        (("share", "ws", "bob", "--expires", "0d"), "duration must be positive"),
+        (("link", "ws/file", "--expires", "ten minutes"), "not a date, datetime or duration"),
+        (("shares", "update", "s1"), "nothing to update"),
+        (("shares", "update", "s1", "--expires", "1d", "--no-expiry"), "not both"),
+        (("create", "x", "--public", "--type", "private"), "--public contradicts --type private"),
+        (("create", "x", "--prefix", "p", "--type", "public"), "--prefix is for unmanaged"),
+        (("workspace", "create", "x", "--type", "unmanaged"), "name its folder with --prefix"),
+        (("exec", "ws"), "no command to run"),
+        (("exec", "ws", "--"), "no command to run"),
+        (("exec", "--", "true"), "name at least one workspace"),
+        (("credentials",), "name at least one workspace"),
+        (("credentials", "--format", "aws-process"), "name at least one workspace"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture, args: tuple[str, ...], message: str
+) -> None:
+    # No config at all: reaching the network would fail differently ("not logged in").
+    status, out, err = run_cli(monkeypatch, capsys, *args)
+    assert (status, out) == (errors.EXIT_USAGE, "")
+    assert err.startswith("error: ") and message in err, err
+    assert len(err.splitlines()) == 1
+
+
+def test_mc_missing_is_said_plainly(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    status, out, err = run_cli(monkeypatch, capsys, "mc", "ls", "ws/")
+    assert (status, out) == (errors.EXIT_ERROR, "")
+    assert err.startswith("error: mc is not installed (or not on PATH)")
+    assert len(err.splitlines()) == 1
+
+
+def test_exec_with_unknown_command_says_so(
+    env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    status, _, err = run_cli(monkeypatch, capsys, "exec", "ws", "--", "no-such-command-for-wio", "-x")
+    assert status == 127
+    assert err == "error: command not found: no-such-command-for-wio\n"
+
+
+@pytest.mark.parametrize("args", [("mc",), ("mc", "--help"), ("exec", "--help"), ("ws", "--help")])
+def test_pass_through_commands_show_their_own_help(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture, args: tuple[str, ...]
+) -> None:
+    status, out, _ = run_cli(monkeypatch, capsys, *args)
+    assert status == 0
+    assert out.startswith(f"Usage: wio {args[0]}")
+
+
+def test_after_double_dash_keeps_the_command_untouched() -> None:
+    from typer.main import get_command
+
+    from cli.commands import PASSED_ON
+
+    group = get_command(main.app)
+    command = group.get_command(group.make_context("wio", ["exec"]), "exec")  # type: ignore[attr-defined]
+    context = command.make_context("exec", ["a", "b", "--node", "n", "--", "ls", "--", "-l"])
+    assert context.params["workspaces"] == ["a", "b"] and context.params["node"] == "n"
+    assert context.meta[PASSED_ON] == ["ls", "--", "-l"]
+
+
+@pytest.mark.parametrize(
+    "args", [["ws", "--help"], ["mc", "--help"], ["exec", "--help"], ["credentials", "-h"]]
+)
+def test_new_commands_help_does_not_import_grpc(args: list[str]) -> None:
+    code = (
+        "import sys\n"
+        f"sys.argv = ['wio', *{args!r}]\n"
+        "from cli.main import run\n"
+        "try:\n"
+        "    run()\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        "heavy = ('grpc', 'google.protobuf', 'wio', 'cli.client', 'cli.output', 'cli.s3env')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.startswith(f"Usage: wio {args[0]}")
+    assert result.stderr.strip() == "[]"

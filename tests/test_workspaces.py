@@ -216,7 +216,7 @@ async def test_create_list_show_and_delete(
         grpc.StatusCode.ALREADY_EXISTS,
         "WORKSPACE_EXISTS",
     )
-    for bad in (".hidden", "Upper", "a/b", "", "x" * 64, "sp ace", "star*"):
+    for bad in (".hidden", "Upper", "a/b", "", "x" * 64, "sp ace", "star*", "trailing\n"):
         await expect_error(
             workspaces.stub.CreateWorkspace(
                 ws_pb2.CreateWorkspaceRequest(name=bad, node=lab.node), metadata=alice.md

@@ -115,3 +115,39 @@ def delete_root(
     with connect() as client:
         _stub(client).DeleteRoot(nodes_pb2.DeleteRootRequest(root=root_id))
     typer.echo(f"removed root {root_id}")
+
+
+@app.command("import")
+def import_root(
+    root_id: RootId,
+    as_json: JsonOption = False,
+) -> None:
+    """Map each top-level folder of an unmanaged root to a workspace of yours (the node's operator).
+
+    Folders already mapped are left alone; a folder whose name is not a valid workspace name gets a
+    derived one. The data is only listed, never written.
+    """
+    import sys
+
+    from cli.client import connect
+    from cli.commands.workspaces import stub
+    from cli.output import note, print_json, print_lines, workspace_line
+    from wio.workspaces.v1 import workspaces_pb2
+
+    # Only for someone watching: a script's stderr should hold nothing but a failure.
+    if not as_json and sys.stderr.isatty():
+        note(f"listing the folders of root {root_id} ...")
+    with connect() as client:
+        # Listing a large bucket can take a while: a longer deadline than an ordinary call.
+        reply = stub(client).ImportRoot(workspaces_pb2.ImportRootRequest(root=root_id), timeout=600.0)
+    if as_json:
+        print_json(reply)
+        return
+    print_lines(workspace_line(workspace) for workspace in reply.created)
+    for skipped in reply.skipped:
+        typer.echo(f"skipped {skipped.prefix}: {skipped.reason}")
+    created = len(reply.created)
+    typer.echo(
+        f"imported {created} folder{'' if created == 1 else 's'}; "
+        f"{reply.already_mapped} already mapped, {len(reply.skipped)} skipped"
+    )

@@ -10,7 +10,7 @@ NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 def check_name(value: str, reason: Reason, field: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise DomainError(
             reason,
             f"{value!r} is not a valid name: use 1-63 lowercase letters, digits, '.', '-' or '_', "

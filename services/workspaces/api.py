@@ -15,6 +15,7 @@ from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 Ctx: TypeAlias = Any  # grpc ships no type information
 
+STS_TIME_METADATA = "wio-sts-ms"
 TYPE_NAMES: dict[int, str] = {int(v): k for k, v in TYPES.items()}
 LEVELS: dict[int, Level] = {int(v): k for k, v in PERMISSIONS.items()}
 
@@ -176,6 +177,9 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         sets = await self.workspaces.issue_credentials(
             require_caller(), list(request.workspaces), request.node
         )
+        # Lets clients and benchmarks tell the node's STS time from wio's own.
+        sts_ms = sum(s.sts_seconds for s in sets) * 1000
+        context.set_trailing_metadata(((STS_TIME_METADATA, f"{sts_ms:.3f}"),))
         return workspaces_pb2.IssueCredentialsResponse(
             sets=[
                 workspaces_pb2.CredentialSet(

@@ -41,14 +41,15 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
         gateway.close()
 
     runtime.closers.append(close_s3)
+    nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox),
-        NodesClient(nodes_channel, auth),
-        IdentityClient(auth, auth_channel),
+        nodes,
+        identity,
         S3ObjectStore(gateway),
         credential_seconds=settings.credential_seconds,
     )
-    eviction = CacheEvictionFeed(runtime.js, workspaces.cache)
+    eviction = CacheEvictionFeed(runtime.js, workspaces.cache, nodes)
     await eviction.start()
     runtime.closers.append(eviction.stop)
     return runtime, workspaces, auth

@@ -26,7 +26,7 @@ def check_group_name(name: str) -> str:
 
 def check_email(email: str) -> str:
     email = email.strip()
-    if len(email) > 254 or not EMAIL_RE.match(email):
+    if len(email) > 254 or not EMAIL_RE.fullmatch(email):
         raise DomainError(Reason.INVALID_EMAIL, f"{email!r} is not a valid email address", field="email")
     return email.lower()
 

@@ -83,7 +83,7 @@ def _check_url(value: str, field: str) -> str:
 
 
 def check_bucket(bucket: str) -> str:
-    if not BUCKET_RE.match(bucket) or ".." in bucket:
+    if not BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise DomainError(Reason.INVALID_BUCKET, f"{bucket!r} is not a valid bucket name", field="bucket")
     return bucket
 

@@ -106,11 +106,11 @@ def check_grantable(prefix: str) -> None:
 
 def _check_bucket(bucket: str) -> None:
     if (
-        not _BUCKET_RE.match(bucket)
+        not _BUCKET_RE.fullmatch(bucket)
         or ".." in bucket
         or ".-" in bucket
         or "-." in bucket
-        or _IPV4_RE.match(bucket)
+        or _IPV4_RE.fullmatch(bucket)
     ):
         raise DomainError(
             Reason.INVALID_BUCKET,

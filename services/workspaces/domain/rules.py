@@ -12,7 +12,7 @@ WORKSPACE_NAME_RE = re.compile(r"^[a-z0-9_-][a-z0-9._-]{0,62}$")
 
 
 def check_workspace_name(name: str) -> str:
-    if not WORKSPACE_NAME_RE.match(name):
+    if not WORKSPACE_NAME_RE.fullmatch(name):
         raise DomainError(
             Reason.INVALID_WORKSPACE_NAME,
             f"{name!r} is not a valid workspace name: use 1-63 of a-z, 0-9, '.', '_', '-', "

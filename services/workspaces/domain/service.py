@@ -66,6 +66,8 @@ class CredentialSet:
     node_name: str
     credentials: IssuedCredentials
     scopes: tuple[tuple[Workspace, Level], ...]
+    # Time spent waiting for the node's STS; 0 when the set came from the cache.
+    sts_seconds: float = 0.0
 
 
 class WorkspacesService:
@@ -92,22 +94,43 @@ class WorkspacesService:
 
     async def resolve(self, principal: Principal, reference: str, at_least: Level = Level.READ) -> Resolved:
         """Read a reference as the caller can see it; anything they may not read is simply not found."""
+        return (await self.resolve_all(principal, [reference], at_least))[0]
+
+    async def resolve_all(
+        self, principal: Principal, references: Sequence[str], at_least: Level = Level.READ
+    ) -> list[Resolved]:
+        """`resolve` for several references, with one query for the workspaces and one for their shares."""
         now = _now()
+        readings = {reference: rules.readings(reference) for reference in references}
+        pairs = sorted({(r.owner, r.name) for rs in readings.values() for r in rs if r.owner is not None})
+        names = sorted({r.name for rs in readings.values() for r in rs if r.owner is None})
         async with self._tx() as tx:
-            candidates: list[tuple[Workspace, str]] = []
-            for reading in rules.readings(reference):
-                if reading.owner is not None:
-                    found = await tx.repo.by_owner_and_name(reading.owner, reading.name)
-                    candidates += [(found, reading.path)] if found else []
-                else:
-                    candidates += [(w, reading.path) for w in await tx.repo.by_name(reading.name)]
-            shares = await tx.repo.shares_of([w.id for w, _ in candidates])
-        visible = []
-        for workspace, path in candidates:
-            decision = decide(principal, workspace, shares, now)
-            if decision.level >= Level.READ:
-                visible.append(Resolved(workspace, path, decision))
-        unique = {r.workspace.id: r for r in visible}
+            found = await tx.repo.by_references(pairs, names)
+            shares = await tx.repo.shares_of([w.id for w in found])
+        decisions = {w.id: decide(principal, w, shares, now) for w in found}
+        return [
+            self._pick(reference, readings[reference], found, decisions, at_least) for reference in references
+        ]
+
+    @staticmethod
+    def _pick(
+        reference: str,
+        readings: list[rules.Reference],
+        found: list[Workspace],
+        decisions: dict[str, Decision],
+        at_least: Level,
+    ) -> Resolved:
+        """The one workspace a reference names among those the caller can read, or a clear error."""
+        unique: dict[str, Resolved] = {}
+        for reading in readings:
+            for workspace in found:
+                if workspace.name != reading.name:
+                    continue
+                if reading.owner is not None and workspace.owner_username != reading.owner:
+                    continue
+                decision = decisions[workspace.id]
+                if decision.level >= Level.READ:
+                    unique.setdefault(workspace.id, Resolved(workspace, reading.path, decision))
         if not unique:
             raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"no workspace {reference!r} that you can see")
         if len(unique) > 1:
@@ -119,8 +142,8 @@ class WorkspacesService:
         if resolved.decision.level < at_least:
             raise DomainError(
                 Reason.PERMISSION_DENIED,
-                f"you have {resolved.decision.level.name.lower()} on {resolved.workspace.ref}/, "
-                f"this needs {at_least.name.lower()}",
+                f"you have {resolved.decision.level.label} on {resolved.workspace.ref}/, "
+                f"this needs {at_least.label}",
             )
         return resolved
 
@@ -504,8 +527,7 @@ class WorkspacesService:
     ) -> list[CredentialSet]:
         principal = await self.principal(caller)
         chosen: dict[str, tuple[Workspace, Level]] = {}
-        for reference in references:
-            resolved = await self.resolve(principal, reference)
+        for resolved in await self.resolve_all(principal, references) if references else []:
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
         if node:
             for workspace, decision in await self.list_workspaces(caller, "", node, "", ""):
@@ -526,29 +548,30 @@ class WorkspacesService:
             ]
             levels = {w.id: (w, level) for w, level in scoped}
             for policy in compile_policies(grants, access.policy_size_limit):
-                credentials = await self._credentials(
+                credentials, sts_seconds = await self._credentials(
                     principal, access, policy.text, [g.label for g in policy.grants]
                 )
                 covered = tuple(levels[g.label] for g in policy.grants)
-                sets.append(CredentialSet(access, scoped[0][0].node_name, credentials, covered))
+                sets.append(CredentialSet(access, scoped[0][0].node_name, credentials, covered, sts_seconds))
         return sets
 
     async def _credentials(
         self, principal: Principal, access: NodeAccess, policy_text: str, workspace_ids: list[str]
-    ) -> IssuedCredentials:
+    ) -> tuple[IssuedCredentials, float]:
         key = CacheKey(principal.user_id, access.node_id, hashlib.sha256(policy_text.encode()).hexdigest())
         cached = self.cache.get(key, time.time())
         if cached is not None:
-            return cached
+            return cached, 0.0
         async with self.cache.lock(key):
             cached = self.cache.get(key, time.time())
             if cached is not None:
-                return cached
+                return cached, 0.0
             seconds = min(self.credential_seconds, access.max_credential_seconds)
-            issued_at = time.time()
+            issued_at, started = time.time(), time.perf_counter()
             credentials = await self.store.assume_role(
                 access, policy_text, seconds, f"wio-{principal.username}"
             )
+            sts_seconds = time.perf_counter() - started
             self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))
         async with self._tx() as tx:
             await tx.events.credentials_issued(
@@ -558,7 +581,7 @@ class WorkspacesService:
                 credentials.expires_at,
                 credentials.access_key,
             )
-        return credentials
+        return credentials, sts_seconds
 
     # --- internal -------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Evicts cached credential sets when the rights behind them may have shrunk.
+"""Evicts cached credential sets and node access when the events say the rights behind them changed.
 
 Every instance keeps its own cache, so each has its own ordered (ephemeral) consumers that start at new
 messages: what happened before the instance started cannot be in its cache.
@@ -17,6 +17,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.common.events import ensure_stream, stream_for
 from services.workspaces.domain.cache import CredentialCache
+from services.workspaces.storage.remote import NodesClient
 from wio.auth.v1 import events_pb2 as auth_events
 from wio.nodes.v1 import events_pb2 as nodes_events
 from wio.workspaces.v1 import events_pb2 as workspaces_events
@@ -24,11 +25,15 @@ from wio.workspaces.v1 import events_pb2 as workspaces_events
 log = logging.getLogger(__name__)
 
 
-def _evictions(cache: CredentialCache) -> dict[str, Callable[[bytes], int]]:
-    """Subject -> what its event evicts (returns how many entries went)."""
+def _evictions(cache: CredentialCache, nodes: NodesClient) -> dict[str, Callable[[bytes], int]]:
+    """Subject -> what its event evicts (returns how many credential sets went)."""
 
     def users(*ids: str) -> int:
         return cache.forget_users(set(ids))
+
+    def node(node_id: str) -> int:
+        nodes.forget_node(node_id)
+        return cache.forget_node(node_id)
 
     return {
         "wio.auth.user.disabled": lambda b: users(auth_events.UserDisabledEvent.FromString(b).user_id),
@@ -63,9 +68,9 @@ def _evictions(cache: CredentialCache) -> dict[str, Callable[[bytes], int]]:
 
 
 class CacheEvictionFeed:
-    def __init__(self, js: JetStreamContext, cache: CredentialCache) -> None:
+    def __init__(self, js: JetStreamContext, cache: CredentialCache, nodes: NodesClient) -> None:
         self.js = js
-        self.handlers = _evictions(cache)
+        self.handlers = _evictions(cache, nodes)
         self._subs: list[Subscription] = []
 
     async def _on_message(self, msg: Msg) -> None:

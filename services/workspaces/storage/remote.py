@@ -8,6 +8,7 @@ import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
 from services.common.errors import DomainError, Reason
+from services.common.memo import Memo
 from services.workspaces.domain.ports import NodeAccess, RootInfo
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
@@ -52,11 +53,21 @@ def _access(access: Any) -> NodeAccess:
     )
 
 
+# How long an answer from another service is reused when no event says it changed (NATS down).
+MEMO_SECONDS = 30.0
+
+
 class NodesClient:
     def __init__(self, channel: grpc.aio.Channel, auth: AuthClient) -> None:
         self.public = nodes_pb2_grpc.NodesServiceStub(channel)
         self.internal = nodes_pb2_grpc.NodesInternalServiceStub(channel)
         self.auth = auth
+        # Node access is needed on every credential request; node events evict it. A stale entry cannot
+        # widen anyone's rights: a node or root is only removed once no workspace uses it.
+        self.access: Memo[str, NodeAccess] = Memo(MEMO_SECONDS)
+
+    def forget_node(self, node_id: str) -> None:
+        self.access.forget(node_id)
 
     async def roots(self) -> list[RootInfo]:
         try:
@@ -83,6 +94,9 @@ class NodesClient:
         return _root(response.root), _access(response.access)
 
     async def node(self, node_id: str) -> NodeAccess:
+        return await self.access.get(node_id, lambda: self._fetch_node(node_id))
+
+    async def _fetch_node(self, node_id: str) -> NodeAccess:
         try:
             response = await self.internal.GetNodeAccess(
                 nodes_pb2.GetNodeAccessRequest(node_id=node_id),
@@ -102,6 +116,8 @@ class IdentityClient:
         self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
 
     async def groups(self, user_id: str) -> dict[str, str]:
+        # Asked on every request, never kept: a removal from a group must count for the very next
+        # request, not only once its event arrives.
         try:
             response = await self.internal.ListUserGroups(
                 auth_pb2.ListUserGroupsRequest(user_id=user_id),

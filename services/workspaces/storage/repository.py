@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,8 +90,18 @@ class SqlWorkspacesRepository:
         ).first()
         return _workspace(row) if row else None
 
-    async def by_name(self, name: str) -> list[Workspace]:
-        rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.name == name))).all()
+    async def by_references(
+        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
+    ) -> list[Workspace]:
+        """Every workspace matching one (owner username, name) pair or one bare name, in one query."""
+        conditions = []
+        if owner_names:
+            conditions.append(tuple_(t.workspaces.c.owner_username, t.workspaces.c.name).in_(owner_names))
+        if names:
+            conditions.append(t.workspaces.c.name.in_(names))
+        if not conditions:
+            return []
+        rows = (await self.s.execute(select(t.workspaces).where(or_(*conditions)))).all()
         return [_workspace(r) for r in rows]
 
     async def owned_by(self, user_id: str) -> list[Workspace]:

@@ -1,0 +1,93 @@
+"""What the benchmarks share: a private stack on free ports, and how figures are printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from deploy.ports import SERVICES, pick_free_ports, weed_port_settings
+from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Stack:
+    env: dict[str, str]
+    stack: dict[str, Any]  # stack.json
+    config: dict[str, Any]  # the CLI config the launcher wrote
+
+    def channel(self, service: str) -> grpc.Channel:
+        if service == "auth":
+            return grpc.insecure_channel(self.config["server"]["address"])
+        return grpc.insecure_channel(self.config["server"]["services"][service])
+
+    def bearer(self, api_key: str) -> tuple[tuple[str, str], ...]:
+        stub = auth_pb2_grpc.AuthServiceStub(self.channel("auth"))
+        token = stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=api_key)).access_token
+        return (("authorization", f"Bearer {token}"),)
+
+    @property
+    def admin_key(self) -> str:
+        return str(self.config["auth"]["api_key"])
+
+
+def stack_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
+    names = ["WIO_DEV_PG_PORT", "WIO_DEV_NATS_PORT"]
+    names += [p.env for p in weed_port_settings().values()] + [
+        p.env for p in weed_port_settings(True).values()
+    ]
+    names += [f"WIO_DEV_{s.upper()}_PORT" for s in SERVICES]
+    env.update({n: str(p) for n, p in zip(names, pick_free_ports(len(names)), strict=True)})
+    env["WIO_DEV_STATE"] = str(state)
+    env.update(extra or {})
+    return env
+
+
+def wio_dev(env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [str(BIN / "wio-dev"), *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        sys.exit(f"wio-dev {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+@contextmanager
+def private_stack(*up_args: str, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`wio-dev up` in a temporary folder on free ports, stopped (`down`) on the way out."""
+    with tempfile.TemporaryDirectory(prefix="wio-bench-") as tmp:
+        Path(tmp).chmod(0o711)
+        state = Path(tmp) / "state"
+        env = stack_env(state, extra_env)
+        wio_dev(env, "up", *up_args)
+        try:
+            stack = json.loads((state / "stack.json").read_text())
+            config = tomllib.loads((state / "cli" / "config.toml").read_text())
+            yield Stack(env, stack, config)
+        finally:
+            wio_dev(env, "down")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def percentiles(values: list[float]) -> str:
+    """Seconds in, milliseconds out."""
+    return (
+        f"p50 {percentile(values, 0.5) * 1000:.2f} ms, p99 {percentile(values, 0.99) * 1000:.2f} ms, "
+        f"max {max(values) * 1000:.2f} ms"
+    )
