@@ -17,7 +17,7 @@ from bench.stack import Stack, percentiles, private_stack
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
-WORKSPACES = 16
+WORKSPACES = 18
 STS_TIME_METADATA = "wio-sts-ms"
 
 

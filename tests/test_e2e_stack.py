@@ -73,6 +73,23 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     root_ls = run(cli_env, str(BIN / "wio"), "root", "ls", "--node", "local")
     assert "local wio-private/ (private)" in root_ls.stdout and "local wio-public/ (public)" in root_ls.stdout
 
+    # `wio create` works right away, and brokered credentials reach exactly that workspace.
+    created = run(cli_env, str(BIN / "wio"), "create", "results")
+    assert created.returncode == 0, created.stderr
+    listed = run(cli_env, str(BIN / "wio"), "ws", "ls")
+    assert re.search(r"^\[[0-9T:.-]+\] admin/results/ \(private\)$", listed.stdout, re.M), listed.stdout
+    probe = (
+        "import boto3, os, sys\n"
+        "s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n"
+        "s3.put_object(Bucket='wio-private', Key='admin/results/a.txt', Body=b'a')\n"
+        "try:\n"
+        "    s3.put_object(Bucket='wio-private', Key='admin/other/a.txt', Body=b'a')\n"
+        "except Exception as exc:\n"
+        "    sys.exit('refused' if 'AccessDenied' in str(exc) else repr(exc))\n"
+    )
+    executed = run(cli_env, str(BIN / "wio"), "exec", "results", "--", sys.executable, "-c", probe)
+    assert executed.returncode == 1 and executed.stderr.strip() == "refused", executed.stderr
+
     status = run(env, str(BIN / "wio-dev"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
 

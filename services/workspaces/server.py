@@ -51,7 +51,7 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
     )
     eviction = CacheEvictionFeed(runtime.js, workspaces.cache, nodes)
     await eviction.start()
-    runtime.closers.append(eviction.stop)
+    runtime.closers += [eviction.stop, workspaces.drain]
     return runtime, workspaces, auth
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -26,6 +28,8 @@ from services.workspaces.domain.ports import (
     RootInfo,
     Transactions,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIAL_SECONDS = 900
 DEFAULT_LINK_SECONDS = 3600
@@ -85,6 +89,7 @@ class WorkspacesService:
         self.store = store
         self.credential_seconds = credential_seconds
         self.cache = CredentialCache()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def principal(self, caller: Caller) -> Principal:
         groups = await self.identity.groups(caller.user_id)
@@ -100,16 +105,41 @@ class WorkspacesService:
         self, principal: Principal, references: Sequence[str], at_least: Level = Level.READ
     ) -> list[Resolved]:
         """`resolve` for several references, with one query for the workspaces and one for their shares."""
-        now = _now()
-        readings = {reference: rules.readings(reference) for reference in references}
-        pairs = sorted({(r.owner, r.name) for rs in readings.values() for r in rs if r.owner is not None})
-        names = sorted({r.name for rs in readings.values() for r in rs if r.owner is None})
+        found, shares = await self._candidates(references)
+        return self._pick_all(principal, references, found, shares, at_least)
+
+    async def resolve_for_caller(
+        self, caller: Caller, references: Sequence[str], at_least: Level = Level.READ
+    ) -> tuple[Principal, list[Resolved]]:
+        """The caller's groups (from identity) and the candidates (from the database) are fetched at
+        the same time: this is the path of every credential request."""
+        principal, (found, shares) = await asyncio.gather(
+            self.principal(caller), self._candidates(references)
+        )
+        return principal, self._pick_all(principal, references, found, shares, at_least)
+
+    async def _candidates(self, references: Sequence[str]) -> tuple[list[Workspace], list[Share]]:
+        readings = [r for reference in references for r in rules.readings(reference)]
+        pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
+        names = sorted({r.name for r in readings if r.owner is None})
         async with self._tx() as tx:
             found = await tx.repo.by_references(pairs, names)
             shares = await tx.repo.shares_of([w.id for w in found])
+        return found, shares
+
+    def _pick_all(
+        self,
+        principal: Principal,
+        references: Sequence[str],
+        found: list[Workspace],
+        shares: list[Share],
+        at_least: Level,
+    ) -> list[Resolved]:
+        now = _now()
         decisions = {w.id: decide(principal, w, shares, now) for w in found}
         return [
-            self._pick(reference, readings[reference], found, decisions, at_least) for reference in references
+            self._pick(reference, rules.readings(reference), found, decisions, at_least)
+            for reference in references
         ]
 
     @staticmethod
@@ -268,7 +298,8 @@ class WorkspacesService:
         return found
 
     async def get_workspace(self, caller: Caller, reference: str) -> Resolved:
-        return await self.resolve(await self.principal(caller), reference)
+        _principal, (resolved,) = await self.resolve_for_caller(caller, [reference])
+        return resolved
 
     async def delete_workspace(self, caller: Caller, reference: str, force: bool) -> int:
         resolved = await self.resolve(await self.principal(caller), reference, Level.OWN)
@@ -525,9 +556,9 @@ class WorkspacesService:
     async def issue_credentials(
         self, caller: Caller, references: Sequence[str], node: str
     ) -> list[CredentialSet]:
-        principal = await self.principal(caller)
+        principal, resolved_all = await self.resolve_for_caller(caller, references)
         chosen: dict[str, tuple[Workspace, Level]] = {}
-        for resolved in await self.resolve_all(principal, references) if references else []:
+        for resolved in resolved_all:
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
         if node:
             for workspace, decision in await self.list_workspaces(caller, "", node, "", ""):
@@ -573,15 +604,30 @@ class WorkspacesService:
             )
             sts_seconds = time.perf_counter() - started
             self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))
-        async with self._tx() as tx:
-            await tx.events.credentials_issued(
-                principal.user_id,
-                access.node_id,
-                workspace_ids,
-                credentials.expires_at,
-                credentials.access_key,
-            )
+        # The record of the issue is written beside the answer, not before it: the caller does not wait
+        # for a second transaction.
+        task = asyncio.create_task(
+            self._record_issue(principal.user_id, access.node_id, workspace_ids, credentials)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return credentials, sts_seconds
+
+    async def _record_issue(
+        self, user_id: str, node_id: str, workspace_ids: list[str], credentials: IssuedCredentials
+    ) -> None:
+        try:
+            async with self._tx() as tx:
+                await tx.events.credentials_issued(
+                    user_id, node_id, workspace_ids, credentials.expires_at, credentials.access_key
+                )
+        except Exception:
+            log.exception("could not record issued credentials for user %s on node %s", user_id, node_id)
+
+    async def drain(self) -> None:
+        """Waits for the records still being written (on shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
 
     # --- internal -------------------------------------------------------------------------------------
 
