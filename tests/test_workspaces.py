@@ -527,7 +527,7 @@ async def test_shares_lifecycle_and_explanations(
         "SHARE_NOT_FOUND",
     )
     parse = events_pb2.ShareChangedEvent.FromString
-    await watcher.wait_for("wio.workspaces.share.revoked", parse, share_id=direct.id)
+    assert len(await watcher.wait_for("wio.workspaces.share.revoked", parse, share_id=direct.id)) == 1
     assert len(watcher.matching("wio.workspaces.share.granted", parse, share_id=direct.id)) == 1
     assert len(watcher.matching("wio.workspaces.share.updated", parse, share_id=via_group.id)) == 1
 
@@ -660,7 +660,7 @@ async def test_revoked_share_is_excluded_at_once(
     (again,) = await credentials(workspaces, reader, node=lab.node)
     assert again.access_key == first.access_key
     parse = events_pb2.CredentialsIssuedEvent.FromString
-    await watcher.wait_for("wio.workspaces.credentials.issued", parse, access_key=first.access_key)
+    assert await watcher.wait_for("wio.workspaces.credentials.issued", parse, access_key=first.access_key)
     await asyncio.sleep(0.5)
     assert len(watcher.matching("wio.workspaces.credentials.issued", parse, access_key=first.access_key)) == 1
     expires = first.expires_at.ToDatetime(tzinfo=UTC)
@@ -839,3 +839,65 @@ async def test_allowed_creators_and_root_removal(
         ws_pb2.DeleteWorkspaceRequest(workspace=ref(ws), force=True), metadata=allowed_user.md
     )
     await nodes.stub.DeleteRoot(nodes_pb2.DeleteRootRequest(root=root.id), metadata=lab.operator.md)
+
+
+async def test_accessible_workspaces_for_services_only_and_workspace_events(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest, events: Any
+) -> None:
+    watcher = await events("wio.workspaces.workspace.>")
+    owner, reader = await person(auth, "ao"), await person(auth, "ar")
+    reader_id = (await auth.stub.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=reader.md)).user.id
+    read_only = await create(workspaces, owner, lab, "private")
+    writable = await create(workspaces, owner, lab, "private")
+    await share(workspaces, owner, read_only, reader.name, READ)
+    await share(workspaces, owner, writable, reader.name, READWRITE)
+
+    request = ws_pb2.ListAccessibleWorkspacesRequest(user_id=reader_id, min_permission=READ)
+    await expect_error(
+        workspaces.internal.ListAccessibleWorkspaces(request, metadata=reader.md),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "SERVICE_CALLER_REQUIRED",
+    )
+    _svc, service_key = await auth.identity.bootstrap_account(
+        f"svc-ix-{uuid.uuid4().hex[:6]}", None, "service", True
+    )
+    assert service_key is not None
+    service = await auth.as_key(service_key)
+    found = await workspaces.internal.ListAccessibleWorkspaces(request, metadata=service)
+    mine = {
+        w.workspace_id: w.permission
+        for w in found.workspaces
+        if w.workspace_id in {read_only.id, writable.id}
+    }
+    assert mine == {read_only.id: READ, writable.id: READWRITE}
+    # Public workspaces of others count for reading, never for writing.
+    assert all(w.permission >= READ for w in found.workspaces)
+    writers = await workspaces.internal.ListAccessibleWorkspaces(
+        ws_pb2.ListAccessibleWorkspacesRequest(user_id=reader_id, min_permission=READWRITE), metadata=service
+    )
+    assert [w.workspace_id for w in writers.workspaces] == [writable.id]
+
+    await workspaces.stub.DeleteWorkspace(
+        ws_pb2.DeleteWorkspaceRequest(workspace=ref(writable)), metadata=owner.md
+    )
+    (created,) = await watcher.wait_for(
+        "wio.workspaces.workspace.created",
+        events_pb2.WorkspaceCreatedEvent.FromString,
+        workspace_id=writable.id,
+    )
+    assert created.prefix == writable.prefix and created.meta.event_id
+    assert await watcher.wait_for(
+        "wio.workspaces.workspace.deleted",
+        events_pb2.WorkspaceDeletedEvent.FromString,
+        workspace_id=writable.id,
+    )
+    assert (
+        len(
+            watcher.matching(
+                "wio.workspaces.workspace.created",
+                events_pb2.WorkspaceCreatedEvent.FromString,
+                workspace_id=writable.id,
+            )
+        )
+        == 1
+    )
