@@ -14,11 +14,11 @@ import time
 from typing import Any
 
 from bench.stack import Stack, percentiles, private_stack
+from services.workspaces.api import STS_TIME_METADATA
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 WORKSPACES = 18
-STS_TIME_METADATA = "wio-sts-ms"
 
 
 def timed(stub: Any, md: Any, refs: list[str]) -> tuple[float, float]:

@@ -277,25 +277,23 @@ class WorkspacesService:
     async def list_workspaces(
         self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
     ) -> list[tuple[Workspace, Decision]]:
-        principal = await self.principal(caller)
+        return [
+            (workspace, decision)
+            for workspace, decision in await self._readable(await self.principal(caller))
+            if (not owner or workspace.owner_username == owner)
+            and (not node or node in {workspace.node_id, workspace.node_name})
+            and (not kind or workspace.type == kind)
+            and (not name_contains or name_contains in workspace.name)
+        ]
+
+    async def _readable(self, principal: Principal) -> list[tuple[Workspace, Decision]]:
+        """Every workspace the principal can read, with the decision that says so."""
         now = _now()
         async with self._tx() as tx:
             workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
             shares = await tx.repo.shares_of([w.id for w in workspaces])
-        found = []
-        for workspace in workspaces:
-            if owner and workspace.owner_username != owner:
-                continue
-            if node and node not in {workspace.node_id, workspace.node_name}:
-                continue
-            if kind and workspace.type != kind:
-                continue
-            if name_contains and name_contains not in workspace.name:
-                continue
-            decision = decide(principal, workspace, shares, now)
-            if decision.level >= Level.READ:
-                found.append((workspace, decision))
-        return found
+        decided = [(w, decide(principal, w, shares, now)) for w in workspaces]
+        return [(w, d) for w, d in decided if d.level >= Level.READ]
 
     async def get_workspace(self, caller: Caller, reference: str) -> Resolved:
         _principal, (resolved,) = await self.resolve_for_caller(caller, [reference])
@@ -413,10 +411,10 @@ class WorkspacesService:
     ) -> tuple[list[tuple[Share, Workspace]], list[tuple[Share, Workspace]]]:
         principal = await self.principal(caller)
         now = _now()
+        named = [(await self.resolve(principal, reference)).workspace] if reference else None
         async with self._tx() as tx:
-            if reference:
-                resolved = await self.resolve(principal, reference)
-                workspaces = [resolved.workspace]
+            if named is not None:
+                workspaces = named
             else:
                 workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
             shares = await tx.repo.shares_of([w.id for w in workspaces])
@@ -561,8 +559,9 @@ class WorkspacesService:
         for resolved in resolved_all:
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
         if node:
-            for workspace, decision in await self.list_workspaces(caller, "", node, "", ""):
-                chosen[workspace.id] = (workspace, decision.level)
+            for workspace, decision in await self._readable(principal):
+                if node in {workspace.node_id, workspace.node_name}:
+                    chosen[workspace.id] = (workspace, decision.level)
             if not chosen:
                 raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"you can access no workspace on node {node!r}")
         if not chosen:
@@ -632,18 +631,8 @@ class WorkspacesService:
     # --- internal -------------------------------------------------------------------------------------
 
     async def accessible(self, user_id: str, at_least: Level) -> list[tuple[Workspace, Level]]:
-        groups = await self.identity.groups(user_id)
-        principal = Principal(user_id, "", frozenset(groups))
-        now = _now()
-        async with self._tx() as tx:
-            workspaces = await tx.repo.visible_to(user_id, sorted(groups), now)
-            shares = await tx.repo.shares_of([w.id for w in workspaces])
-        found = []
-        for workspace in workspaces:
-            level = decide(principal, workspace, shares, now).level
-            if level >= at_least:
-                found.append((workspace, level))
-        return found
+        principal = Principal(user_id, "", frozenset(await self.identity.groups(user_id)))
+        return [(w, d.level) for w, d in await self._readable(principal) if d.level >= at_least]
 
     async def count_in_root(self, root_id: str) -> int:
         async with self._tx() as tx:
