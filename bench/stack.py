@@ -61,7 +61,14 @@ def wio_dev(env: dict[str, str], *args: str) -> None:
         [str(BIN / "wio-dev"), *args], env=env, capture_output=True, text=True, timeout=300
     )
     if result.returncode != 0:
-        sys.exit(f"wio-dev {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        # The stack's folder is temporary: show the ends of its logs before it goes.
+        state = Path(env["WIO_DEV_STATE"])
+        logs = sorted([*(state / "logs").glob("*.log"), *state.glob("**/data/log")])
+        tails = "".join(
+            f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            for log in logs
+        )
+        sys.exit(f"wio-dev {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}{tails}")
 
 
 @contextmanager

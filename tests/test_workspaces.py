@@ -901,3 +901,80 @@ async def test_accessible_workspaces_for_services_only_and_workspace_events(
         )
         == 1
     )
+
+
+async def test_reused_plans_follow_changes_no_event_told_them_of(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeated request reuses its earlier plan only while nothing that plan read has changed: a change
+    committed elsewhere (another instance; no event reaches this one), a share's expiry, the caller's
+    groups (asked of identity again on every reuse that depends on them, and only then)."""
+    service = workspaces.service
+    asked: list[str] = []
+    real_groups = service.identity.groups
+
+    async def counted_groups(user_id: str) -> dict[str, str]:
+        asked.append(user_id)
+        return await real_groups(user_id)
+
+    monkeypatch.setattr(service.identity, "groups", counted_groups)
+    owner, reader, member = await person(auth, "po"), await person(auth, "pr"), await person(auth, "pm")
+
+    # No share names a group: identity is never asked, and the repeat reuses the plan and the set.
+    mine = await create(workspaces, owner, lab, "private")
+    asked.clear()  # creating asks for groups (a root may allow only some groups to create)
+    (first,) = await credentials(workspaces, owner, ref(mine))
+    (again,) = await credentials(workspaces, owner, ref(mine))
+    assert again.access_key == first.access_key
+    assert asked == []
+
+    # Another instance revokes a share: the row goes and the rights revision advances in one transaction;
+    # no event and no call reaches this instance.
+    elsewhere = await create(workspaces, owner, lab, "private")
+    granted = await share(workspaces, owner, elsewhere, reader.name, READ)
+    await credentials(workspaces, reader, ref(elsewhere))
+    async with service._tx() as tx:
+        await tx.repo.delete_share(granted.id)
+    await expect_error(
+        credentials(workspaces, reader, ref(elsewhere)), grpc.StatusCode.NOT_FOUND, "WORKSPACE_NOT_FOUND"
+    )
+
+    # A share that expires: reused until then, refused right after.
+    expiring = await create(workspaces, owner, lab, "private")
+    ends = datetime.now(UTC) + timedelta(seconds=3)
+    until = timestamp_pb2.Timestamp()
+    until.FromDatetime(ends)
+    await workspaces.stub.CreateShare(
+        ws_pb2.CreateShareRequest(
+            workspace=ref(expiring), sharee=reader.name, permission=READ, expires_at=until
+        ),
+        metadata=owner.md,
+    )
+    (before,) = await credentials(workspaces, reader, ref(expiring))
+    (reused,) = await credentials(workspaces, reader, ref(expiring))
+    assert reused.access_key == before.access_key
+    await asyncio.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 0.2)
+    await expect_error(
+        credentials(workspaces, reader, ref(expiring)), grpc.StatusCode.NOT_FOUND, "WORKSPACE_NOT_FOUND"
+    )
+
+    # A group share: each request asks identity, so a removal counts on the very next one.
+    grouped = await create(workspaces, owner, lab, "private")
+    group = unique("pg")
+    await auth.stub.CreateGroup(auth_pb2.CreateGroupRequest(name=group), metadata=owner.md)
+    await auth.stub.AddGroupMember(
+        auth_pb2.AddGroupMemberRequest(group=group, username=member.name), metadata=owner.md
+    )
+    await share(workspaces, owner, grouped, f"group:{group}", READ)
+    member_id = (await auth.stub.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=member.md)).user.id
+    asked.clear()
+    (as_member,) = await credentials(workspaces, member, ref(grouped))
+    (as_member_again,) = await credentials(workspaces, member, ref(grouped))
+    assert as_member_again.access_key == as_member.access_key
+    assert asked == [member_id, member_id]
+    await auth.stub.RemoveGroupMember(
+        auth_pb2.RemoveGroupMemberRequest(group=group, username=member.name), metadata=owner.md
+    )
+    await expect_error(
+        credentials(workspaces, member, ref(grouped)), grpc.StatusCode.NOT_FOUND, "WORKSPACE_NOT_FOUND"
+    )

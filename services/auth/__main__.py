@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import sys
@@ -50,6 +51,9 @@ def main(argv: list[str]) -> int:
     try:
         if args.command == "bootstrap":
             logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+            # The launcher gives up after 120 s; a bootstrap still running at 100 s writes where it
+            # stands to its log (stderr) first.
+            faulthandler.dump_traceback_later(100, exit=False)
             print(json.dumps(asyncio.run(_bootstrap(args))))
             return 0
         return launch.main("auth")

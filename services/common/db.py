@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+def make_engine(database_url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping` tests each connection as it leaves the pool (a round trip); without it, a caller must
+    retry a statement that meets a connection the database dropped."""
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping)
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -1,12 +1,18 @@
-"""Issued credential sets kept for reuse, and their eviction when rights change."""
+"""What credential requests keep for reuse: the plan a request resolved to (which workspaces, which
+policies) and the credential sets issued for each policy; and their eviction when rights change."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
+from services.workspaces.domain.models import Level, Workspace
 from services.workspaces.domain.ports import IssuedCredentials
+
+# Bounds memory: every distinct request and policy is an entry.
+MAX_ENTRIES = 10_000
 
 # A cached credential set is handed out again until two thirds of its lifetime have passed, so whoever
 # receives it still has at least a third of the lifetime to use it.
@@ -34,9 +40,10 @@ class CredentialCache:
     revoked share can never be served from here even before its event arrives. The events evict what
     can no longer be asked for (share, membership, user, node and workspace changes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: dict[CacheKey, _Entry] = {}
         self._locks: dict[CacheKey, asyncio.Lock] = {}
+        self.max_entries = max_entries
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -54,11 +61,18 @@ class CredentialCache:
         self, key: CacheKey, credentials: IssuedCredentials, issued_at: float, workspace_ids: frozenset[str]
     ) -> None:
         lifetime = max(0.0, credentials.expires_at - issued_at)
+        if key not in self._entries and len(self._entries) >= self.max_entries:
+            self._make_room(issued_at)
         self._entries[key] = _Entry(credentials, issued_at + lifetime * REUSE_FRACTION, workspace_ids)
 
     def lock(self, key: CacheKey) -> asyncio.Lock:
         """One STS call per key at a time: concurrent first requests share its result."""
         return self._locks.setdefault(key, asyncio.Lock())
+
+    def _make_room(self, now: float) -> None:
+        """Sets past their reuse time go first, then the oldest: a dropped set is only issued again."""
+        if not self._drop_where(lambda _key, entry: entry.reuse_until <= now):
+            self._drop(next(iter(self._entries)))
 
     def _drop(self, key: CacheKey) -> None:
         self._entries.pop(key, None)
@@ -85,4 +99,84 @@ class CredentialCache:
         count = len(self._entries)
         self._entries.clear()
         self._locks.clear()
+        return count
+
+
+@dataclass(frozen=True)
+class PlannedSet:
+    """One session policy of a plan: the node, the policy and the workspaces (with levels) it covers."""
+
+    node_id: str
+    node_name: str
+    policy_text: str
+    policy_digest: str
+    policy_size_limit: int
+    scopes: tuple[tuple[Workspace, Level], ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a credential request resolved to, and everything the resolution read, so a later identical
+    request can tell whether it would resolve the same way without reading it all again."""
+
+    revision: int  # the rights revision read before the workspaces and shares were
+    valid_until: datetime | None  # the earliest expiry of a share the decisions read
+    # Group ids whose membership the decisions read (None: every group, as for "all on node X"), and which
+    # of them the caller was in.
+    groups_read: frozenset[str] | None
+    member_of: frozenset[str]
+    sets: tuple[PlannedSet, ...]
+
+    def holds(self, revision: int, now: datetime) -> bool:
+        """Still right, as far as workspaces and shares go (group membership is checked by the caller)."""
+        return revision == self.revision and (self.valid_until is None or now < self.valid_until)
+
+    @property
+    def reads_groups(self) -> bool:
+        return self.groups_read is None or bool(self.groups_read)
+
+    def same_membership(self, groups: frozenset[str]) -> bool:
+        read = groups if self.groups_read is None else groups & self.groups_read
+        return read == self.member_of
+
+
+@dataclass(frozen=True)
+class PlanKey:
+    user_id: str
+    references: tuple[str, ...]
+    node: str
+
+
+class PlanCache:
+    """Plans of recent credential requests. An entry is only a shortcut: it is used when the rights
+    revision is unchanged, no share it read has expired since, and the caller is in the same groups it
+    read, so it never answers differently from a fresh resolution."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._plans: dict[PlanKey, Plan] = {}
+        self.max_entries = max_entries
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def get(self, key: PlanKey) -> Plan | None:
+        return self._plans.get(key)
+
+    def put(self, key: PlanKey, plan: Plan) -> None:
+        self._plans.pop(key, None)
+        if len(self._plans) >= self.max_entries:
+            stale = [k for k, p in self._plans.items() if p.revision != plan.revision]
+            for k in stale or [next(iter(self._plans))]:
+                del self._plans[k]
+        self._plans[key] = plan
+
+    def forget_node(self, node_id: str) -> int:
+        doomed = [k for k, p in self._plans.items() if any(s.node_id == node_id for s in p.sets)]
+        for k in doomed:
+            del self._plans[k]
+        return len(doomed)
+
+    def clear(self) -> int:
+        count = len(self._plans)
+        self._plans.clear()
         return count

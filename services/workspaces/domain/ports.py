@@ -51,6 +51,12 @@ class Transaction(Protocol):
 Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
 
 
+class RightsRevision(Protocol):
+    async def current(self) -> int:
+        """A number that every committed change to workspaces or shares makes larger."""
+        ...
+
+
 @dataclass(frozen=True)
 class RootInfo:
     id: str

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.workspaces.domain import rules
-from services.workspaces.domain.cache import CacheKey, CredentialCache
+from services.workspaces.domain.cache import CacheKey, CredentialCache, Plan, PlanCache, PlanKey, PlannedSet
 from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Share, Workspace
 from services.workspaces.domain.permissions import Factor, decide, factors
 from services.workspaces.domain.policy import Grant, check_grantable, compile_policies
@@ -25,6 +25,7 @@ from services.workspaces.domain.ports import (
     NodeAccess,
     Nodes,
     ObjectStore,
+    RightsRevision,
     RootInfo,
     Transactions,
 )
@@ -81,14 +82,17 @@ class WorkspacesService:
         nodes: Nodes,
         identity: Identity,
         store: ObjectStore,
+        revision: RightsRevision,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
+        self.revision = revision
         self.nodes = nodes
         self.identity = identity
         self.store = store
         self.credential_seconds = credential_seconds
         self.cache = CredentialCache()
+        self.plans = PlanCache()
         self._background: set[asyncio.Task[None]] = set()
 
     async def principal(self, caller: Caller) -> Principal:
@@ -110,13 +114,18 @@ class WorkspacesService:
 
     async def resolve_for_caller(
         self, caller: Caller, references: Sequence[str], at_least: Level = Level.READ
-    ) -> tuple[Principal, list[Resolved]]:
-        """The caller's groups (from identity) and the candidates (from the database) are fetched at
-        the same time: this is the path of every credential request."""
-        principal, (found, shares) = await asyncio.gather(
-            self.principal(caller), self._candidates(references)
-        )
-        return principal, self._pick_all(principal, references, found, shares, at_least)
+    ) -> list[Resolved]:
+        """`resolve_all` for the caller, asking identity for their groups only when it matters."""
+        found, shares = await self._candidates(references)
+        principal = await self._principal_for(caller, shares)
+        return self._pick_all(principal, references, found, shares, at_least)
+
+    async def _principal_for(self, caller: Caller, shares: Sequence[Share]) -> Principal:
+        """The caller as `decide` needs them for these shares: their groups matter only when one of
+        the shares names a group, so identity is asked only then."""
+        if not any(s.sharee_kind == "group" for s in shares):
+            return Principal(caller.user_id, caller.username, frozenset())
+        return await self.principal(caller)
 
     async def _candidates(self, references: Sequence[str]) -> tuple[list[Workspace], list[Share]]:
         readings = [r for reference in references for r in rules.readings(reference)]
@@ -289,14 +298,19 @@ class WorkspacesService:
     async def _readable(self, principal: Principal) -> list[tuple[Workspace, Decision]]:
         """Every workspace the principal can read, with the decision that says so."""
         now = _now()
-        async with self._tx() as tx:
-            workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
-            shares = await tx.repo.shares_of([w.id for w in workspaces])
+        workspaces, shares = await self._visible(principal, now)
         decided = [(w, decide(principal, w, shares, now)) for w in workspaces]
         return [(w, d) for w, d in decided if d.level >= Level.READ]
 
+    async def _visible(self, principal: Principal, now: datetime) -> tuple[list[Workspace], list[Share]]:
+        """The workspaces the principal may see (owned, shared, public) and all their shares."""
+        async with self._tx() as tx:
+            workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
+            shares = await tx.repo.shares_of([w.id for w in workspaces])
+        return workspaces, shares
+
     async def get_workspace(self, caller: Caller, reference: str) -> Resolved:
-        _principal, (resolved,) = await self.resolve_for_caller(caller, [reference])
+        (resolved,) = await self.resolve_for_caller(caller, [reference])
         return resolved
 
     async def delete_workspace(self, caller: Caller, reference: str, force: bool) -> int:
@@ -554,22 +568,62 @@ class WorkspacesService:
     async def issue_credentials(
         self, caller: Caller, references: Sequence[str], node: str
     ) -> list[CredentialSet]:
-        principal, resolved_all = await self.resolve_for_caller(caller, references)
+        if not references and not node:
+            raise DomainError(Reason.INVALID_ARGUMENT, "name workspaces or a node")
+        key = PlanKey(caller.user_id, tuple(references), node)
+        # Read before the rights are: a change committed in between then shows as a newer revision.
+        revision = await self.revision.current()
+        plan = await self._reusable_plan(key, revision, caller)
+        if plan is None:
+            plan = await self._plan(caller, references, node, revision)
+            self.plans.put(key, plan)
+        sets: list[CredentialSet] = []
+        for planned in plan.sets:
+            access = await self.nodes.node(planned.node_id)
+            credentials, sts_seconds = await self._credentials(caller, access, planned)
+            sets.append(CredentialSet(access, planned.node_name, credentials, planned.scopes, sts_seconds))
+        return sets
+
+    async def _reusable_plan(self, key: PlanKey, revision: int, caller: Caller) -> Plan | None:
+        """The cached plan for this request when resolving again would give the same one."""
+        plan = self.plans.get(key)
+        if plan is None or not plan.holds(revision, _now()):
+            return None
+        # Membership belongs to identity: asked again whenever the plan depended on it.
+        if plan.reads_groups and not plan.same_membership(
+            frozenset(await self.identity.groups(caller.user_id))
+        ):
+            return None
+        for planned in plan.sets:
+            if (await self.nodes.node(planned.node_id)).policy_size_limit != planned.policy_size_limit:
+                return None
+        return plan
+
+    async def _plan(self, caller: Caller, references: Sequence[str], node: str, revision: int) -> Plan:
+        """Resolves the request: the workspaces it covers, with levels, compiled into session policies."""
+        now = _now()
+        found, shares = await self._candidates(references)
+        if node:
+            principal, groups_read = await self.principal(caller), None
+        else:
+            principal = await self._principal_for(caller, shares)
+            groups_read = frozenset(s.sharee_id for s in shares if s.sharee_kind == "group")
         chosen: dict[str, tuple[Workspace, Level]] = {}
-        for resolved in resolved_all:
+        for resolved in self._pick_all(principal, references, found, shares, Level.READ):
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
         if node:
-            for workspace, decision in await self._readable(principal):
-                if node in {workspace.node_id, workspace.node_name}:
+            visible, node_shares = await self._visible(principal, now)
+            shares = [*shares, *node_shares]
+            for workspace in visible:
+                decision = decide(principal, workspace, node_shares, now)
+                if decision.level >= Level.READ and node in {workspace.node_id, workspace.node_name}:
                     chosen[workspace.id] = (workspace, decision.level)
             if not chosen:
                 raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"you can access no workspace on node {node!r}")
-        if not chosen:
-            raise DomainError(Reason.INVALID_ARGUMENT, "name workspaces or a node")
         by_node: dict[str, list[tuple[Workspace, Level]]] = {}
         for workspace, level in chosen.values():
             by_node.setdefault(workspace.node_id, []).append((workspace, level))
-        sets: list[CredentialSet] = []
+        sets: list[PlannedSet] = []
         for node_id, scoped in sorted(by_node.items()):
             access = await self.nodes.node(node_id)
             grants = [
@@ -578,20 +632,28 @@ class WorkspacesService:
             ]
             levels = {w.id: (w, level) for w, level in scoped}
             for policy in compile_policies(grants, access.policy_size_limit):
-                credentials, sts_seconds = await self._credentials(
-                    principal, access, policy.text, [g.label for g in policy.grants]
+                sets.append(
+                    PlannedSet(
+                        node_id=node_id,
+                        node_name=scoped[0][0].node_name,
+                        policy_text=policy.text,
+                        policy_digest=hashlib.sha256(policy.text.encode()).hexdigest(),
+                        policy_size_limit=access.policy_size_limit,
+                        scopes=tuple(levels[g.label] for g in policy.grants),
+                    )
                 )
-                covered = tuple(levels[g.label] for g in policy.grants)
-                sets.append(CredentialSet(access, scoped[0][0].node_name, credentials, covered, sts_seconds))
-        return sets
+        expiries = [s.expires_at for s in shares if s.expires_at is not None and s.expires_at > now]
+        member_of = principal.group_ids if groups_read is None else principal.group_ids & groups_read
+        return Plan(revision, min(expiries, default=None), groups_read, member_of, tuple(sets))
 
     async def _credentials(
-        self, principal: Principal, access: NodeAccess, policy_text: str, workspace_ids: list[str]
+        self, caller: Caller, access: NodeAccess, planned: PlannedSet
     ) -> tuple[IssuedCredentials, float]:
-        key = CacheKey(principal.user_id, access.node_id, hashlib.sha256(policy_text.encode()).hexdigest())
+        key = CacheKey(caller.user_id, access.node_id, planned.policy_digest)
         cached = self.cache.get(key, time.time())
         if cached is not None:
             return cached, 0.0
+        workspace_ids = [w.id for w, _level in planned.scopes]
         async with self.cache.lock(key):
             cached = self.cache.get(key, time.time())
             if cached is not None:
@@ -599,14 +661,14 @@ class WorkspacesService:
             seconds = min(self.credential_seconds, access.max_credential_seconds)
             issued_at, started = time.time(), time.perf_counter()
             credentials = await self.store.assume_role(
-                access, policy_text, seconds, f"wio-{principal.username}"
+                access, planned.policy_text, seconds, f"wio-{caller.username}"
             )
             sts_seconds = time.perf_counter() - started
             self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))
         # The record of the issue is written beside the answer, not before it: the caller does not wait
         # for a second transaction.
         task = asyncio.create_task(
-            self._record_issue(principal.user_id, access.node_id, workspace_ids, credentials)
+            self._record_issue(caller.user_id, access.node_id, workspace_ids, credentials)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -16,7 +16,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.common.events import ensure_stream, stream_for
-from services.workspaces.domain.cache import CredentialCache
+from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.storage.remote import NodesClient
 from wio.auth.v1 import events_pb2 as auth_events
 from wio.nodes.v1 import events_pb2 as nodes_events
@@ -25,14 +25,18 @@ from wio.workspaces.v1 import events_pb2 as workspaces_events
 log = logging.getLogger(__name__)
 
 
-def _evictions(cache: CredentialCache, nodes: NodesClient) -> dict[str, Callable[[bytes], int]]:
-    """Subject -> what its event evicts (returns how many credential sets went)."""
+def _evictions(
+    cache: CredentialCache, plans: PlanCache, nodes: NodesClient
+) -> dict[str, Callable[[bytes], int]]:
+    """Subject -> what its event evicts (returns how many credential sets went). Plans need no event for
+    changes to workspaces, shares or memberships: they check those themselves before each reuse."""
 
     def users(*ids: str) -> int:
         return cache.forget_users(set(ids))
 
     def node(node_id: str) -> int:
         nodes.forget_node(node_id)
+        plans.forget_node(node_id)
         return cache.forget_node(node_id)
 
     return {
@@ -46,15 +50,9 @@ def _evictions(cache: CredentialCache, nodes: NodesClient) -> dict[str, Callable
         "wio.auth.group.deleted": lambda b: users(
             *auth_events.GroupDeletedEvent.FromString(b).member_user_ids
         ),
-        "wio.nodes.node.updated": lambda b: cache.forget_node(
-            nodes_events.NodeUpdatedEvent.FromString(b).node_id
-        ),
-        "wio.nodes.node.removed": lambda b: cache.forget_node(
-            nodes_events.NodeRemovedEvent.FromString(b).node_id
-        ),
-        "wio.nodes.root.removed": lambda b: cache.forget_node(
-            nodes_events.RootRemovedEvent.FromString(b).node_id
-        ),
+        "wio.nodes.node.updated": lambda b: node(nodes_events.NodeUpdatedEvent.FromString(b).node_id),
+        "wio.nodes.node.removed": lambda b: node(nodes_events.NodeRemovedEvent.FromString(b).node_id),
+        "wio.nodes.root.removed": lambda b: node(nodes_events.RootRemovedEvent.FromString(b).node_id),
         "wio.workspaces.share.updated": lambda b: cache.forget_workspace(
             workspaces_events.ShareChangedEvent.FromString(b).workspace_id
         ),
@@ -68,9 +66,11 @@ def _evictions(cache: CredentialCache, nodes: NodesClient) -> dict[str, Callable
 
 
 class CacheEvictionFeed:
-    def __init__(self, js: JetStreamContext, cache: CredentialCache, nodes: NodesClient) -> None:
+    def __init__(
+        self, js: JetStreamContext, cache: CredentialCache, plans: PlanCache, nodes: NodesClient
+    ) -> None:
         self.js = js
-        self.handlers = _evictions(cache, nodes)
+        self.handlers = _evictions(cache, plans, nodes)
         self._subs: list[Subscription] = []
 
     async def _on_message(self, msg: Msg) -> None:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 from services.common.outbox import outbox_table
@@ -43,6 +54,15 @@ shares = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("workspace_id", "sharee_kind", "sharee_id", name="uq_shares_sharee"),
+)
+
+# One row: advanced in the same transaction as every change to workspaces or shares.
+rights_revision = Table(
+    "rights_revision",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+    CheckConstraint("id = 1", name="ck_rights_revision_one_row"),
 )
 
 outbox = outbox_table(metadata)

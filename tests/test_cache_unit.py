@@ -1,0 +1,95 @@
+"""The credential request caches without a server: when a plan may be reused, and how both caches stay
+within their bounds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.workspaces.domain.cache import (
+    CacheKey,
+    CredentialCache,
+    Plan,
+    PlanCache,
+    PlanKey,
+    PlannedSet,
+)
+from services.workspaces.domain.ports import IssuedCredentials
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def plan(
+    revision: int = 7,
+    valid_until: datetime | None = None,
+    groups_read: frozenset[str] | None = frozenset(),
+    member_of: frozenset[str] = frozenset(),
+    node_id: str = "n1",
+) -> Plan:
+    planned = PlannedSet(node_id, "node", "{}", "digest", 2048, ())
+    return Plan(revision, valid_until, groups_read, member_of, (planned,))
+
+
+def test_a_plan_holds_only_at_its_revision_and_before_a_share_it_read_expires() -> None:
+    assert plan(revision=7).holds(7, NOW)
+    assert not plan(revision=7).holds(8, NOW)
+    ends = NOW + timedelta(seconds=5)
+    assert plan(valid_until=ends).holds(7, NOW)
+    assert not plan(valid_until=ends).holds(7, ends)
+    assert not plan(valid_until=ends).holds(7, ends + timedelta(seconds=1))
+
+
+def test_membership_is_compared_only_where_the_plan_read_it() -> None:
+    # The plan read groups a and b; the caller was in a.
+    some = plan(groups_read=frozenset({"a", "b"}), member_of=frozenset({"a"}))
+    assert some.reads_groups
+    assert some.same_membership(frozenset({"a", "z"}))  # z was never read: it cannot matter
+    assert not some.same_membership(frozenset({"z"}))  # left a
+    assert not some.same_membership(frozenset({"a", "b"}))  # joined b
+    # Everything on a node reads every group: any change counts.
+    every = plan(groups_read=None, member_of=frozenset({"a"}))
+    assert every.reads_groups
+    assert every.same_membership(frozenset({"a"}))
+    assert not every.same_membership(frozenset({"a", "z"}))
+    assert not plan(groups_read=frozenset()).reads_groups
+
+
+def test_plan_cache_drops_other_revisions_first_then_the_oldest() -> None:
+    plans = PlanCache(max_entries=3)
+    keys = [PlanKey("u", (f"w{i}",), "") for i in range(5)]
+    plans.put(keys[0], plan(revision=1))
+    plans.put(keys[1], plan(revision=2))
+    plans.put(keys[2], plan(revision=2))
+    plans.put(keys[3], plan(revision=2))  # full: the revision-1 plan goes
+    assert plans.get(keys[0]) is None and len(plans) == 3
+    plans.put(keys[4], plan(revision=2))  # full, all current: the oldest goes
+    assert plans.get(keys[1]) is None and plans.get(keys[4]) is not None and len(plans) == 3
+    assert plans.forget_node("n1") == 3 and len(plans) == 0
+
+
+def credentials(name: str, expires_at: float) -> IssuedCredentials:
+    return IssuedCredentials(access_key=name, secret_key="s", session_token="t", expires_at=expires_at)
+
+
+def test_credential_cache_reuses_for_two_thirds_of_the_lifetime() -> None:
+    cache = CredentialCache()
+    key = CacheKey("u", "n", "d")
+    cache.put(key, credentials("a", 900.0), issued_at=0.0, workspace_ids=frozenset({"w"}))
+    assert cache.get(key, 599.0) is not None
+    assert cache.get(key, 600.0) is None
+    assert len(cache) == 0
+
+
+def test_credential_cache_drops_spent_sets_first_then_the_oldest() -> None:
+    cache = CredentialCache(max_entries=2)
+    spent, fresh, newer, newest = (CacheKey("u", "n", d) for d in ("spent", "fresh", "newer", "newest"))
+    cache.put(spent, credentials("a", 90.0), issued_at=0.0, workspace_ids=frozenset())
+    cache.put(fresh, credentials("b", 1000.0), issued_at=100.0, workspace_ids=frozenset())
+    cache.put(newer, credentials("c", 1100.0), issued_at=200.0, workspace_ids=frozenset())
+    assert cache.get(spent, 200.0) is None and len(cache) == 2
+    cache.put(newest, credentials("d", 1200.0), issued_at=300.0, workspace_ids=frozenset())
+    assert cache.get(fresh, 300.0) is None
+    assert cache.get(newer, 300.0) is not None and cache.get(newest, 300.0) is not None
