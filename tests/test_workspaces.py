@@ -20,6 +20,7 @@ import pytest
 from botocore.client import Config
 from botocore.exceptions import ClientError
 from google.protobuf import field_mask_pb2, timestamp_pb2
+from sqlalchemy import text
 
 from services.common.grpc_errors import error_reason
 from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
@@ -978,3 +979,26 @@ async def test_reused_plans_follow_changes_no_event_told_them_of(
     await expect_error(
         credentials(workspaces, member, ref(grouped)), grpc.StatusCode.NOT_FOUND, "WORKSPACE_NOT_FOUND"
     )
+
+
+async def test_reads_outlive_connections_the_database_dropped(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """Reads skip the pre-ping: when the database has dropped their pooled connections (as after a restart),
+    the statement fails instead and the read is made once more on a new connection."""
+    owner = await person(auth, "dc")
+    ws = await create(workspaces, owner, lab, "private")
+    (first,) = await credentials(workspaces, owner, ref(ws))
+    async with workspaces.runtime.engine.connect() as conn:
+        dropped = (
+            await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    " AND backend_type = 'client backend'"
+                )
+            )
+        ).scalar_one()
+    assert dropped > 0
+    (again,) = await credentials(workspaces, owner, ref(ws))
+    assert again.access_key == first.access_key

@@ -38,7 +38,7 @@ async def load_keyring(transactions: Transactions) -> KeyRing:
 
 async def build_identity(runtime: Runtime) -> IdentityService:
     box = SecretBox(runtime.settings.secret_key, "auth-signing-keys")
-    transactions = make_transactions(runtime.sessions, runtime.outbox, box)
+    transactions = make_transactions(runtime.sessions, runtime.outbox, box, runtime.read_sessions)
     keyring = await load_keyring(transactions)
     return IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
 

@@ -14,10 +14,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def make_engine(database_url: str, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """`pre_ping` tests each connection as it leaves the pool (a round trip); without it, a caller must
-    retry a statement that meets a connection the database dropped."""
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=pre_ping)
+def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
+    """For transactions: each connection is tested (a round trip) as it leaves the pool."""
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+
+
+def make_read_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
+    """For reads outside transactions (autocommit: no BEGIN or COMMIT round trips) and without the pre-ping
+    round trip; a read that meets a connection the database dropped is made again by its caller."""
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_pre_ping=False,
+        isolation_level="AUTOCOMMIT",
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import events
 from services.common.config import CommonSettings
-from services.common.db import SessionFactory, make_engine, make_session_factory, migrate
+from services.common.db import SessionFactory, make_engine, make_read_engine, make_session_factory, migrate
 from services.common.deny_feed import DenyListFeed
 from services.common.interceptors import AuthInterceptor, ErrorInterceptor, RequestIdInterceptor
 from services.common.outbox import Outbox, OutboxRelay
@@ -43,6 +43,8 @@ class Runtime:
     settings: CommonSettings
     engine: AsyncEngine
     sessions: SessionFactory
+    read_engine: AsyncEngine
+    read_sessions: SessionFactory  # reads outside transactions: see SqlTransactions.read
     nats: NatsClient
     js: JetStreamContext
     outbox: Outbox
@@ -60,6 +62,7 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.nats.drain()
         await self.engine.dispose()
+        await self.read_engine.dispose()
 
 
 async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations_dir: Path) -> Runtime:
@@ -70,6 +73,7 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
         await engine.dispose()
         raise
     sessions = make_session_factory(engine)
+    read_engine = make_read_engine(settings.database_url)
     nc = await events.connect(settings.nats_url, name=f"wio-{settings.service}")
     js = nc.jetstream()
     await events.ensure_stream(js, settings.service)
@@ -82,7 +86,19 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
     deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds)
     await deny_feed.start()
     relay.start()
-    return Runtime(settings, engine, sessions, nc, js, outbox, relay, deny_list, deny_feed)
+    return Runtime(
+        settings,
+        engine,
+        sessions,
+        read_engine,
+        make_session_factory(read_engine),
+        nc,
+        js,
+        outbox,
+        relay,
+        deny_list,
+        deny_feed,
+    )
 
 
 Registrar = Callable[[grpc.aio.Server], None]

@@ -4,11 +4,12 @@ its outbox rows commit together; after the commit the relay is woken."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory
@@ -16,6 +17,7 @@ from services.common.outbox import Outbox
 
 R = TypeVar("R")
 E = TypeVar("E")
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,11 +33,13 @@ class SqlTransactions(Generic[R, E]):
         outbox: Outbox,
         repository: Callable[[AsyncSession], R],
         events: Callable[[AsyncSession, Outbox], E],
+        reads: SessionFactory | None = None,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
         self.repository = repository
         self.events = events
+        self.reads = reads or sessions
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlTransaction[R, E]]:
@@ -43,6 +47,21 @@ class SqlTransactions(Generic[R, E]):
             async with session.begin():
                 yield SqlTransaction(self.repository(session), self.events(session, self.outbox))
             self.outbox.poke()
+
+    async def read(self, query: Callable[[R], Awaitable[T]]) -> T:
+        """A read that needs no transaction (each statement sees what is committed), on the read sessions:
+        no BEGIN, COMMIT or pre-ping round trips. A connection the database dropped (e.g. after a restart)
+        then fails the statement instead of the ping, so the read is made once more."""
+        try:
+            return await self._read_once(query)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return await self._read_once(query)
+
+    async def _read_once(self, query: Callable[[R], Awaitable[T]]) -> T:
+        async with self.reads() as session:
+            return await query(self.repository(session))
 
 
 def is_uuid(value: str) -> bool:

@@ -8,7 +8,6 @@ from pathlib import Path
 import grpc
 
 from services.common.clients import AuthClient
-from services.common.db import make_engine
 from services.common.s3 import S3Gateway
 from services.common.server import Runtime, serve, start_runtime
 from services.common.tls import client_channel
@@ -18,7 +17,7 @@ from services.workspaces.domain.service import WorkspacesService
 from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.object_store import S3ObjectStore
 from services.workspaces.storage.remote import IdentityClient, NodesClient
-from services.workspaces.storage.repository import SqlRightsRevision, transactions
+from services.workspaces.storage.repository import transactions
 from services.workspaces.storage.tables import metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
@@ -42,16 +41,12 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
         gateway.close()
 
     runtime.closers.append(close_s3)
-    # A second, small pool for the rights revision read: it skips the pre-ping round trip.
-    revision_engine = make_engine(common.database_url, pool_size=2, pre_ping=False)
-    runtime.closers.append(revision_engine.dispose)
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
     workspaces = WorkspacesService(
-        transactions(runtime.sessions, runtime.outbox),
+        transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
         nodes,
         identity,
         S3ObjectStore(gateway),
-        SqlRightsRevision(revision_engine),
         credential_seconds=settings.credential_seconds,
     )
     eviction = CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)

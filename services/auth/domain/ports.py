@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.auth.domain.models import ApiKey, Group, SigningKey, User
+
+T = TypeVar("T")
 
 
 class IdentityRepository(Protocol):
@@ -55,4 +57,11 @@ class Transaction(Protocol):
     def events(self) -> IdentityEvents: ...
 
 
-Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
+class Transactions(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction: its changes and events commit together."""
+        ...
+
+    async def read(self, query: Callable[[IdentityRepository], Awaitable[T]]) -> T:
+        """A read that needs no transaction, made on the cheaper read path."""
+        ...

@@ -278,9 +278,7 @@ class IdentityService:
     # --- internal -------------------------------------------------------------------------------------
 
     async def groups_of_user(self, user_id: str) -> list[Group]:
-        async with self._tx() as tx:
-            return await tx.repo.groups_of_user(user_id)
+        return await self._tx.read(lambda repo: repo.groups_of_user(user_id))
 
     async def users_by_ids(self, user_ids: Sequence[str]) -> list[User]:
-        async with self._tx() as tx:
-            return await tx.repo.users_by_ids(user_ids)
+        return await self._tx.read(lambda repo: repo.users_by_ids(user_ids))

@@ -252,8 +252,8 @@ class SqlIdentityRepository:
 
 
 def transactions(
-    sessions: SessionFactory, outbox: Outbox, box: SecretBox
+    sessions: SessionFactory, outbox: Outbox, box: SecretBox, reads: SessionFactory
 ) -> SqlTransactions[SqlIdentityRepository, OutboxIdentityEvents]:
     return SqlTransactions(
-        sessions, outbox, lambda session: SqlIdentityRepository(session, box), OutboxIdentityEvents
+        sessions, outbox, lambda session: SqlIdentityRepository(session, box), OutboxIdentityEvents, reads
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from services.workspaces.domain.models import Share, Workspace
+
+T = TypeVar("T")
 
 
 class WorkspacesRepository(Protocol):
@@ -31,6 +33,10 @@ class WorkspacesRepository(Protocol):
     async def update_share(self, share: Share) -> None: ...
     async def delete_share(self, share_id: str) -> None: ...
 
+    async def rights_revision(self) -> int:
+        """A number that every committed change to workspaces or shares makes larger."""
+        ...
+
 
 class WorkspacesEvents(Protocol):
     async def workspace_created(self, workspace: Workspace) -> None: ...
@@ -48,12 +54,13 @@ class Transaction(Protocol):
     def events(self) -> WorkspacesEvents: ...
 
 
-Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
+class Transactions(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction: its changes and events commit together."""
+        ...
 
-
-class RightsRevision(Protocol):
-    async def current(self) -> int:
-        """A number that every committed change to workspaces or shares makes larger."""
+    async def read(self, query: Callable[[WorkspacesRepository], Awaitable[T]]) -> T:
+        """A read that needs no transaction, made on the cheaper read path."""
         ...
 
 

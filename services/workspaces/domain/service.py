@@ -25,9 +25,9 @@ from services.workspaces.domain.ports import (
     NodeAccess,
     Nodes,
     ObjectStore,
-    RightsRevision,
     RootInfo,
     Transactions,
+    WorkspacesRepository,
 )
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,9 @@ class WorkspacesService:
         nodes: Nodes,
         identity: Identity,
         store: ObjectStore,
-        revision: RightsRevision,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
-        self.revision = revision
         self.nodes = nodes
         self.identity = identity
         self.store = store
@@ -131,10 +129,14 @@ class WorkspacesService:
         readings = [r for reference in references for r in rules.readings(reference)]
         pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
         names = sorted({r.name for r in readings if r.owner is None})
-        async with self._tx() as tx:
-            found = await tx.repo.by_references(pairs, names)
-            shares = await tx.repo.shares_of([w.id for w in found])
-        return found, shares
+        return await self._tx.read(lambda repo: self._found_with_shares(repo, pairs, names))
+
+    @staticmethod
+    async def _found_with_shares(
+        repo: WorkspacesRepository, pairs: list[tuple[str, str]], names: list[str]
+    ) -> tuple[list[Workspace], list[Share]]:
+        found = await repo.by_references(pairs, names)
+        return found, await repo.shares_of([w.id for w in found])
 
     def _pick_all(
         self,
@@ -304,10 +306,12 @@ class WorkspacesService:
 
     async def _visible(self, principal: Principal, now: datetime) -> tuple[list[Workspace], list[Share]]:
         """The workspaces the principal may see (owned, shared, public) and all their shares."""
-        async with self._tx() as tx:
-            workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
-            shares = await tx.repo.shares_of([w.id for w in workspaces])
-        return workspaces, shares
+
+        async def query(repo: WorkspacesRepository) -> tuple[list[Workspace], list[Share]]:
+            workspaces = await repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
+            return workspaces, await repo.shares_of([w.id for w in workspaces])
+
+        return await self._tx.read(query)
 
     async def get_workspace(self, caller: Caller, reference: str) -> Resolved:
         (resolved,) = await self.resolve_for_caller(caller, [reference])
@@ -572,7 +576,7 @@ class WorkspacesService:
             raise DomainError(Reason.INVALID_ARGUMENT, "name workspaces or a node")
         key = PlanKey(caller.user_id, tuple(references), node)
         # Read before the rights are: a change committed in between then shows as a newer revision.
-        revision = await self.revision.current()
+        revision = await self._tx.read(lambda repo: repo.rights_revision())
         plan = await self._reusable_plan(key, revision, caller)
         if plan is None:
             plan = await self._plan(caller, references, node, revision)

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory
 from services.common.errors import DomainError, Reason
@@ -203,34 +203,15 @@ class SqlWorkspacesRepository:
         await self.s.execute(delete(t.shares).where(t.shares.c.id == share_id))
         await self._rights_changed()
 
+    async def rights_revision(self) -> int:
+        return int((await self.s.execute(select(t.rights_revision.c.value))).scalar_one())
+
     async def _rights_changed(self) -> None:
         """Advances the rights revision; it becomes visible with the change itself, at commit."""
         await self.s.execute(update(t.rights_revision).values(value=t.rights_revision.c.value + 1))
 
 
-class SqlRightsRevision:
-    """Reads the rights revision outside any transaction: one short statement on the path of every
-    credential request. Its engine skips the pre-ping round trip, so a connection the database dropped
-    (e.g. after a restart) is met by the statement itself and the read is tried once more."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def current(self) -> int:
-        try:
-            return await self._read()
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            return await self._read()
-
-    async def _read(self) -> int:
-        async with self.engine.connect() as conn:
-            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return int((await autocommit.execute(select(t.rights_revision.c.value))).scalar_one())
-
-
 def transactions(
-    sessions: SessionFactory, outbox: Outbox
+    sessions: SessionFactory, outbox: Outbox, reads: SessionFactory
 ) -> SqlTransactions[SqlWorkspacesRepository, OutboxWorkspacesEvents]:
-    return SqlTransactions(sessions, outbox, SqlWorkspacesRepository, OutboxWorkspacesEvents)
+    return SqlTransactions(sessions, outbox, SqlWorkspacesRepository, OutboxWorkspacesEvents, reads)
