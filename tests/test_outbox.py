@@ -94,3 +94,18 @@ async def test_failed_change_writes_no_event(auth: AuthUnderTest, events: Any) -
     await asyncio.sleep(1.0)
     subjects = [m.subject for m in watcher.messages]
     assert subjects.count("wio.auth.user.created") == 1
+
+
+async def test_relay_stops_when_stopped_right_after_a_commit(auth: AuthUnderTest) -> None:
+    """A commit wakes the relay; a stop that follows at once must still end it (graceful shutdown after a
+    last write, as in the auth bootstrap)."""
+    relay, outbox = auth.runtime.relay, auth.runtime.outbox
+    for _ in range(20):
+        await asyncio.sleep(0.02)  # the relay is waiting for the next commit
+        task = relay._task
+        assert task is not None
+        outbox.poke()
+        async with asyncio.timeout(10):
+            await relay.stop()
+        assert task.done()
+        relay.start()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory
 from services.common.identity import Caller, current_caller
+from services.common.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,11 @@ class Outbox:
         self._written.set()
 
     async def wait(self, seconds: float) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives just
+        # after a poke, and the relay could then never be stopped.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._written.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._written.wait()
         self._written.clear()
 
 
@@ -167,7 +171,5 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None

@@ -135,7 +135,9 @@ class S3Gateway:
     async def call(self, during: str, fn: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._pool, fn), self.timeout_seconds + 1)
+            # asyncio.timeout, not wait_for: it never swallows the caller's cancellation (Python 3.11).
+            async with asyncio.timeout(self.timeout_seconds + 1):
+                return await loop.run_in_executor(self._pool, fn)
         except Exception as exc:
             raise classify(exc, during) from exc
 
