@@ -31,7 +31,7 @@ from services.workspaces.server import serve_workspaces
 from services.workspaces.server import start as start_workspaces
 from tests.stack_fixture import *  # noqa: F403 - the `infra` fixtures
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
-from wio.nodes.v1 import nodes_pb2_grpc
+from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2_grpc
 
 SECRET_KEY = secrets.token_urlsafe(32)
@@ -145,6 +145,22 @@ class NodesUnderTest:
     @property
     def internal(self) -> Any:
         return nodes_pb2_grpc.NodesInternalServiceStub(self.channel)
+
+    async def register_test_s3(self, s3: Any, name: str, metadata: Any, policy_size_limit: int = 0) -> None:
+        """Registers the test SeaweedFS (the `infra` fixture's s3) as node `name`, operated by the caller."""
+        await self.stub.RegisterNode(
+            nodes_pb2.RegisterNodeRequest(
+                name=name,
+                endpoint=s3.endpoint,
+                region=s3.region,
+                kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
+                access_key=s3.access_key,
+                secret_key=s3.secret_key,
+                role_arn=s3.role_arn,
+                policy_size_limit=policy_size_limit,
+            ),
+            metadata=metadata,
+        )
 
 
 @dataclass

@@ -70,6 +70,19 @@ def test_plan_cache_drops_other_revisions_first_then_the_oldest() -> None:
     assert plans.forget_node("n1") == 3 and len(plans) == 0
 
 
+def test_a_full_plan_cache_frees_a_tenth_of_its_room_at_once() -> None:
+    plans = PlanCache(max_entries=20)
+    keys = [PlanKey("u", (f"w{i}",), "") for i in range(22)]
+    for key in keys[:20]:
+        plans.put(key, plan(revision=1))
+    plans.put(keys[20], plan(revision=1))  # two oldest go, so the next put finds room
+    assert len(plans) == 19 and plans.get(keys[0]) is None and plans.get(keys[1]) is None
+    plans.put(keys[21], plan(revision=1))
+    assert len(plans) == 20 and plans.get(keys[2]) is not None
+    plans.put(PlanKey("u", ("new",), ""), plan(revision=2))  # every older revision goes, nothing more
+    assert len(plans) == 1
+
+
 def credentials(name: str, expires_at: float) -> IssuedCredentials:
     return IssuedCredentials(access_key=name, secret_key="s", session_token="t", expires_at=expires_at)
 
@@ -93,3 +106,15 @@ def test_credential_cache_drops_spent_sets_first_then_the_oldest() -> None:
     cache.put(newest, credentials("d", 1200.0), issued_at=300.0, workspace_ids=frozenset())
     assert cache.get(fresh, 300.0) is None
     assert cache.get(newer, 300.0) is not None and cache.get(newest, 300.0) is not None
+
+
+def test_a_full_credential_cache_drops_only_spent_sets_when_they_free_enough() -> None:
+    cache = CredentialCache(max_entries=10)
+    for i in range(10):  # half of them past their reuse time at t=500
+        lifetime = 300.0 if i % 2 else 3000.0
+        cache.put(CacheKey("u", "n", f"d{i}"), credentials(f"k{i}", lifetime), 0.0, frozenset())
+    cache.put(
+        CacheKey("u", "n", "new"), credentials("new", 4000.0), issued_at=500.0, workspace_ids=frozenset()
+    )
+    assert len(cache) == 6
+    assert all(cache.get(CacheKey("u", "n", f"d{i}"), 500.0) is not None for i in range(0, 10, 2))

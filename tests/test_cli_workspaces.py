@@ -207,19 +207,7 @@ async def lab(
 
     node, small = unique("cliws"), unique("clismall")
     for name, limit in ((node, 0), (small, SMALL_POLICY_LIMIT)):
-        await nodes.stub.RegisterNode(
-            nodes_pb2.RegisterNodeRequest(
-                name=name,
-                endpoint=s3.endpoint,
-                region=s3.region,
-                kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-                access_key=s3.access_key,
-                secret_key=s3.secret_key,
-                role_arn=s3.role_arn,
-                policy_size_limit=limit,
-            ),
-            metadata=as_alice,
-        )
+        await nodes.register_test_s3(s3, name, as_alice, policy_size_limit=limit)
     admin_s3 = admin_client(s3)
     buckets = {kind: unique(kind[:5]) for kind in ("private", "public", "unmanaged", "small")}
     admin_s3.create_bucket(Bucket=buckets["unmanaged"])

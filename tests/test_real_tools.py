@@ -150,18 +150,7 @@ async def lab(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, workspaces
     s3 = infra.s3
     operator = await person(auth, "op")
     node, bucket = unique("tools"), unique("tools")
-    await nodes.stub.RegisterNode(
-        nodes_pb2.RegisterNodeRequest(
-            name=node,
-            endpoint=s3.endpoint,
-            region=s3.region,
-            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-            access_key=s3.access_key,
-            secret_key=s3.secret_key,
-            role_arn=s3.role_arn,
-        ),
-        metadata=operator.md,
-    )
+    await nodes.register_test_s3(s3, node, operator.md)
     await nodes.stub.CreateRoot(
         nodes_pb2.CreateRootRequest(node=node, bucket=bucket, type=nodes_pb2.ROOT_TYPE_PRIVATE),
         metadata=operator.md,

@@ -108,18 +108,7 @@ async def lab(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, workspaces
     s3 = infra.s3
     operator = await person(auth, "op")
     node = unique("lab")
-    await nodes.stub.RegisterNode(
-        nodes_pb2.RegisterNodeRequest(
-            name=node,
-            endpoint=s3.endpoint,
-            region=s3.region,
-            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-            access_key=s3.access_key,
-            secret_key=s3.secret_key,
-            role_arn=s3.role_arn,
-        ),
-        metadata=operator.md,
-    )
+    await nodes.register_test_s3(s3, node, operator.md)
     admin_s3 = s3_client(s3.endpoint, s3.region, s3.access_key, s3.secret_key)
     buckets = {kind: unique(kind[:4]) for kind in ("private", "public", "unmanaged")}
     admin_s3.create_bucket(Bucket=buckets["unmanaged"])

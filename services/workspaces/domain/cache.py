@@ -14,6 +14,12 @@ from services.workspaces.domain.ports import IssuedCredentials
 # Bounds memory: every distinct request and policy is an entry.
 MAX_ENTRIES = 10_000
 
+
+def _still_to_free(max_entries: int, size: int) -> int:
+    """How many more entries to drop so that a tenth of the room is free."""
+    return max(0, max(1, max_entries // 10) - (max_entries - size))
+
+
 # A cached credential set is handed out again until two thirds of its lifetime have passed, so whoever
 # receives it still has at least a third of the lifetime to use it.
 REUSE_FRACTION = 2 / 3
@@ -70,9 +76,11 @@ class CredentialCache:
         return self._locks.setdefault(key, asyncio.Lock())
 
     def _make_room(self, now: float) -> None:
-        """Sets past their reuse time go first, then the oldest: a dropped set is only issued again."""
-        if not self._drop_where(lambda _key, entry: entry.reuse_until <= now):
-            self._drop(next(iter(self._entries)))
+        """Sets past their reuse time go first, then the oldest, a tenth at least, so a full cache is not
+        scanned again on every put. A dropped set is only issued again."""
+        self._drop_where(lambda _key, entry: entry.reuse_until <= now)
+        for key in list(self._entries)[: _still_to_free(self.max_entries, len(self._entries))]:
+            self._drop(key)
 
     def _drop(self, key: CacheKey) -> None:
         self._entries.pop(key, None)
@@ -165,8 +173,10 @@ class PlanCache:
     def put(self, key: PlanKey, plan: Plan) -> None:
         self._plans.pop(key, None)
         if len(self._plans) >= self.max_entries:
-            stale = [k for k, p in self._plans.items() if p.revision != plan.revision]
-            for k in stale or [next(iter(self._plans))]:
+            # Plans of older revisions go first, then the oldest, a tenth at least (see CredentialCache).
+            for k in [k for k, p in self._plans.items() if p.revision != plan.revision]:
+                del self._plans[k]
+            for k in list(self._plans)[: _still_to_free(self.max_entries, len(self._plans))]:
                 del self._plans[k]
         self._plans[key] = plan
 
