@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 from pathlib import Path
@@ -16,10 +18,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.auth.config import parse_directory
 from services.auth.domain import apikeys, rules
+from services.common import server
 from services.common.config import ConfigError, TlsSettings, load_common
 from services.common.errors import REASON_KIND, DomainError, Reason
 from services.common.grpc_errors import KIND_TO_CODE, status_for
 from services.common.secrets import SecretBox
+from services.common.tasks import cancel_and_wait
 from services.common.tls import add_server_port, client_channel, is_loopback
 from tests.conftest import free_port
 
@@ -165,3 +169,38 @@ def test_secret_box_round_trip_and_tamper() -> None:
         SecretBox("other" * 8, "test").open(sealed)
     with pytest.raises(ConfigError):
         SecretBox("k" * 32, "another-purpose").open(sealed)
+
+
+async def test_a_task_that_swallows_a_cancellation_is_still_stopped() -> None:
+    """As asyncio.wait_for does on Python 3.11 when its future completes together with the cancellation."""
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(20):
+        await cancel_and_wait(task)
+    assert task.cancelled() and swallowed == 2
+
+
+async def test_a_stop_step_that_never_ends_is_left_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "CLOSE_STEP_SECONDS", 0.2)
+    release = asyncio.Event()
+
+    async def hangs() -> None:
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+
+    async with asyncio.timeout(20):
+        await server._bounded("a step that never ends", hangs)
+    release.set()  # lets the abandoned step end so the test leaves nothing running

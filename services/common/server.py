@@ -4,7 +4,6 @@ interceptors, health and reflection, and a graceful stop on SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -54,15 +53,35 @@ class Runtime:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
-        for close in reversed(self.closers):
-            with contextlib.suppress(Exception):
-                await close()
-        await self.relay.stop()
-        await self.deny_feed.stop()
-        with contextlib.suppress(Exception):
-            await self.nats.drain()
-        await self.engine.dispose()
-        await self.read_engine.dispose()
+        """Stops everything in reverse order of start. Each step gets a bounded time: a process that is
+        stopping must end even when a connection or a library call does not answer."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            *((f"closer {i}", close) for i, close in enumerate(reversed(self.closers))),
+            ("outbox relay", self.relay.stop),
+            ("deny list feed", self.deny_feed.stop),
+            ("NATS drain", self.nats.drain),
+        ]
+        for name, step in steps:
+            await _bounded(name, step)
+        if not self.nats.is_closed:
+            await _bounded("NATS close", self.nats.close)
+        await _bounded("database", self.engine.dispose)
+        await _bounded("read database", self.read_engine.dispose)
+
+
+CLOSE_STEP_SECONDS = 10.0
+
+
+async def _bounded(name: str, step: Callable[[], Awaitable[None]]) -> None:
+    """Runs one stop step as its own task and leaves it behind after CLOSE_STEP_SECONDS; unlike a timeout
+    around an await, this holds even when the step swallows its cancellation."""
+    task = asyncio.ensure_future(step())
+    done, _ = await asyncio.wait([task], timeout=CLOSE_STEP_SECONDS)
+    if not done:
+        task.cancel()
+        log.warning("stopping: %s did not end within %.0f s; going on without it", name, CLOSE_STEP_SECONDS)
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("stopping: %s failed: %s", name, type(task.exception()).__name__)
 
 
 async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations_dir: Path) -> Runtime:
