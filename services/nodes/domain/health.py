@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from services.common.tasks import cancel_and_wait
 from services.nodes.domain.service import NodesService
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,6 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._probes.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*(cancel_and_wait(task) for task in tasks))
         self._task = None
         self._probes.clear()
