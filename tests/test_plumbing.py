@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
+import time
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
@@ -22,9 +24,11 @@ from services.common import server
 from services.common.config import ConfigError, TlsSettings, load_common
 from services.common.errors import REASON_KIND, DomainError, Reason
 from services.common.grpc_errors import KIND_TO_CODE, status_for
+from services.common.identity import Caller
 from services.common.secrets import SecretBox
 from services.common.tasks import cancel_and_wait
 from services.common.tls import add_server_port, client_channel, is_loopback
+from services.common.tokens import DenyList, TokenVerifier, issue_token, public_jwk
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.unit
@@ -204,3 +208,53 @@ async def test_a_stop_step_that_never_ends_is_left_behind(monkeypatch: pytest.Mo
     async with asyncio.timeout(20):
         await server._bounded("a step that never ends", hangs)
     release.set()  # lets the abandoned step end so the test leaves nothing running
+
+
+class _Keys:
+    """A JWKS source whose key set the test changes, counting fetches."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, Ed25519PrivateKey] = {}
+        self.fetches = 0
+
+    async def fetch(self) -> list[dict[str, str]]:
+        self.fetches += 1
+        return [public_jwk(kid, key.public_key()) for kid, key in self.keys.items()]
+
+
+async def test_a_remembered_token_still_meets_the_deny_list_and_its_expiry() -> None:
+    keys = _Keys()
+    key = keys.keys["k1"] = Ed25519PrivateKey.generate()
+    deny = DenyList()
+    verifier = TokenVerifier(keys.fetch, deny, refetch_interval=0)
+    alice = Caller(user_id="u-alice", username="alice", role="user", api_key_id="k-alice")
+    token, _ = issue_token(key, "k1", alice, 900)
+    assert await verifier.verify(token) == alice
+    assert token in verifier._verified
+    assert await verifier.verify(token) == alice
+    deny.deny_api_key("k-alice")
+    with pytest.raises(DomainError) as revoked:
+        await verifier.verify(token)
+    assert revoked.value.reason is Reason.TOKEN_REVOKED
+    # A remembered token past its expiry is checked in full again, and refused.
+    late, expires = issue_token(key, "k1", alice, 900, now=time.time() - 1000)
+    verifier._verified[late] = (alice, expires)  # as if remembered while it was valid
+    with pytest.raises(DomainError) as expired:
+        await verifier.verify(late)
+    assert expired.value.reason is Reason.TOKEN_EXPIRED
+
+
+async def test_tokens_of_a_key_that_left_the_set_are_forgotten() -> None:
+    keys = _Keys()
+    keys.keys["k1"] = Ed25519PrivateKey.generate()
+    verifier = TokenVerifier(keys.fetch, DenyList(), refetch_interval=0)
+    alice = Caller(user_id="u-alice", username="alice", role="user", api_key_id="k-alice")
+    signed_by_k1, _ = issue_token(keys.keys["k1"], "k1", alice, 900)
+    assert await verifier.verify(signed_by_k1) == alice
+    # The key is rotated out; a token of the new key makes the verifier fetch the set again.
+    keys.keys = {"k2": Ed25519PrivateKey.generate()}
+    signed_by_k2, _ = issue_token(keys.keys["k2"], "k2", alice, 900)
+    assert await verifier.verify(signed_by_k2) == alice
+    with pytest.raises(DomainError) as refused:
+        await verifier.verify(signed_by_k1)
+    assert refused.value.reason is Reason.TOKEN_INVALID

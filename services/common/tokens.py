@@ -76,9 +76,23 @@ class DenyList:
 
 
 class TokenVerifier:
-    def __init__(self, fetch_jwks: JwksFetcher, deny_list: DenyList, refetch_interval: float = 30.0) -> None:
+    """Checks signature, issuer, audience and expiry, then the deny list.
+
+    A client sends the same token with every call until it expires, so a token whose signature was checked
+    is remembered (by its exact text) until its expiry; the deny list is still consulted on every call.
+    """
+
+    MAX_REMEMBERED = 10_000
+
+    def __init__(
+        self,
+        fetch_jwks: JwksFetcher,
+        deny_list: DenyList,
+        refetch_interval: float = 30.0,
+    ) -> None:
         self._fetch_jwks = fetch_jwks
         self._keys: dict[str, Ed25519PublicKey] = {}
+        self._verified: dict[str, tuple[Caller, float]] = {}  # token -> (caller, expiry, epoch seconds)
         self._last_fetch = 0.0
         self._refetch_interval = refetch_interval
         self._lock = asyncio.Lock()
@@ -106,12 +120,26 @@ class TokenVerifier:
                     if isinstance(public, Ed25519PublicKey):
                         keys[k["kid"]] = public
                 self._keys = keys
+                # A key that left the set no longer vouches for anything it signed.
+                self._verified.clear()
         key = self._keys.get(kid)
         if key is None:
             raise DomainError(Reason.TOKEN_INVALID, "access token signed by an unknown key")
         return key
 
     async def verify(self, token: str) -> Caller:
+        remembered = self._verified.get(token)
+        if remembered is not None and time.time() < remembered[1]:
+            caller = remembered[0]
+        else:
+            caller = await self._check_signed(token)
+        if self.deny_list.refuses(caller):
+            raise DomainError(
+                Reason.TOKEN_REVOKED, "access token revoked: the user is disabled or the key revoked"
+            )
+        return caller
+
+    async def _check_signed(self, token: str) -> Caller:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -141,8 +169,13 @@ class TokenVerifier:
             role=str(claims.get("role", "")),
             api_key_id=str(claims.get("akid", "")),
         )
-        if self.deny_list.refuses(caller):
-            raise DomainError(
-                Reason.TOKEN_REVOKED, "access token revoked: the user is disabled or the key revoked"
-            )
+        self._remember(token, caller, float(claims["exp"]))
         return caller
+
+    def _remember(self, token: str, caller: Caller, expires: float) -> None:
+        if len(self._verified) >= self.MAX_REMEMBERED:
+            now = time.time()
+            self._verified = {k: v for k, v in self._verified.items() if now < v[1]}
+            if len(self._verified) >= self.MAX_REMEMBERED:
+                self._verified.clear()
+        self._verified[token] = (caller, expires)
