@@ -84,12 +84,7 @@ class TokenVerifier:
 
     MAX_REMEMBERED = 10_000
 
-    def __init__(
-        self,
-        fetch_jwks: JwksFetcher,
-        deny_list: DenyList,
-        refetch_interval: float = 30.0,
-    ) -> None:
+    def __init__(self, fetch_jwks: JwksFetcher, deny_list: DenyList, refetch_interval: float = 30.0) -> None:
         self._fetch_jwks = fetch_jwks
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._verified: dict[str, tuple[Caller, float]] = {}  # token -> (caller, expiry, epoch seconds)
