@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -67,36 +66,15 @@ def main_flows(stack: Stack, workspaces_count: int) -> None:
 
     # A second node comes and goes, with a root on it; before it, registrations with mistyped keys.
     nodes = nodes_pb2_grpc.NodesServiceStub(stack.channel("nodes"))
-    second: dict[str, Any] = stack.stack["s3_second"]
     for attempt in range(MISTYPED_KEYS):
-        request = nodes_pb2.RegisterNodeRequest(
-            name=f"typo-{attempt}",
-            endpoint=second["endpoint"],
-            region=second["region"],
-            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-            access_key=second["access_key"],
-            secret_key=f"mistyped-{attempt}",
-            role_arn=second["role_arn"],
-        )
+        mistyped = stack.second_node_request(f"typo-{attempt}", secret_key=f"mistyped-{attempt}")
         try:
-            nodes.RegisterNode(request, metadata=admin, timeout=60)
+            nodes.RegisterNode(mistyped, metadata=admin, timeout=60)
         except grpc.RpcError as refused:
             assert refused.code() != grpc.StatusCode.OK
         else:
             raise SystemExit("a registration with a wrong secret key was accepted")
-    node = nodes.RegisterNode(
-        nodes_pb2.RegisterNodeRequest(
-            name="second",
-            endpoint=second["endpoint"],
-            region=second["region"],
-            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-            access_key=second["access_key"],
-            secret_key=second["secret_key"],
-            role_arn=second["role_arn"],
-        ),
-        metadata=admin,
-        timeout=60,
-    ).node
+    node = nodes.RegisterNode(stack.second_node_request("second"), metadata=admin, timeout=60).node
     root = nodes.CreateRoot(
         nodes_pb2.CreateRootRequest(node="second", bucket="spoke", type=nodes_pb2.ROOT_TYPE_PRIVATE),
         metadata=admin,
