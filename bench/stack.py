@@ -43,7 +43,7 @@ class Stack:
     def admin_key(self) -> str:
         return str(self.config["auth"]["api_key"])
 
-    def second_node_request(self, name: str, secret_key: str = "") -> Any:
+    def second_node_request(self, name: str, secret_key: str = "") -> nodes_pb2.RegisterNodeRequest:
         """A RegisterNodeRequest for the stack's second SeaweedFS (`up --second-node`); a `secret_key`
         given replaces the real one."""
         second = self.stack["s3_second"]
