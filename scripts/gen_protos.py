@@ -46,9 +46,10 @@ def generate(out_root: Path) -> None:
         _plugin("protoc-gen-mypy_grpc"),
         f"--python_out={out_root}",
         f"--grpc_python_out={out_root}",
-        # mypy-protobuf: typed messages, and typed stubs (sync and grpc.aio) and servicers.
-        f"--mypy_out={out_root}",
-        f"--mypy_grpc_out={out_root}",
+        # mypy-protobuf: typed messages, and typed stubs and servicers. Both the synchronous stubs (the
+        # CLI) and grpc.aio's (the services) are typed, so neither `sync_only` nor `async_only`.
+        f"--mypy_out=quiet:{out_root}",
+        f"--mypy_grpc_out=quiet:{out_root}",
         *protos,
     ]
     subprocess.run(cmd, check=True, cwd=PROTO_DIR)
