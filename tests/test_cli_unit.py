@@ -379,7 +379,7 @@ def test_apikey_line() -> None:
 # Errors ------------------------------------------------------------------------------------------------
 
 
-class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
+class FakeRpcError(grpc.RpcError):
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
         super().__init__(details)
         self._code = code
@@ -391,8 +391,8 @@ class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
     def details(self) -> str:
         return self._details
 
-    def trailing_metadata(self) -> None:
-        return None
+    def trailing_metadata(self) -> tuple[()]:
+        return ()
 
 
 @pytest.mark.parametrize(
@@ -631,7 +631,8 @@ class FakeAuth(auth_pb2_grpc.AuthServiceServicer):
 
 @pytest.fixture
 def fake_auth() -> Iterator[tuple[FakeAuth, str]]:
-    servicer = FakeAuth()
+    # A fake answers only what the tests call; grpc answers UNIMPLEMENTED for the rest.
+    servicer = FakeAuth()  # type: ignore[abstract]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -810,14 +811,17 @@ def test_server_error_reason_and_message(
     assert info.value.code == "NOT_FOUND"
 
 
-class FakeStreamCall(grpc.UnaryStreamMultiCallable):  # type: ignore[misc]
+class FakeStreamCall(grpc.UnaryStreamMultiCallable):  # type: ignore[type-arg]
     """A server-streaming method that refuses tokens it does not know, like a service would."""
 
     def __init__(self, servicer: FakeAuth) -> None:
         self.servicer = servicer
         self.seen: list[Any] = []
 
-    def __call__(self, request: Any, timeout: Any = None, metadata: Any = None, **kwargs: Any) -> Any:
+    # A plain iterator stands in for grpc's call object, which is what a caller iterates.
+    def __call__(  # type: ignore[override]
+        self, request: Any, timeout: Any = None, metadata: Any = None, **kwargs: Any
+    ) -> Iterator[int]:
         self.seen.append((dict(metadata or ()), timeout))
         token = dict(metadata or ()).get("authorization", "").removeprefix("Bearer ")
         return self._items(token in self.servicer.valid_tokens)

@@ -2,11 +2,15 @@
 
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.commands import noun_app
+
+if TYPE_CHECKING:
+    from cli.client import Client
+    from wio.nodes.v1.nodes_pb2_grpc import NodesServiceStub
 
 app = noun_app("Storage nodes: register S3 endpoints, check them, change and remove them.")
 
@@ -78,7 +82,7 @@ def _read_secret(prompt: str) -> str:
     return secret
 
 
-def _stub(client: Any) -> Any:
+def _stub(client: "Client") -> "NodesServiceStub":
     from wio.nodes.v1 import nodes_pb2_grpc
 
     return client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)

@@ -1,11 +1,15 @@
 """`wio root ...`: buckets (and prefixes in them) on a node where wio manages workspaces."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.commands import noun_app
+
+if TYPE_CHECKING:
+    from cli.client import Client
+    from wio.nodes.v1.nodes_pb2_grpc import NodesServiceStub
 
 app = noun_app("Roots: the buckets and prefixes on a node where workspaces live.")
 
@@ -22,7 +26,7 @@ RootId = Annotated[
 ]
 
 
-def _stub(client: Any) -> Any:
+def _stub(client: "Client") -> "NodesServiceStub":
     from wio.nodes.v1 import nodes_pb2_grpc
 
     return client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)

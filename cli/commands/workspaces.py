@@ -2,11 +2,16 @@
 permissions wio manages."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.commands import noun_app
+
+if TYPE_CHECKING:
+    from cli.client import Client
+    from wio.workspaces.v1 import workspaces_pb2
+    from wio.workspaces.v1.workspaces_pb2_grpc import WorkspacesServiceStub
 
 app = noun_app("Workspaces: list, create, show and remove them, and see why someone may use one.")
 
@@ -41,13 +46,13 @@ ExpiresOption = Annotated[
 ]
 
 
-def stub(client: Any) -> Any:
+def stub(client: "Client") -> "WorkspacesServiceStub":
     from wio.workspaces.v1 import workspaces_pb2_grpc
 
     return client.stub("workspaces", workspaces_pb2_grpc.WorkspacesServiceStub)
 
 
-def type_value(kind: WorkspaceType | None) -> Any:
+def type_value(kind: WorkspaceType | None) -> "workspaces_pb2.WorkspaceType.ValueType":
     from wio.workspaces.v1 import workspaces_pb2
 
     if kind is None:
@@ -55,7 +60,7 @@ def type_value(kind: WorkspaceType | None) -> Any:
     return workspaces_pb2.WorkspaceType.Value(f"WORKSPACE_TYPE_{kind.value.upper()}")
 
 
-def permission_value(permission: Permission) -> Any:
+def permission_value(permission: Permission) -> "workspaces_pb2.Permission.ValueType":
     from wio.workspaces.v1 import workspaces_pb2
 
     return workspaces_pb2.Permission.Value(f"PERMISSION_{permission.value.upper()}")
