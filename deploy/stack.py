@@ -26,12 +26,11 @@ from urllib.parse import urlsplit
 from deploy import ports as port_settings
 from deploy.errors import LaunchError
 from deploy.local_node import register_local_node
-from deploy.nats import NatsServer, nats_info, start_nats
+from deploy.nats import nats_info, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
-from deploy.postgres import PostgresServer, postgres_answers, start_postgres
+from deploy.postgres import postgres_answers, start_postgres
 from deploy.process import ManagedProcess
 from deploy.seaweedfs import (
-    SeaweedServer,
     WeedCredentials,
     remove_stale_sockets,
     s3_answers,
@@ -53,45 +52,6 @@ DEFAULT_STATE = ".wio-dev"
 STATE_VERSION = 1
 INFRA = ("postgres", "nats", "s3", "s3_second")
 WEED_NODES = ("s3", "s3_second")
-
-
-@dataclass
-class Infra:
-    """Servers started through this module's functions; `stop()` stops them in reverse order."""
-
-    postgres: PostgresServer | None = None
-    nats: NatsServer | None = None
-    s3: SeaweedServer | None = None
-    s3_second: SeaweedServer | None = None
-
-    @classmethod
-    def start(
-        cls,
-        state_dir: Path,
-        *,
-        postgres_port: int,
-        nats_port: int,
-        s3_ports: WeedPorts,
-        second_s3_ports: WeedPorts | None = None,
-    ) -> Infra:
-        infra = cls()
-        try:
-            infra.postgres = start_postgres(state_dir, postgres_port)
-            infra.nats = start_nats(state_dir, nats_port)
-            infra.s3 = start_seaweedfs(state_dir / "seaweedfs", s3_ports)
-            if second_s3_ports is not None:
-                infra.s3_second = start_seaweedfs(
-                    state_dir / "seaweedfs-second", second_s3_ports, name="s3_second"
-                )
-        except BaseException:
-            infra.stop()
-            raise
-        return infra
-
-    def stop(self) -> None:
-        for server in (self.s3_second, self.s3, self.nats, self.postgres):
-            if server is not None:
-                server.stop()
 
 
 def state_dir_from(argument: str | None) -> Path:
