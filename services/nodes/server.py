@@ -16,9 +16,10 @@ from services.nodes.api import NodesApi, NodesInternalApi
 from services.nodes.config import NodesSettings
 from services.nodes.domain.health import HealthMonitor
 from services.nodes.domain.service import NodesService
-from services.nodes.storage.connector import S3NodeConnector
-from services.nodes.storage.directory import AuthDirectory, WorkspacesUsage
+from services.nodes.storage.clients.identity import AuthDirectory
+from services.nodes.storage.clients.workspaces import WorkspacesUsage
 from services.nodes.storage.repository import transactions as make_transactions
+from services.nodes.storage.s3 import S3NodeConnector
 from services.nodes.storage.tables import metadata
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 

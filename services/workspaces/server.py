@@ -15,9 +15,10 @@ from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.domain.service import WorkspacesService
 from services.workspaces.events.subscribers import CacheEvictionFeed
-from services.workspaces.storage.object_store import S3ObjectStore
-from services.workspaces.storage.remote import IdentityClient, NodesClient
+from services.workspaces.storage.clients.identity import IdentityClient
+from services.workspaces.storage.clients.nodes import NodesClient
 from services.workspaces.storage.repository import transactions
+from services.workspaces.storage.s3 import S3ObjectStore
 from services.workspaces.storage.tables import metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 

@@ -1,5 +1,4 @@
-"""The other services as the node rules see them: names of allowed creators (identity) and root usage
-(workspaces)."""
+"""The workspaces service as the node rules see it: how many workspaces a root holds."""
 
 from __future__ import annotations
 
@@ -7,21 +6,7 @@ import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
 from services.common.errors import DomainError, Reason
-from services.nodes.domain.models import Creator
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
-
-
-class AuthDirectory:
-    def __init__(self, auth: AuthClient) -> None:
-        self.auth = auth
-
-    async def user(self, username: str) -> Creator:
-        user = await self.auth.lookup_user(username)
-        return Creator("user", str(user.id), str(user.username))
-
-    async def group(self, name: str) -> Creator:
-        group = await self.auth.get_group(name)
-        return Creator("group", str(group.id), str(group.name))
 
 
 class WorkspacesUsage:

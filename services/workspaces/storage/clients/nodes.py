@@ -1,4 +1,4 @@
-"""The nodes and identity services as the workspace rules see them (gRPC with this service's token)."""
+"""The nodes service as the workspace rules see it (gRPC with this service's token)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
 from services.common.errors import DomainError, Reason
 from services.common.memo import Memo
 from services.workspaces.domain.ports import NodeAccess, RootInfo
-from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
 ROOT_TYPES = {
@@ -108,30 +107,3 @@ class NodesClient:
                 raise DomainError(Reason.NODE_NOT_FOUND, "the workspace's node was removed") from exc
             raise _unavailable("nodes", exc) from exc
         return _access(response.access)
-
-
-class IdentityClient:
-    def __init__(self, auth: AuthClient, channel: grpc.aio.Channel) -> None:
-        self.auth = auth
-        self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
-
-    async def groups(self, user_id: str) -> dict[str, str]:
-        # Asked on every request, never kept: a removal from a group must count for the very next
-        # request, not only once its event arrives.
-        try:
-            response = await self.internal.ListUserGroups(
-                auth_pb2.ListUserGroupsRequest(user_id=user_id),
-                metadata=await self.auth.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _unavailable("identity", exc) from exc
-        return {g.id: g.name for g in response.groups}
-
-    async def user(self, username: str) -> tuple[str, str]:
-        user = await self.auth.lookup_user(username)
-        return str(user.id), str(user.username)
-
-    async def group(self, name: str) -> tuple[str, str]:
-        group = await self.auth.get_group(name)
-        return str(group.id), str(group.name)
