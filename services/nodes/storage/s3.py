@@ -1,8 +1,9 @@
-"""The S3 side of the nodes service: node checks and bucket work with the node's own credentials."""
+"""The S3 side of the nodes service: node checks and bucket work with the node's own credentials.
+Failures leave here as DomainErrors, through the one table in services/common/s3.py."""
 
 from __future__ import annotations
 
-from services.common.s3 import NodeCheckResult, S3Endpoint, S3Gateway, check_node
+from services.common.s3 import NodeCheckResult, S3Endpoint, S3Failure, S3Gateway, check_node
 from services.nodes.domain.models import NodeSettings
 
 
@@ -25,10 +26,16 @@ class S3NodeConnector:
         return await check_node(self.gateway, endpoint_of(settings), with_sts)
 
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool:
-        return await self.gateway.bucket_exists(endpoint_of(settings), bucket)
+        try:
+            return await self.gateway.bucket_exists(endpoint_of(settings), bucket)
+        except S3Failure as failure:
+            raise failure.domain_error() from failure
 
     async def create_bucket(self, settings: NodeSettings, bucket: str) -> None:
-        await self.gateway.create_bucket(endpoint_of(settings), bucket)
+        try:
+            await self.gateway.create_bucket(endpoint_of(settings), bucket)
+        except S3Failure as failure:
+            raise failure.domain_error() from failure
 
     def forget(self, settings: NodeSettings) -> None:
         self.gateway.forget(endpoint_of(settings))

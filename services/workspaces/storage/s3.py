@@ -5,15 +5,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from services.common.errors import DomainError, Reason
-from services.common.s3 import S3Endpoint, S3Failure, S3Gateway
+from services.common.errors import DomainError
+from services.common.s3 import S3Endpoint, S3Failure, S3FailureKind, S3Gateway
 from services.workspaces.domain.ports import IssuedCredentials, NodeAccess
-
-FAILURES = {
-    "unreachable": Reason.NODE_UNREACHABLE,
-    "credentials": Reason.NODE_CREDENTIALS_REFUSED,
-    "sts": Reason.NODE_STS_FAILED,
-}
 
 
 def _endpoint(node: NodeAccess) -> S3Endpoint:
@@ -28,9 +22,7 @@ def _endpoint(node: NodeAccess) -> S3Endpoint:
 
 
 def _domain(failure: S3Failure) -> DomainError:
-    return DomainError(
-        FAILURES.get(failure.kind, Reason.NODE_UNREACHABLE), f"storage node: {failure.message}"
-    )
+    return failure.domain_error("storage node")
 
 
 class S3ObjectStore:
@@ -98,7 +90,7 @@ class S3ObjectStore:
                 "head object", functools.partial(client.head_object, Bucket=bucket, Key=key)
             )
         except S3Failure as failure:
-            if failure.kind == "not_found":
+            if failure.kind is S3FailureKind.NOT_FOUND:
                 return False
             raise _domain(failure) from failure
         return True
@@ -118,7 +110,8 @@ class S3ObjectStore:
         try:
             issued = await self.gateway.assume_role(_endpoint(node), policy_text, seconds, session)
         except S3Failure as failure:
-            raise _domain(S3Failure("sts", failure.message)) from failure
+            # Its own kind: a timeout stays NODE_TIMED_OUT, a refusal NODE_STS_FAILED.
+            raise _domain(failure) from failure
         return IssuedCredentials(
             issued.access_key, issued.secret_key, issued.session_token, issued.expires_at
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
-from services.common.errors import DomainError, Reason
+from services.common.grpc_errors import callee_errors
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 
@@ -17,14 +17,11 @@ class WorkspacesUsage:
         self.auth = auth
 
     async def workspaces_in(self, root_id: str) -> int:
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("workspaces"):
             response = await self.stub.CountRootWorkspaces(
                 workspaces_pb2.CountRootWorkspacesRequest(root_id=root_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            raise DomainError(
-                Reason.DEPENDENCY_UNAVAILABLE, "cannot ask the workspaces service whether the root is in use"
-            ) from exc
         return int(response.count)

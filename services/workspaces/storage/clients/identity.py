@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
-from services.workspaces.storage.clients.nodes import _unavailable
+from services.common.grpc_errors import callee_errors
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 
@@ -17,14 +17,13 @@ class IdentityClient:
     async def groups(self, user_id: str) -> dict[str, str]:
         # Asked on every request, never kept: a removal from a group must count for the very next
         # request, not only once its event arrives.
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("identity"):
             response = await self.internal.ListUserGroups(
                 auth_pb2.ListUserGroupsRequest(user_id=user_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _unavailable("identity", exc) from exc
         return {g.id: g.name for g in response.groups}
 
     async def user(self, username: str) -> tuple[str, str]:

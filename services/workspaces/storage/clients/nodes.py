@@ -7,7 +7,7 @@ from typing import Any
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
-from services.common.errors import DomainError, Reason
+from services.common.grpc_errors import callee_errors
 from services.common.memo import Memo
 from services.workspaces.domain.ports import NodeAccess, RootInfo
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
@@ -17,12 +17,6 @@ ROOT_TYPES = {
     nodes_pb2.ROOT_TYPE_PUBLIC: "public",
     nodes_pb2.ROOT_TYPE_UNMANAGED: "unmanaged",
 }
-
-
-def _unavailable(what: str, exc: grpc.aio.AioRpcError) -> DomainError:
-    return DomainError(
-        Reason.DEPENDENCY_UNAVAILABLE, f"the {what} service did not answer ({exc.code().name})"
-    )
 
 
 def _root(root: Any) -> RootInfo:
@@ -69,41 +63,33 @@ class NodesClient:
         self.access.forget(node_id)
 
     async def roots(self) -> list[RootInfo]:
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.public.ListRoots(
-                nodes_pb2.ListRootsRequest(),
-                metadata=await self.auth.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
+                nodes_pb2.ListRootsRequest(), metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _unavailable("nodes", exc) from exc
         return [_root(r) for r in response.roots]
 
     async def root(self, root_id: str) -> tuple[RootInfo, NodeAccess]:
-        try:
+        """A root and its node's access; ROOT_NOT_FOUND (from nodes) once the root was removed."""
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.internal.GetRootAccess(
                 nodes_pb2.GetRootAccessRequest(root_id=root_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(Reason.ROOT_NOT_FOUND, "the workspace's root was removed") from exc
-            raise _unavailable("nodes", exc) from exc
         return _root(response.root), _access(response.access)
 
     async def node(self, node_id: str) -> NodeAccess:
         return await self.access.get(node_id, lambda: self._fetch_node(node_id))
 
     async def _fetch_node(self, node_id: str) -> NodeAccess:
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.internal.GetNodeAccess(
                 nodes_pb2.GetNodeAccessRequest(node_id=node_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(Reason.NODE_NOT_FOUND, "the workspace's node was removed") from exc
-            raise _unavailable("nodes", exc) from exc
         return _access(response.access)
