@@ -17,6 +17,7 @@ CALL_TIMEOUT_SECONDS = 5.0
 
 class AuthClient:
     def __init__(self, channel: grpc.aio.Channel, service_api_key: str) -> None:
+        self.channel = channel
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
         self._service_api_key = service_api_key
         self._token = ""
