@@ -4,10 +4,8 @@ to a DomainError that keeps the callee's reason."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import grpc
@@ -270,37 +268,6 @@ async def test_the_identity_services_reasons_reach_its_caller_intact(auth: AuthU
             await wrong.lookup_user(missing)
         assert refused.value.reason is Reason.DEPENDENCY_UNAVAILABLE
         assert "API_KEY_INVALID" in refused.value.message
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 def _node(s3: Any, sts_endpoint: str = "", role_arn: str | None = None) -> NodeAccess:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -93,38 +90,6 @@ async def test_wrong_secret_refused_and_nothing_stored(
         "NODE_CREDENTIALS_REFUSED",
     )
     assert name not in await node_names(nodes, md)
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                held.append(conn)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        server.close()
 
 
 async def test_silent_or_closed_endpoint_refused_within_bound(

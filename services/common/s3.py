@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -35,6 +35,24 @@ PLACEHOLDER_ROLE_ARN = "arn:aws:iam::000000000000:role/wio"
 MIN_CREDENTIAL_SECONDS = 900
 
 
+class NodeConnection(Protocol):
+    """What any record of a node (its settings, the access another service is given) says about how to
+    reach it."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def access_key(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+    @property
+    def sts_endpoint(self) -> str: ...
+    @property
+    def role_arn(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class S3Endpoint:
     endpoint: str
@@ -43,6 +61,17 @@ class S3Endpoint:
     secret_key: str = field(repr=False)
     sts_endpoint: str = ""
     role_arn: str = ""
+
+    @classmethod
+    def of(cls, node: NodeConnection) -> S3Endpoint:
+        return cls(
+            endpoint=node.endpoint,
+            region=node.region,
+            access_key=node.access_key,
+            secret_key=node.secret_key,
+            sts_endpoint=node.sts_endpoint,
+            role_arn=node.role_arn,
+        )
 
 
 @dataclass(frozen=True)

@@ -7,35 +7,24 @@ from services.common.s3 import NodeCheckResult, S3Endpoint, S3Failure, S3Gateway
 from services.nodes.domain.models import NodeSettings
 
 
-def endpoint_of(settings: NodeSettings) -> S3Endpoint:
-    return S3Endpoint(
-        endpoint=settings.endpoint,
-        region=settings.region,
-        access_key=settings.access_key,
-        secret_key=settings.secret_key,
-        sts_endpoint=settings.sts_endpoint,
-        role_arn=settings.role_arn,
-    )
-
-
 class S3NodeConnector:
     def __init__(self, gateway: S3Gateway) -> None:
         self.gateway = gateway
 
     async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult:
-        return await check_node(self.gateway, endpoint_of(settings), with_sts)
+        return await check_node(self.gateway, S3Endpoint.of(settings), with_sts)
 
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool:
         try:
-            return await self.gateway.bucket_exists(endpoint_of(settings), bucket)
+            return await self.gateway.bucket_exists(S3Endpoint.of(settings), bucket)
         except S3Failure as failure:
             raise failure.domain_error() from failure
 
     async def create_bucket(self, settings: NodeSettings, bucket: str) -> None:
         try:
-            await self.gateway.create_bucket(endpoint_of(settings), bucket)
+            await self.gateway.create_bucket(S3Endpoint.of(settings), bucket)
         except S3Failure as failure:
             raise failure.domain_error() from failure
 
     def forget(self, settings: NodeSettings) -> None:
-        self.gateway.forget(endpoint_of(settings))
+        self.gateway.forget(S3Endpoint.of(settings))

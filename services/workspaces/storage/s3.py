@@ -10,17 +10,6 @@ from services.common.s3 import S3Endpoint, S3Failure, S3FailureKind, S3Gateway
 from services.workspaces.domain.ports import IssuedCredentials, NodeAccess
 
 
-def _endpoint(node: NodeAccess) -> S3Endpoint:
-    return S3Endpoint(
-        endpoint=node.endpoint,
-        region=node.region,
-        access_key=node.access_key,
-        secret_key=node.secret_key,
-        sts_endpoint=node.sts_endpoint,
-        role_arn=node.role_arn,
-    )
-
-
 def _domain(failure: S3Failure) -> DomainError:
     return failure.domain_error("storage node")
 
@@ -30,7 +19,7 @@ class S3ObjectStore:
         self.gateway = gateway
 
     async def put_marker(self, node: NodeAccess, bucket: str, key: str) -> None:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             await self.gateway.call(
                 "put folder marker", lambda: client.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -39,7 +28,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_keys(self, node: NodeAccess, bucket: str, prefix: str, limit: int) -> list[str]:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             response = await self.gateway.call(
                 "list objects", lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
@@ -49,7 +38,7 @@ class S3ObjectStore:
         return [item["Key"] for item in response.get("Contents", [])]
 
     async def delete_prefix(self, node: NodeAccess, bucket: str, prefix: str) -> int:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         deleted = 0
         try:
             while True:
@@ -65,7 +54,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_folders(self, node: NodeAccess, bucket: str, prefix: str) -> list[str]:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         folders: list[str] = []
         token: dict[str, str] = {}
         try:
@@ -84,7 +73,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def exists(self, node: NodeAccess, bucket: str, key: str) -> bool:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             await self.gateway.call(
                 "head object", functools.partial(client.head_object, Bucket=bucket, Key=key)
@@ -96,7 +85,7 @@ class S3ObjectStore:
         return True
 
     async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         # Signing is local: no request reaches the node.
         return str(
             client.generate_presigned_url(
@@ -108,7 +97,7 @@ class S3ObjectStore:
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials:
         try:
-            issued = await self.gateway.assume_role(_endpoint(node), policy_text, seconds, session)
+            issued = await self.gateway.assume_role(S3Endpoint.of(node), policy_text, seconds, session)
         except S3Failure as failure:
             # Its own kind: a timeout stays NODE_TIMED_OUT, a refusal NODE_STS_FAILED.
             raise _domain(failure) from failure
