@@ -10,7 +10,14 @@ from typing import Any, cast
 
 import grpc
 import pytest
-from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
 from services.common.clients import AuthClient
 from services.common.errors import REASON_KIND, DomainError, Kind, Reason
@@ -104,6 +111,15 @@ def _client_error(code: str, message: str = "") -> ClientError:
         (_client_error("NoSuchBucket"), False, "no_bucket", "BUCKET_NOT_FOUND", "FAILED_PRECONDITION"),
         (_client_error("404"), False, "not_found", "OBJECT_NOT_FOUND", "NOT_FOUND"),
         (_client_error("InternalError", "disk"), False, "refused", "NODE_REFUSED", "FAILED_PRECONDITION"),
+        # The connection dropped mid-answer; a request boto3 refused to send never left this machine.
+        (
+            ConnectionClosedError(endpoint_url="http://x"),
+            False,
+            "unreachable",
+            "NODE_UNREACHABLE",
+            "UNAVAILABLE",
+        ),
+        (ParamValidationError(report="bad"), True, "refused", "NODE_REFUSED", "FAILED_PRECONDITION"),
     ],
 )
 def test_s3_failures_map_to_one_reason_each(
