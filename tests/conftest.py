@@ -66,9 +66,9 @@ def common_settings(
 
 
 @contextlib.asynccontextmanager
-async def serving(service: Service[AppT], address: str) -> AsyncIterator[grpc.aio.Channel]:
-    """Serves a started service on its address in this event loop and yields a channel to it; stops it
-    (closing all it opened) afterwards. The one way every test starts a service."""
+async def serving(service: Service[AppT]) -> AsyncIterator[grpc.aio.Channel]:
+    """Serves a started service on its listen address in this event loop and yields a channel to it;
+    stops it (closing all it opened) afterwards. The one way every test starts a service."""
     ready, stop = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(service, ready=ready, stop=stop))
     waiting = asyncio.create_task(ready.wait())
@@ -78,7 +78,7 @@ async def serving(service: Service[AppT], address: str) -> AsyncIterator[grpc.ai
         stop.set()
         await task  # raises why it could not start
         raise RuntimeError(f"{service.runtime.settings.service} did not start within 30 s")
-    channel = grpc.aio.insecure_channel(address)
+    channel = grpc.aio.insecure_channel(service.runtime.settings.listen)
     try:
         yield channel
     finally:
@@ -140,7 +140,7 @@ async def auth(infra: Any) -> AsyncIterator[AuthUnderTest]:
     admin_name = f"admin-{uuid.uuid4().hex[:8]}"
     _admin, admin_key = await service.app.bootstrap_account(admin_name, None, "admin", fresh_key=True)
     assert admin_key is not None
-    async with serving(service, address) as channel:
+    async with serving(service) as channel:
         yield AuthUnderTest(address, service.runtime, service.app, admin_key, channel)
 
 
@@ -225,7 +225,7 @@ async def nodes(infra: Any, auth: AuthUnderTest, addresses: dict[str, str]) -> A
         workspaces_address=addresses["workspaces"],
     )
     service = await nodes_server.start(settings)
-    async with serving(service, addresses["nodes"]) as channel:
+    async with serving(service) as channel:
         yield NodesUnderTest(addresses["nodes"], service.runtime, channel)
 
 
@@ -247,7 +247,7 @@ async def workspaces(
         s3_timeout_seconds=5.0,
     )
     service = await workspaces_server.start(settings)
-    async with serving(service, addresses["workspaces"]) as channel:
+    async with serving(service) as channel:
         yield WorkspacesUnderTest(addresses["workspaces"], service.runtime, service.app, channel)
 
 
