@@ -148,7 +148,7 @@ class Subscriber(Protocol):
 @dataclass
 class Service(Generic[AppT]):
     """One service as its composition root declares it: what it serves, what it runs beside, and its
-    use cases (`app`, for tools and tests). Made by start_service, run by serve_service."""
+    use cases (`app`, for tools and tests). Made by start_service, run by serve."""
 
     runtime: Runtime
     app: AppT
@@ -185,7 +185,7 @@ async def serve(
     service: Service[Any], ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """Serve a started service until SIGTERM/SIGINT (or `stop` is set), then stop gracefully and close
-    all it opened; also when the server cannot start (e.g. its port is taken)."""
+    all it opened; also when the server cannot start (e.g. it may not listen on its address)."""
     from services.common.tls import add_server_port
 
     runtime = service.runtime
