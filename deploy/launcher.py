@@ -34,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from deploy import stack
     from deploy.errors import LaunchError
+    from deploy.state import state_dir_from
 
-    state_dir = stack.state_dir_from(args.state)
+    state_dir = state_dir_from(args.state)
     try:
         if args.command == "up":
             return stack.up(

@@ -106,10 +106,6 @@ def weed_port_settings(second: bool = False) -> dict[str, Port]:
     return settings
 
 
-def weed_ports(second: bool = False) -> WeedPorts:
-    return WeedPorts(**{name: port.value() for name, port in weed_port_settings(second).items()})
-
-
 def port_is_free(port: int, host: str = HOST) -> bool:
     # SO_REUSEADDR like the servers themselves, so a port left in TIME_WAIT still counts as free.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

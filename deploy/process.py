@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -167,14 +166,6 @@ def wait_until(
         if time.monotonic() > deadline:
             raise LaunchError(f"{what}: no answer after {timeout:.0f} s{last_error}{where}")
         time.sleep(0.2)
-
-
-def tcp_answers(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def tail(path: str | Path, lines: int = 15) -> str:

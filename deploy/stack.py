@@ -8,141 +8,45 @@ second `up` reuses the same data, secrets and ports and starts only what is not 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
-import json
 import os
 import secrets
 import signal
 import sys
 import time
-import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from deploy import ports as port_settings
+from deploy.cli_config import write_cli_config
 from deploy.errors import LaunchError
 from deploy.local_node import register_local_node
-from deploy.nats import NatsServer, nats_info, start_nats
+from deploy.nats import nats_info, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
-from deploy.postgres import PostgresServer, postgres_answers, start_postgres
+from deploy.postgres import postgres_answers, start_postgres
 from deploy.process import ManagedProcess
 from deploy.seaweedfs import (
-    SeaweedServer,
     WeedCredentials,
     remove_stale_sockets,
     s3_answers,
     start_seaweedfs,
 )
 from deploy.services import (
-    SERVICE_ACCOUNTS,
     StackSettings,
     health,
     require_service_module,
     run_bootstrap,
     start_service,
 )
+from deploy.state import STATE_VERSION, busy, load_state, locked, save_state, stack_file
 
 T = TypeVar("T")
 
-STATE_ENV = "WIO_DEV_STATE"
-DEFAULT_STATE = ".wio-dev"
-STATE_VERSION = 1
 INFRA = ("postgres", "nats", "s3", "s3_second")
 WEED_NODES = ("s3", "s3_second")
-
-
-@dataclass
-class Infra:
-    """Servers started through this module's functions; `stop()` stops them in reverse order."""
-
-    postgres: PostgresServer | None = None
-    nats: NatsServer | None = None
-    s3: SeaweedServer | None = None
-    s3_second: SeaweedServer | None = None
-
-    @classmethod
-    def start(
-        cls,
-        state_dir: Path,
-        *,
-        postgres_port: int,
-        nats_port: int,
-        s3_ports: WeedPorts,
-        second_s3_ports: WeedPorts | None = None,
-    ) -> Infra:
-        infra = cls()
-        try:
-            infra.postgres = start_postgres(state_dir, postgres_port)
-            infra.nats = start_nats(state_dir, nats_port)
-            infra.s3 = start_seaweedfs(state_dir / "seaweedfs", s3_ports)
-            if second_s3_ports is not None:
-                infra.s3_second = start_seaweedfs(
-                    state_dir / "seaweedfs-second", second_s3_ports, name="s3_second"
-                )
-        except BaseException:
-            infra.stop()
-            raise
-        return infra
-
-    def stop(self) -> None:
-        for server in (self.s3_second, self.s3, self.nats, self.postgres):
-            if server is not None:
-                server.stop()
-
-
-def state_dir_from(argument: str | None) -> Path:
-    return Path(argument or os.environ.get(STATE_ENV) or DEFAULT_STATE).expanduser().absolute()
-
-
-def _stack_file(state_dir: Path) -> Path:
-    return state_dir / "stack.json"
-
-
-def load_state(state_dir: Path) -> dict[str, Any] | None:
-    path = _stack_file(state_dir)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise LaunchError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        raise LaunchError(f"{path} was not written by this version of wio-dev; move the folder away")
-    return data
-
-
-def save_state(state_dir: Path, data: dict[str, Any]) -> None:
-    """Written to a new 0600 file and renamed over the old one, so a crash never leaves half a file."""
-    path = _stack_file(state_dir)
-    temporary = path.with_name(f".stack.json.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out, indent=2, sort_keys=True)
-        out.write("\n")
-    os.replace(temporary, path)
-
-
-def write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    path.chmod(0o600)
-
-
-@contextlib.contextmanager
-def _locked(state_dir: Path, wait: bool = False) -> Iterator[None]:
-    """One `up`, `down` or `admin-key` at a time per state folder."""
-    with open(state_dir / ".lock", "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as exc:
-            raise LaunchError(f"another wio-dev command is working on {state_dir}; wait for it") from exc
-        yield
 
 
 def _say(message: str = "", end: str = "\n") -> None:
@@ -459,7 +363,7 @@ def up(
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, _interrupted)
     _prepare_state_dir(state_dir)
-    with _locked(state_dir):
+    with locked(state_dir):
         data = load_state(state_dir) or _new_state(state_dir)
         second_node = second_node or bool(_running(data.get("s3_second"), "s3_second"))
         _resolve_ports(data, second_node)
@@ -527,7 +431,7 @@ def _summary(up_run: _Up, admin_key: str | None, config: tuple[Path, bool] | Non
                 "The first admin's API key was printed when the stack was first started (it is in the"
                 " CLI config); `wio-dev admin-key` makes a fresh one."
             )
-    _say(f"S3 keys and other generated secrets: {_stack_file(up_run.state_dir)}")
+    _say(f"S3 keys and other generated secrets: {stack_file(up_run.state_dir)}")
     _say(f"Logs: {up_run.state_dir / 'logs'}. Stop everything with `wio-dev down`.")
 
 
@@ -555,36 +459,6 @@ def _address_of(url: str, default_port: int) -> str:
     return f"{parts.hostname or HOST}:{parts.port or default_port}"
 
 
-def write_cli_config(state_dir: Path, data: dict[str, Any], admin_key: str | None) -> tuple[Path, bool]:
-    """state/cli/config.toml (0600) for the `wio` CLI; also ~/.config/wio/config.toml if there is none.
-
-    The admin key is written only here, never to stack.json; without a new key the one already in
-    the file is kept."""
-    import tomli_w
-
-    path = state_dir / "cli" / "config.toml"
-    key = admin_key
-    if key is None and path.is_file():
-        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
-            key = tomllib.loads(path.read_text()).get("auth", {}).get("api_key")
-    services_addresses = {name: f"{HOST}:{int(data['ports'][name])}" for name in SERVICE_ACCOUNTS}
-    document: dict[str, Any] = {
-        "server": {"address": f"{HOST}:{int(data['ports']['auth'])}", "services": services_addresses}
-    }
-    if key:
-        document["auth"] = {"api_key": key}
-    text = tomli_w.dumps(document)
-    (state_dir / "cli").mkdir(exist_ok=True)
-    write_private(path, text)
-    user_config = Path.home() / ".config" / "wio" / "config.toml"
-    wrote_user_config = False
-    if key and not user_config.exists():
-        user_config.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(user_config, text)
-        wrote_user_config = True
-    return path, wrote_user_config
-
-
 def _foreground(state_dir: Path, started: list[tuple[str, Callable[[], None]]]) -> int:
     """Wait; on Ctrl-C or SIGTERM stop what this command started. Ends by itself when `down`
     stopped those processes from elsewhere."""
@@ -606,7 +480,7 @@ def _foreground(state_dir: Path, started: list[tuple[str, Callable[[], None]]]) 
                     continue  # stopped through `wio-dev down`
                 if process.is_running():
                     alive.append(key)
-                elif _busy(state_dir):
+                elif busy(state_dir):
                     alive.append(key)  # `wio-dev down` is stopping it right now
                 else:
                     _say(f"{key} exited unexpectedly (its log is in {state_dir / 'logs'}); stopping the rest")
@@ -620,7 +494,7 @@ def _foreground(state_dir: Path, started: list[tuple[str, Callable[[], None]]]) 
         code = 1
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
-    with _locked(state_dir, wait=True):
+    with locked(state_dir, wait=True):
         data = load_state(state_dir) or {}
         _stop_components(state_dir, data, only=names)
     return code
@@ -632,15 +506,6 @@ class _Exited(Exception):
 
 def _interrupted(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _busy(state_dir: Path) -> bool:
-    """Whether another wio-dev command holds the state folder's lock."""
-    try:
-        with _locked(state_dir):
-            return False
-    except LaunchError:
-        return True
 
 
 # --- down --------------------------------------------------------------------------------------
@@ -676,7 +541,7 @@ def down(state_dir: Path) -> int:
     if data is None:
         _say(f"nothing to stop: no stack.json in {state_dir}")
         return 0
-    with _locked(state_dir):
+    with locked(state_dir):
         data = load_state(state_dir) or data
         stopped = _stop_components(state_dir, data)
     _say(f"stopped {stopped} process(es); data and secrets stay in {state_dir}")
@@ -735,7 +600,7 @@ def _fresh_admin_key(state_dir: Path, data: dict[str, Any]) -> str:
 
 def admin_key(state_dir: Path) -> int:
     """A fresh API key for the first admin, printed on stdout and put into the state's CLI config."""
-    with _locked(state_dir):
+    with locked(state_dir):
         data = load_state(state_dir)
         if data is None or "postgres" not in data or "nats" not in data:
             raise LaunchError(f"no stack in {state_dir}: start it with `wio-dev up`")

@@ -4,37 +4,38 @@ served in-process on free ports with grpc.aio."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from services.auth import server as auth_server
 from services.auth.config import AuthSettings
 from services.auth.domain.service import IdentityService
-from services.auth.server import serve_auth, start
 from services.common.config import CommonSettings, TlsSettings
 from services.common.events import ensure_stream
-from services.common.server import Runtime
+from services.common.server import Runtime, Service, serve
+from services.nodes import server as nodes_server
 from services.nodes.config import NodesSettings
-from services.nodes.server import serve_nodes
-from services.nodes.server import start as start_nodes
+from services.workspaces import server as workspaces_server
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.domain.service import WorkspacesService
-from services.workspaces.server import serve_workspaces
-from services.workspaces.server import start as start_workspaces
 from tests.stack_fixture import *  # noqa: F403 - the `infra` fixtures
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2_grpc
 
 SECRET_KEY = secrets.token_urlsafe(32)
+AppT = TypeVar("AppT")
 
 
 def free_port() -> int:
@@ -62,6 +63,28 @@ def common_settings(
     }
     values.update(overrides)
     return CommonSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def serving(service: Service[AppT]) -> AsyncIterator[grpc.aio.Channel]:
+    """Serves a started service on its listen address in this event loop and yields a channel to it;
+    stops it (closing all it opened) afterwards. The one way every test starts a service."""
+    ready, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(service, ready=ready, stop=stop))
+    waiting = asyncio.create_task(ready.wait())
+    await asyncio.wait([task, waiting], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.is_set():
+        waiting.cancel()
+        stop.set()
+        await task  # raises why it could not start
+        raise RuntimeError(f"{service.runtime.settings.service} did not start within 30 s")
+    channel = grpc.aio.insecure_channel(service.runtime.settings.listen)
+    try:
+        yield channel
+    finally:
+        await channel.close()
+        stop.set()
+        await task
 
 
 @dataclass
@@ -113,20 +136,12 @@ async def auth(infra: Any) -> AsyncIterator[AuthUnderTest]:
         common=common_settings("auth", infra, address, address),
         directory={"nodes": "127.0.0.1:1", "workspaces": "127.0.0.1:2"},
     )
-    runtime, identity = await start(settings)
+    service = await auth_server.start(settings)
     admin_name = f"admin-{uuid.uuid4().hex[:8]}"
-    _admin, admin_key = await identity.bootstrap_account(admin_name, None, "admin", fresh_key=True)
+    _admin, admin_key = await service.app.bootstrap_account(admin_name, None, "admin", fresh_key=True)
     assert admin_key is not None
-    ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_auth(settings, runtime, identity, ready=ready, stop=stop))
-    await asyncio.wait_for(ready.wait(), 30)
-    channel = grpc.aio.insecure_channel(address)
-    try:
-        yield AuthUnderTest(address, runtime, identity, admin_key, channel)
-    finally:
-        await channel.close()
-        stop.set()
-        await task
+    async with serving(service) as channel:
+        yield AuthUnderTest(address, service.runtime, service.app, admin_key, channel)
 
 
 PROBE_SECONDS = 1.0
@@ -209,17 +224,9 @@ async def nodes(infra: Any, auth: AuthUnderTest, addresses: dict[str, str]) -> A
         degraded_latency_ms=2000.0,
         workspaces_address=addresses["workspaces"],
     )
-    runtime, service, monitor, client = await start_nodes(settings)
-    ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_nodes(runtime, service, monitor, client, ready=ready, stop=stop))
-    await asyncio.wait_for(ready.wait(), 30)
-    channel = grpc.aio.insecure_channel(addresses["nodes"])
-    try:
-        yield NodesUnderTest(addresses["nodes"], runtime, channel)
-    finally:
-        await channel.close()
-        stop.set()
-        await task
+    service = await nodes_server.start(settings)
+    async with serving(service) as channel:
+        yield NodesUnderTest(addresses["nodes"], service.runtime, channel)
 
 
 @pytest.fixture(scope="session")
@@ -239,17 +246,41 @@ async def workspaces(
         credential_seconds=900,
         s3_timeout_seconds=5.0,
     )
-    runtime, service, client = await start_workspaces(settings)
-    ready, stop = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_workspaces(runtime, service, client, ready=ready, stop=stop))
-    await asyncio.wait_for(ready.wait(), 30)
-    channel = grpc.aio.insecure_channel(addresses["workspaces"])
+    service = await workspaces_server.start(settings)
+    async with serving(service) as channel:
+        yield WorkspacesUnderTest(addresses["workspaces"], service.runtime, service.app, channel)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
     try:
-        yield WorkspacesUnderTest(addresses["workspaces"], runtime, service, channel)
+        yield int(server.getsockname()[1])
     finally:
-        await channel.close()
         stop.set()
-        await task
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        server.close()
 
 
 class EventWatcher:

@@ -16,14 +16,11 @@ from services.common.errors import DomainError
 
 async def _bootstrap(args: argparse.Namespace) -> dict[str, object]:
     from services.auth import config
-    from services.auth.server import MIGRATIONS, build_identity
-    from services.auth.storage.tables import metadata
-    from services.common.server import start_runtime
+    from services.auth.server import start
 
-    settings = config.load()
-    runtime = await start_runtime(settings.common, metadata, MIGRATIONS)
+    service = await start(config.load())
     try:
-        identity = await build_identity(runtime)
+        identity = service.app
         admin, admin_key = await identity.bootstrap_account(
             args.admin_username, args.admin_email, "admin", fresh_key=args.new_admin_key
         )
@@ -32,11 +29,11 @@ async def _bootstrap(args: argparse.Namespace) -> dict[str, object]:
             _user, key = await identity.bootstrap_account(f"svc-{name}", None, "service", fresh_key=False)
             services[name] = key
         # Let the relay publish the user.created events before stopping.
-        while await runtime.relay.publish_pending():
+        while await service.runtime.relay.publish_pending():
             pass
         return {"admin": {"username": admin.username, "api_key": admin_key}, "services": services}
     finally:
-        await runtime.close()
+        await service.runtime.close()
 
 
 def main(argv: list[str]) -> int:

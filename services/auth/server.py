@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import grpc
@@ -15,7 +14,7 @@ from services.auth.domain.service import IdentityService
 from services.auth.storage.repository import transactions as make_transactions
 from services.auth.storage.tables import metadata
 from services.common.secrets import SecretBox
-from services.common.server import Runtime, serve, start_runtime
+from services.common.server import Runtime, Service, serve, start_service
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
@@ -36,29 +35,12 @@ async def load_keyring(transactions: Transactions) -> KeyRing:
     return KeyRing(keys)
 
 
-async def build_identity(runtime: Runtime) -> IdentityService:
+async def build(settings: AuthSettings, runtime: Runtime) -> Service[IdentityService]:
     box = SecretBox(runtime.settings.secret_key, "auth-signing-keys")
     transactions = make_transactions(runtime.sessions, runtime.outbox, box, runtime.read_sessions)
     keyring = await load_keyring(transactions)
-    return IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
+    identity = IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
 
-
-async def start(settings: AuthSettings) -> tuple[Runtime, IdentityService]:
-    runtime = await start_runtime(settings.common, metadata, MIGRATIONS)
-    try:
-        return runtime, await build_identity(runtime)
-    except BaseException:
-        await runtime.close()
-        raise
-
-
-async def serve_auth(
-    settings: AuthSettings,
-    runtime: Runtime,
-    identity: IdentityService,
-    ready: asyncio.Event | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
     async def local_jwks() -> list[dict[str, str]]:
         # Auth verifies its own tokens without a network hop.
         return identity.keyring.jwks()
@@ -69,17 +51,21 @@ async def serve_auth(
     def add_internal(server: grpc.aio.Server) -> None:
         auth_pb2_grpc.add_AuthInternalServiceServicer_to_server(AuthInternalApi(identity), server)
 
-    await serve(
+    return Service(
         runtime,
-        local_jwks,
-        register=[add_public, add_internal],
+        identity,
+        servicers=[add_public, add_internal],
         service_names=SERVICE_NAMES,
+        fetch_jwks=local_jwks,
         public_methods=PUBLIC_METHODS,
-        ready=ready,
-        stop=stop,
+    )
+
+
+async def start(settings: AuthSettings) -> Service[IdentityService]:
+    return await start_service(
+        settings.common, metadata, MIGRATIONS, lambda runtime: build(settings, runtime)
     )
 
 
 async def run(settings: AuthSettings) -> None:
-    runtime, identity = await start(settings)
-    await serve_auth(settings, runtime, identity)
+    await serve(await start(settings))

@@ -8,6 +8,7 @@ import time
 import grpc
 
 from services.common.errors import DomainError, Reason
+from services.common.grpc_errors import callee_errors
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 CALL_TIMEOUT_SECONDS = 5.0
@@ -15,6 +16,7 @@ CALL_TIMEOUT_SECONDS = 5.0
 
 class AuthClient:
     def __init__(self, channel: grpc.aio.Channel, service_api_key: str) -> None:
+        self.channel = channel
         self._stub = auth_pb2_grpc.AuthServiceStub(channel)
         self._service_api_key = service_api_key
         self._token = ""
@@ -22,7 +24,8 @@ class AuthClient:
         self._lock = asyncio.Lock()
 
     async def fetch_jwks(self) -> list[dict[str, str]]:
-        response = await self._stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=CALL_TIMEOUT_SECONDS)
+        with callee_errors("identity"):
+            response = await self._stub.GetJwks(auth_pb2.GetJwksRequest(), timeout=CALL_TIMEOUT_SECONDS)
         return [
             {"kid": k.kid, "kty": k.kty, "crv": k.crv, "x": k.x, "alg": k.alg, "use": k.use}
             for k in response.keys
@@ -38,9 +41,11 @@ class AuthClient:
             if not self._service_api_key:
                 raise DomainError(Reason.DEPENDENCY_UNAVAILABLE, "this service has no credential for auth")
             issued = time.time()
-            response = await self._stub.ExchangeApiKey(
-                auth_pb2.ExchangeApiKeyRequest(api_key=self._service_api_key), timeout=CALL_TIMEOUT_SECONDS
-            )
+            with callee_errors("identity"):
+                response = await self._stub.ExchangeApiKey(
+                    auth_pb2.ExchangeApiKeyRequest(api_key=self._service_api_key),
+                    timeout=CALL_TIMEOUT_SECONDS,
+                )
             lifetime = response.expires_at.seconds - issued
             self._token = response.access_token
             self._refresh_at = issued + max(lifetime * 2 / 3, 1.0)
@@ -50,32 +55,18 @@ class AuthClient:
         return (("authorization", f"Bearer {await self.service_token()}"),)
 
     async def lookup_user(self, query: str) -> auth_pb2.User:
-        """An active user by username or email; NOT_FOUND as USER_NOT_FOUND."""
-        try:
+        """An active user by username or email (USER_NOT_FOUND from auth when there is none)."""
+        metadata = await self.call_metadata()
+        with callee_errors("identity"):
             response = await self._stub.LookupUser(
-                auth_pb2.LookupUserRequest(query=query),
-                metadata=await self.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
+                auth_pb2.LookupUserRequest(query=query), metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, Reason.USER_NOT_FOUND, f"no active user {query!r}") from exc
         return response.user
 
     async def get_group(self, name: str) -> auth_pb2.Group:
-        try:
+        metadata = await self.call_metadata()
+        with callee_errors("identity"):
             response = await self._stub.GetGroup(
-                auth_pb2.GetGroupRequest(name=name),
-                metadata=await self.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
+                auth_pb2.GetGroupRequest(name=name), metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc, Reason.GROUP_NOT_FOUND, f"no group {name!r}") from exc
         return response.group
-
-
-def _translate(exc: grpc.aio.AioRpcError, not_found: Reason, message: str) -> DomainError:
-    if exc.code() == grpc.StatusCode.NOT_FOUND:
-        return DomainError(not_found, message)
-    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-        return DomainError(Reason.INVALID_ARGUMENT, exc.details() or message)
-    return DomainError(Reason.DEPENDENCY_UNAVAILABLE, "the identity service did not answer")

@@ -1,12 +1,17 @@
-"""Maps DomainError to a gRPC status with a google.rpc.ErrorInfo detail: the only place that does."""
+"""DomainError to a gRPC status with a google.rpc.ErrorInfo detail, and a callee's failed call back to a
+DomainError: the only place that does either."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import cast
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
-from services.common.errors import DomainError, Kind
+from services.common.errors import REASON_KIND, DomainError, Kind, Reason
 
 KIND_TO_CODE: dict[Kind, grpc.StatusCode] = {
     Kind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -34,13 +39,83 @@ def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, t
     return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()),)
 
 
-def error_reason(error: grpc.aio.AioRpcError) -> str | None:
-    """The ErrorInfo reason a failed call carried, if any (for clients and tests)."""
-    for key, value in error.trailing_metadata() or ():
-        if key == STATUS_DETAILS_KEY:
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo a failed call carried, if any: only a wio service that answered sends one."""
+    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
+    # grpc's stubs type each item as an object with key and value; at run time they are (key, value) pairs.
+    pairs = cast("Iterable[tuple[str, str | bytes]]", trailers or ())
+    for key, value in pairs:
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
             status = status_pb2.Status.FromString(value)
             for detail in status.details:
                 info = error_details_pb2.ErrorInfo()
                 if detail.Unpack(info):
-                    return str(info.reason)
+                    return info
     return None
+
+
+def error_reason(error: grpc.RpcError) -> str | None:
+    """The ErrorInfo reason a failed call carried, if any (for clients and tests)."""
+    info = error_info(error)
+    return str(info.reason) if info is not None else None
+
+
+# A callee's reason this service does not know (a newer callee) keeps at least the kind of its status.
+UNKNOWN_REASON_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: Reason.INVALID_ARGUMENT,
+    grpc.StatusCode.PERMISSION_DENIED: Reason.PERMISSION_DENIED,
+}
+
+
+def _code(error: grpc.RpcError) -> grpc.StatusCode:
+    code = error.code() if hasattr(error, "code") else None
+    return code if isinstance(code, grpc.StatusCode) else grpc.StatusCode.UNKNOWN
+
+
+def _details(error: grpc.RpcError) -> str:
+    details = error.details() if hasattr(error, "details") else None
+    return str(details or "")
+
+
+def from_callee(error: grpc.RpcError, service: str) -> DomainError:
+    """The DomainError for a failed call to another wio service, keeping the callee's reason.
+
+    - The callee answered with a reason: that reason, its message and its metadata, unchanged, so a
+      NODE_UNREACHABLE or USER_NOT_FOUND two hops away reaches the user as such.
+    - The callee refused this service's own token: the user did nothing wrong, so it is reported as the
+      dependency being unavailable, never as the user's UNAUTHENTICATED.
+    - No reason (connection refused, deadline passed, not a wio service): DEPENDENCY_UNAVAILABLE.
+    """
+    code = _code(error)
+    info = error_info(error)
+    if info is None:
+        silent = code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+        what = "did not answer" if silent else "failed"
+        return DomainError(
+            Reason.DEPENDENCY_UNAVAILABLE, f"the {service} service {what} ({code.name})", service=service
+        )
+    metadata = dict(info.metadata)
+    try:
+        reason = Reason(info.reason)
+    except ValueError:
+        fallback = UNKNOWN_REASON_BY_CODE.get(code, Reason.DEPENDENCY_UNAVAILABLE)
+        metadata.setdefault("callee_reason", info.reason)
+        return DomainError(fallback, f"the {service} service answered: {_details(error)}", **metadata)
+    if REASON_KIND[reason] is Kind.UNAUTHENTICATED or reason is Reason.SERVICE_CALLER_REQUIRED:
+        return DomainError(
+            Reason.DEPENDENCY_UNAVAILABLE,
+            f"the {service} service refused this service's credential ({reason.value})",
+            service=service,
+        )
+    if reason is Reason.INTERNAL:
+        return DomainError(reason, f"the {service} service failed: {_details(error)}", **metadata)
+    return DomainError(reason, _details(error), **metadata)
+
+
+@contextlib.contextmanager
+def callee_errors(service: str) -> Iterator[None]:
+    """`with callee_errors("nodes"): await stub.Call(...)` raises from_callee's DomainError on failure."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        raise from_callee(error, service) from error

@@ -45,10 +45,3 @@ def require_caller() -> Caller:
     if caller is None:
         raise DomainError(Reason.UNAUTHENTICATED, "this call needs an access token")
     return caller
-
-
-def require_admin() -> Caller:
-    caller = require_caller()
-    if not caller.is_admin:
-        raise DomainError(Reason.ADMIN_REQUIRED, "only an admin may do this")
-    return caller

@@ -1,4 +1,4 @@
-"""Talking to S3 nodes: clients with hard timeouts, STS AssumeRole, and failure classification.
+"""Talking to S3 nodes: clients with hard timeouts, STS AssumeRole, and the one table of S3 failures.
 
 boto3 is blocking, so calls run on a dedicated thread pool with an overall deadline: a node that never
 answers costs one thread for the timeout and never blocks the event loop or calls about other nodes.
@@ -13,17 +13,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     ReadTimeoutError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from services.common.errors import DomainError, Reason
 
 T = TypeVar("T")
 
@@ -31,15 +35,23 @@ T = TypeVar("T")
 PLACEHOLDER_ROLE_ARN = "arn:aws:iam::000000000000:role/wio"
 MIN_CREDENTIAL_SECONDS = 900
 
-CREDENTIAL_ERRORS = {
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "AccessDenied",
-    "InvalidClientTokenId",
-    "AuthorizationHeaderMalformed",
-    "InvalidToken",
-    "ExpiredToken",
-}
+
+class NodeConnection(Protocol):
+    """What any record of a node (its settings, the access another service is given) says about how to
+    reach it."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def access_key(self) -> str: ...
+    @property
+    def secret_key(self) -> str: ...
+    @property
+    def sts_endpoint(self) -> str: ...
+    @property
+    def role_arn(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,17 @@ class S3Endpoint:
     sts_endpoint: str = ""
     role_arn: str = ""
 
+    @classmethod
+    def of(cls, node: NodeConnection) -> S3Endpoint:
+        return cls(
+            endpoint=node.endpoint,
+            region=node.region,
+            access_key=node.access_key,
+            secret_key=node.secret_key,
+            sts_endpoint=node.sts_endpoint,
+            role_arn=node.role_arn,
+        )
+
 
 @dataclass(frozen=True)
 class TemporaryCredentials:
@@ -60,35 +83,86 @@ class TemporaryCredentials:
     expires_at: float
 
 
-class S3Failure(Exception):
-    """A node failed a call. `kind` is one of unreachable, credentials, sts, not_found, refused."""
+class S3FailureKind(StrEnum):
+    UNREACHABLE = "unreachable"  # no connection to the endpoint
+    TIMED_OUT = "timed_out"  # no answer before the timeout
+    CREDENTIALS = "credentials"  # the node refused the key itself
+    STS_REFUSED = "sts_refused"  # STS answered and refused (unknown role, policy refused or too large)
+    NO_BUCKET = "no_bucket"
+    NOT_FOUND = "not_found"
+    REFUSED = "refused"  # any other error the node answered with
 
-    def __init__(self, kind: str, message: str) -> None:
+
+# The one table from an S3 failure to the domain's reason; every caller of a node goes through it.
+FAILURE_REASONS: dict[S3FailureKind, Reason] = {
+    S3FailureKind.UNREACHABLE: Reason.NODE_UNREACHABLE,
+    S3FailureKind.TIMED_OUT: Reason.NODE_TIMED_OUT,
+    S3FailureKind.CREDENTIALS: Reason.NODE_CREDENTIALS_REFUSED,
+    S3FailureKind.STS_REFUSED: Reason.NODE_STS_FAILED,
+    S3FailureKind.NO_BUCKET: Reason.BUCKET_NOT_FOUND,
+    S3FailureKind.NOT_FOUND: Reason.OBJECT_NOT_FOUND,
+    S3FailureKind.REFUSED: Reason.NODE_REFUSED,
+}
+
+# Error codes by which S3 and STS refuse the key that signed the request.
+KEY_REFUSED = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "AuthorizationHeaderMalformed",
+    "InvalidToken",
+    "ExpiredToken",
+}
+# On S3 these also mean the key may not do the call; on STS, AccessDenied is a refusal of the role.
+S3_ACCESS_REFUSED = {"AccessDenied", "403", "Forbidden"}
+NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Failure(Exception):
+    """A node failed a call; `kind` says how (S3FailureKind), `message` is safe to show."""
+
+    def __init__(self, kind: S3FailureKind, message: str) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
 
+    @property
+    def reason(self) -> Reason:
+        return FAILURE_REASONS[self.kind]
 
-def classify(exc: BaseException, during: str) -> S3Failure:
+    @property
+    def reachable(self) -> bool:
+        return self.kind not in {S3FailureKind.UNREACHABLE, S3FailureKind.TIMED_OUT}
+
+    def domain_error(self, context: str = "") -> DomainError:
+        return DomainError(self.reason, f"{context}: {self.message}" if context else self.message)
+
+
+def classify(exc: BaseException, during: str, sts: bool = False) -> S3Failure:
+    """The S3Failure for an exception of boto3 (or of the deadline around it) during a call."""
     if isinstance(exc, S3Failure):
         return exc
-    if isinstance(exc, TimeoutError | ConnectTimeoutError | ReadTimeoutError):
-        return S3Failure("unreachable", f"{during}: no answer before the timeout")
-    if isinstance(exc, EndpointConnectionError):
-        return S3Failure("unreachable", f"{during}: cannot connect to the endpoint")
+    if isinstance(exc, ConnectTimeoutError | EndpointConnectionError):
+        return S3Failure(S3FailureKind.UNREACHABLE, f"{during}: cannot connect to the endpoint")
+    if isinstance(exc, TimeoutError | ReadTimeoutError):
+        return S3Failure(S3FailureKind.TIMED_OUT, f"{during}: timed out, no answer before the deadline")
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         message = str(exc.response.get("Error", {}).get("Message", ""))[:200]
+        if code in KEY_REFUSED or (not sts and code in S3_ACCESS_REFUSED):
+            return S3Failure(S3FailureKind.CREDENTIALS, f"{during}: credentials refused ({code})")
+        if sts:
+            return S3Failure(
+                S3FailureKind.STS_REFUSED, f"{during} refused: {code or 'error'} {message}".strip()
+            )
         if code == "NoSuchBucket":
-            return S3Failure("not_found", f"{during}: no such bucket")
-        if code in {"NoSuchKey", "404", "NotFound"}:
-            return S3Failure("not_found", f"{during}: not found")
-        if code in CREDENTIAL_ERRORS or code in {"403", "Forbidden"}:
-            return S3Failure("credentials", f"{during}: credentials refused ({code})")
-        return S3Failure("refused", f"{during}: {code or 'error'} {message}".strip())
-    if isinstance(exc, BotoCoreError):
-        return S3Failure("unreachable", f"{during}: {type(exc).__name__}")
-    return S3Failure("refused", f"{during}: {type(exc).__name__}")
+            return S3Failure(S3FailureKind.NO_BUCKET, f"{during}: no such bucket")
+        if code in NOT_FOUND_CODES:
+            return S3Failure(S3FailureKind.NOT_FOUND, f"{during}: not found")
+        return S3Failure(S3FailureKind.REFUSED, f"{during}: {code or 'error'} {message}".strip())
+    if isinstance(exc, HTTPClientError | BotoConnectionError):
+        return S3Failure(S3FailureKind.UNREACHABLE, f"{during}: {type(exc).__name__}")
+    return S3Failure(S3FailureKind.REFUSED, f"{during}: {type(exc).__name__}")
 
 
 class S3Gateway:
@@ -145,14 +219,14 @@ class S3Gateway:
         for key in [k for k in self._clients if k[1] in {ep.endpoint, ep.sts_endpoint}]:
             self._clients.pop(key, None)
 
-    async def call(self, during: str, fn: Callable[[], T]) -> T:
+    async def call(self, during: str, fn: Callable[[], T], sts: bool = False) -> T:
         loop = asyncio.get_running_loop()
         try:
             # asyncio.timeout, not wait_for: it never swallows the caller's cancellation (Python 3.11).
             async with asyncio.timeout(self.timeout_seconds + 1):
                 return await loop.run_in_executor(self._pool, fn)
         except Exception as exc:
-            raise classify(exc, during) from exc
+            raise classify(exc, during, sts) from exc
 
     async def list_buckets(self, ep: S3Endpoint) -> list[str]:
         client = self.client("s3", ep)
@@ -164,7 +238,7 @@ class S3Gateway:
         try:
             await self.call("head bucket", lambda: client.head_bucket(Bucket=bucket))
         except S3Failure as failure:
-            if failure.kind == "not_found":
+            if failure.kind in {S3FailureKind.NO_BUCKET, S3FailureKind.NOT_FOUND}:
                 return False
             raise
         return True
@@ -185,6 +259,7 @@ class S3Gateway:
                 Policy=policy,
                 DurationSeconds=max(seconds, MIN_CREDENTIAL_SECONDS),
             ),
+            sts=True,
         )
         creds = response["Credentials"]
         return TemporaryCredentials(
@@ -223,15 +298,14 @@ async def check_node(gateway: S3Gateway, ep: S3Endpoint, with_sts: bool = True) 
     try:
         await gateway.list_buckets(ep)
     except S3Failure as failure:
-        reachable = failure.kind != "unreachable"
-        return NodeCheckResult(reachable, False, False, (time.perf_counter() - started) * 1000, failure)
+        elapsed = (time.perf_counter() - started) * 1000
+        return NodeCheckResult(failure.reachable, False, False, elapsed, failure)
     latency = (time.perf_counter() - started) * 1000
     if not with_sts:
         return NodeCheckResult(True, True, False, latency, None)
     try:
         await gateway.assume_role(ep, json.dumps(PROBE_POLICY), MIN_CREDENTIAL_SECONDS, "wio-check")
     except S3Failure as failure:
-        return NodeCheckResult(
-            True, True, False, latency, S3Failure("sts", f"STS AssumeRole refused: {failure.message}")
-        )
+        # STS may live elsewhere (sts_endpoint), so its failure keeps its own kind: a timeout stays one.
+        return NodeCheckResult(True, True, False, latency, failure)
     return NodeCheckResult(True, True, True, latency, None)

@@ -1,5 +1,8 @@
 """Service bootstrap shared by every wio service: database, NATS, outbox relay, token verification,
-interceptors, health and reflection, and a graceful stop on SIGTERM/SIGINT."""
+interceptors, health and reflection, and a graceful stop on SIGTERM/SIGINT.
+
+Every service starts the same way: its server.py declares a `build(runtime) -> Service` (storage,
+clients, use cases, servicers, subscribers), and start_service(...) then serve(...) run it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import signal
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,6 +23,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import events
+from services.common.clients import AuthClient
 from services.common.config import CommonSettings
 from services.common.db import SessionFactory, make_engine, make_read_engine, make_session_factory, migrate
 from services.common.deny_feed import DenyListFeed
@@ -27,6 +32,8 @@ from services.common.outbox import Outbox, OutboxRelay
 from services.common.tokens import DenyList, JwksFetcher, TokenVerifier
 
 log = logging.getLogger(__name__)
+
+AppT = TypeVar("AppT")
 
 
 def setup_logging(level: str) -> None:
@@ -85,26 +92,34 @@ async def _bounded(name: str, step: Callable[[], Awaitable[None]]) -> None:
 
 
 async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations_dir: Path) -> Runtime:
-    engine = make_engine(settings.database_url)
+    """Database (migrated), NATS, the outbox relay and the deny-list feed. If a step fails, what the
+    steps before it opened is closed again before the error goes on."""
+    opened: list[tuple[str, Callable[[], Awaitable[None]]]] = []
     try:
+        engine = make_engine(settings.database_url)
+        opened.append(("database", engine.dispose))
         await migrate(engine, settings.schema, migrations_dir, metadata)
-    except Exception:
-        await engine.dispose()
+        sessions = make_session_factory(engine)
+        read_engine = make_read_engine(settings.database_url)
+        opened.append(("read database", read_engine.dispose))
+        nc = await events.connect(settings.nats_url, name=f"wio-{settings.service}")
+        opened.append(("NATS", nc.close))
+        js = nc.jetstream()
+        await events.ensure_stream(js, settings.service)
+        outbox_table = metadata.tables[f"{settings.schema}.outbox"]
+        outbox = Outbox(outbox_table)
+        relay = OutboxRelay(
+            sessions, outbox, events.JetStreamPublisher(js), poll_seconds=settings.relay_poll_seconds
+        )
+        deny_list = DenyList()
+        deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds)
+        await deny_feed.start()
+        opened.append(("deny list feed", deny_feed.stop))
+        relay.start()
+    except BaseException:
+        for name, close in reversed(opened):
+            await _bounded(name, close)
         raise
-    sessions = make_session_factory(engine)
-    read_engine = make_read_engine(settings.database_url)
-    nc = await events.connect(settings.nats_url, name=f"wio-{settings.service}")
-    js = nc.jetstream()
-    await events.ensure_stream(js, settings.service)
-    outbox_table = metadata.tables[f"{settings.schema}.outbox"]
-    outbox = Outbox(outbox_table)
-    relay = OutboxRelay(
-        sessions, outbox, events.JetStreamPublisher(js), poll_seconds=settings.relay_poll_seconds
-    )
-    deny_list = DenyList()
-    deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds)
-    await deny_feed.start()
-    relay.start()
     return Runtime(
         settings,
         engine,
@@ -123,76 +138,108 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
 Registrar = Callable[[grpc.aio.Server], None]
 
 
+class Subscriber(Protocol):
+    """Anything a service runs beside its RPCs: event consumers, background probes."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Service(Generic[AppT]):
+    """One service as its composition root declares it: what it serves, what it runs beside, and its
+    use cases (`app`, for tools and tests). Made by start_service, run by serve."""
+
+    runtime: Runtime
+    app: AppT
+    servicers: Sequence[Registrar]
+    service_names: Collection[str]
+    fetch_jwks: JwksFetcher
+    subscribers: Sequence[Subscriber] = ()
+    public_methods: Collection[str] = ()
+
+
+Build = Callable[[Runtime], Awaitable[Service[AppT]]]
+
+
+async def start_service(
+    settings: CommonSettings, metadata: MetaData, migrations_dir: Path, build: Build[AppT]
+) -> Service[AppT]:
+    """The one start-up every service goes through: its runtime (database, NATS, outbox, deny list),
+    then `build` (storage, clients, use cases, servicers; whatever it opens it adds to
+    runtime.closers at once), then its subscribers. If any of it fails, everything opened so far is
+    closed before the error goes on, so a failed start leaves no connection or task behind."""
+    runtime = await start_runtime(settings, metadata, migrations_dir)
+    try:
+        service = await build(runtime)
+        for subscriber in service.subscribers:
+            await subscriber.start()
+            runtime.closers.append(subscriber.stop)
+    except BaseException:
+        await runtime.close()
+        raise
+    return service
+
+
 async def serve(
-    runtime: Runtime,
-    fetch_jwks: JwksFetcher,
-    register: Sequence[Registrar],
-    service_names: Collection[str],
-    public_methods: Collection[str] = (),
-    ready: asyncio.Event | None = None,
-    stop: asyncio.Event | None = None,
+    service: Service[Any], ready: asyncio.Event | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    """Run the gRPC server until SIGTERM/SIGINT (or `stop` is set), then stop gracefully."""
+    """Serve a started service until SIGTERM/SIGINT (or `stop` is set), then stop gracefully and close
+    all it opened; also when the server cannot start (e.g. it may not listen on its address)."""
     from services.common.tls import add_server_port
 
+    runtime = service.runtime
     settings = runtime.settings
-    verifier = TokenVerifier(fetch_jwks, runtime.deny_list)
+    verifier = TokenVerifier(service.fetch_jwks, runtime.deny_list)
     server = grpc.aio.server(
         interceptors=[
             RequestIdInterceptor(),
             ErrorInterceptor(domain=f"{settings.service}.wio"),
-            AuthInterceptor(verifier, public_methods),
+            AuthInterceptor(verifier, service.public_methods),
         ]
     )
-    for add in register:
+    for add in service.servicers:
         add(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        [*service.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    add_server_port(server, settings.listen, settings.tls)
-    await server.start()
-    for name in ("", *service_names):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s listening on %s", settings.service, settings.listen)
-
     # Embedded use (tests) passes its own stop event and keeps its signal handlers.
     handle_signals = stop is None
     stop_event = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    if handle_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop_event.set)
-    if ready is not None:
-        ready.set()
+    started = False
     try:
+        add_server_port(server, settings.listen, settings.tls)
+        await server.start()
+        started = True
+        for name in ("", *service.service_names):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s listening on %s", settings.service, settings.listen)
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop_event.set)
+        if ready is not None:
+            ready.set()
         await stop_event.wait()
     finally:
         log.info("%s stopping", settings.service)
-        await health_servicer.enter_graceful_shutdown()
-        await server.stop(settings.shutdown_grace_seconds)
+        if started:
+            await health_servicer.enter_graceful_shutdown()
+            await server.stop(settings.shutdown_grace_seconds)
         await runtime.close()
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
 
 
-async def run_service(
-    settings: CommonSettings,
-    metadata: MetaData,
-    migrations_dir: Path,
-    register: Sequence[Registrar],
-    service_names: Collection[str],
-    ready: asyncio.Event | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Run a service that verifies tokens with auth's published keys (every service but auth)."""
-    from services.common.clients import AuthClient
+def auth_client(runtime: Runtime) -> AuthClient:
+    """This service's client of the identity service (its token and auth's public keys); the channel is
+    closed with the runtime."""
     from services.common.tls import client_channel
 
-    runtime = await start_runtime(settings, metadata, migrations_dir)
+    settings = runtime.settings
     channel = client_channel(settings.auth_address, settings.tls)
     runtime.closers.append(channel.close)
-    auth = AuthClient(channel, settings.service_api_key)
-    await serve(runtime, auth.fetch_jwks, register, service_names, ready=ready, stop=stop)
+    return AuthClient(channel, settings.service_api_key)

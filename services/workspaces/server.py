@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import grpc
 
-from services.common.clients import AuthClient
 from services.common.s3 import S3Gateway
-from services.common.server import Runtime, serve, start_runtime
+from services.common.server import Runtime, Service, auth_client, serve, start_service
 from services.common.tls import client_channel
 from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.domain.service import WorkspacesService
 from services.workspaces.events.subscribers import CacheEvictionFeed
-from services.workspaces.storage.object_store import S3ObjectStore
-from services.workspaces.storage.remote import IdentityClient, NodesClient
+from services.workspaces.storage.clients.identity import IdentityClient
+from services.workspaces.storage.clients.nodes import NodesClient
 from services.workspaces.storage.repository import transactions
+from services.workspaces.storage.s3 import S3ObjectStore
 from services.workspaces.storage.tables import metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
@@ -28,20 +27,18 @@ SERVICE_NAMES = (
 )
 
 
-async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesService, AuthClient]:
+async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[WorkspacesService]:
     common = settings.common
-    runtime = await start_runtime(common, metadata, MIGRATIONS)
-    auth_channel = client_channel(common.auth_address, common.tls)
+    auth = auth_client(runtime)
     nodes_channel = client_channel(settings.nodes_address, common.tls)
-    runtime.closers += [auth_channel.close, nodes_channel.close]
-    auth = AuthClient(auth_channel, common.service_api_key)
+    runtime.closers.append(nodes_channel.close)
     gateway = S3Gateway(timeout_seconds=settings.s3_timeout_seconds)
 
-    async def close_s3() -> None:
+    async def close_gateway() -> None:
         gateway.close()
 
-    runtime.closers.append(close_s3)
-    nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
+    runtime.closers.append(close_gateway)
+    nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth.channel)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
         nodes,
@@ -49,19 +46,9 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
         S3ObjectStore(gateway),
         credential_seconds=settings.credential_seconds,
     )
-    eviction = CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)
-    await eviction.start()
-    runtime.closers += [eviction.stop, workspaces.drain]
-    return runtime, workspaces, auth
+    # Credential records still being written are waited for after the RPCs and the feed have stopped.
+    runtime.closers.append(workspaces.drain)
 
-
-async def serve_workspaces(
-    runtime: Runtime,
-    workspaces: WorkspacesService,
-    auth: AuthClient,
-    ready: asyncio.Event | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
     def add_public(server: grpc.aio.Server) -> None:
         workspaces_pb2_grpc.add_WorkspacesServiceServicer_to_server(WorkspacesApi(workspaces), server)
 
@@ -70,8 +57,21 @@ async def serve_workspaces(
             WorkspacesInternalApi(workspaces), server
         )
 
-    await serve(runtime, auth.fetch_jwks, [add_public, add_internal], SERVICE_NAMES, ready=ready, stop=stop)
+    return Service(
+        runtime,
+        workspaces,
+        servicers=[add_public, add_internal],
+        service_names=SERVICE_NAMES,
+        fetch_jwks=auth.fetch_jwks,
+        subscribers=[CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)],
+    )
+
+
+async def start(settings: WorkspacesSettings) -> Service[WorkspacesService]:
+    return await start_service(
+        settings.common, metadata, MIGRATIONS, lambda runtime: build(settings, runtime)
+    )
 
 
 async def run(settings: WorkspacesSettings) -> None:
-    await serve_workspaces(*await start(settings))
+    await serve(await start(settings))

@@ -53,7 +53,7 @@ class HealthMonitor:
                 log.warning("health round failed: %s", exc)
             await asyncio.sleep(self.interval_seconds)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.run(), name="node-health")
 

@@ -66,10 +66,3 @@ class Root:
     created_by: str
     created_at: datetime
     allowed_creators: tuple[Creator, ...] = ()
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    status: str
-    detail: str
-    latency_ms: float

@@ -49,7 +49,8 @@ Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
 
 
 class NodeConnector(Protocol):
-    """The S3 side: checks and bucket work with a node's own credentials."""
+    """The S3 side: checks and bucket work with a node's own credentials. A failed call raises a
+    DomainError (NODE_UNREACHABLE, NODE_TIMED_OUT, NODE_CREDENTIALS_REFUSED, ...)."""
 
     async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult: ...
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool: ...

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
-from services.common.s3 import NodeCheckResult, S3Failure
+from services.common.s3 import NodeCheckResult
 from services.nodes.domain import rules
 from services.nodes.domain.models import ROOT_TYPES, Creator, Node, NodeSettings, Root
 from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, RootUsage, Transactions
@@ -26,11 +26,6 @@ UPDATABLE = (
     "policy_size_limit",
 )
 CONNECTION_FIELDS = {"endpoint", "region", "access_key", "secret_key", "sts_endpoint", "role_arn"}
-FAILURE_REASONS = {
-    "unreachable": Reason.NODE_UNREACHABLE,
-    "credentials": Reason.NODE_CREDENTIALS_REFUSED,
-    "sts": Reason.NODE_STS_FAILED,
-}
 
 
 def _now() -> datetime:
@@ -50,8 +45,7 @@ def status_of(check: NodeCheckResult, degraded_latency_ms: float) -> tuple[str, 
 
 def refuse_failed_check(check: NodeCheckResult) -> None:
     if check.failure is not None:
-        reason = FAILURE_REASONS.get(check.failure.kind, Reason.NODE_UNREACHABLE)
-        raise DomainError(reason, f"node check failed: {check.failure.message}")
+        raise check.failure.domain_error("node check failed")
 
 
 class NodesService:
@@ -225,14 +219,14 @@ class NodesService:
                     f"overlaps root {clash.id} ({clash.bucket}/{clash.base_prefix}) on node {node.name}",
                 )
             created = False
-            exists = await self._bucket_exists(node, bucket)
+            exists = await self.connector.bucket_exists(node.settings, bucket)
             if root_type == "unmanaged":
                 if not exists:
                     raise DomainError(
                         Reason.BUCKET_NOT_FOUND, f"bucket {bucket!r} does not exist on {node.name}"
                     )
             elif not exists:
-                await self._create_bucket(node, bucket)
+                await self.connector.create_bucket(node.settings, bucket)
                 created = True
             root = Root(
                 id=str(uuid.uuid4()),
@@ -248,22 +242,6 @@ class NodesService:
             await tx.repo.add_root(root)
             await tx.events.root_created(root)
         return root, created
-
-    async def _bucket_exists(self, node: Node, bucket: str) -> bool:
-        try:
-            return await self.connector.bucket_exists(node.settings, bucket)
-        except S3Failure as failure:
-            raise DomainError(
-                FAILURE_REASONS.get(failure.kind, Reason.NODE_UNREACHABLE), failure.message
-            ) from failure
-
-    async def _create_bucket(self, node: Node, bucket: str) -> None:
-        try:
-            await self.connector.create_bucket(node.settings, bucket)
-        except S3Failure as failure:
-            raise DomainError(
-                FAILURE_REASONS.get(failure.kind, Reason.NODE_UNREACHABLE), failure.message
-            ) from failure
 
     async def list_roots(self, node_ref: str) -> list[Root]:
         async with self._tx() as tx:

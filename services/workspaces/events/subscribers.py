@@ -17,7 +17,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.common.events import ensure_stream, stream_for
 from services.workspaces.domain.cache import CredentialCache, PlanCache
-from services.workspaces.storage.remote import NodesClient
+from services.workspaces.storage.clients.nodes import NodesClient
 from wio.auth.v1 import events_pb2 as auth_events
 from wio.nodes.v1 import events_pb2 as nodes_events
 from wio.workspaces.v1 import events_pb2 as workspaces_events

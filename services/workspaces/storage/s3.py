@@ -5,32 +5,13 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from services.common.errors import DomainError, Reason
-from services.common.s3 import S3Endpoint, S3Failure, S3Gateway
+from services.common.errors import DomainError
+from services.common.s3 import S3Endpoint, S3Failure, S3FailureKind, S3Gateway
 from services.workspaces.domain.ports import IssuedCredentials, NodeAccess
-
-FAILURES = {
-    "unreachable": Reason.NODE_UNREACHABLE,
-    "credentials": Reason.NODE_CREDENTIALS_REFUSED,
-    "sts": Reason.NODE_STS_FAILED,
-}
-
-
-def _endpoint(node: NodeAccess) -> S3Endpoint:
-    return S3Endpoint(
-        endpoint=node.endpoint,
-        region=node.region,
-        access_key=node.access_key,
-        secret_key=node.secret_key,
-        sts_endpoint=node.sts_endpoint,
-        role_arn=node.role_arn,
-    )
 
 
 def _domain(failure: S3Failure) -> DomainError:
-    return DomainError(
-        FAILURES.get(failure.kind, Reason.NODE_UNREACHABLE), f"storage node: {failure.message}"
-    )
+    return failure.domain_error("storage node")
 
 
 class S3ObjectStore:
@@ -38,7 +19,7 @@ class S3ObjectStore:
         self.gateway = gateway
 
     async def put_marker(self, node: NodeAccess, bucket: str, key: str) -> None:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             await self.gateway.call(
                 "put folder marker", lambda: client.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -47,7 +28,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_keys(self, node: NodeAccess, bucket: str, prefix: str, limit: int) -> list[str]:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             response = await self.gateway.call(
                 "list objects", lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
@@ -57,7 +38,7 @@ class S3ObjectStore:
         return [item["Key"] for item in response.get("Contents", [])]
 
     async def delete_prefix(self, node: NodeAccess, bucket: str, prefix: str) -> int:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         deleted = 0
         try:
             while True:
@@ -73,7 +54,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_folders(self, node: NodeAccess, bucket: str, prefix: str) -> list[str]:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         folders: list[str] = []
         token: dict[str, str] = {}
         try:
@@ -92,19 +73,19 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def exists(self, node: NodeAccess, bucket: str, key: str) -> bool:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         try:
             await self.gateway.call(
                 "head object", functools.partial(client.head_object, Bucket=bucket, Key=key)
             )
         except S3Failure as failure:
-            if failure.kind == "not_found":
+            if failure.kind is S3FailureKind.NOT_FOUND:
                 return False
             raise _domain(failure) from failure
         return True
 
     async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str:
-        client = self.gateway.client("s3", _endpoint(node))
+        client = self.gateway.client("s3", S3Endpoint.of(node))
         # Signing is local: no request reaches the node.
         return str(
             client.generate_presigned_url(
@@ -116,9 +97,10 @@ class S3ObjectStore:
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials:
         try:
-            issued = await self.gateway.assume_role(_endpoint(node), policy_text, seconds, session)
+            issued = await self.gateway.assume_role(S3Endpoint.of(node), policy_text, seconds, session)
         except S3Failure as failure:
-            raise _domain(S3Failure("sts", failure.message)) from failure
+            # Its own kind: a timeout stays NODE_TIMED_OUT, a refusal NODE_STS_FAILED.
+            raise _domain(failure) from failure
         return IssuedCredentials(
             issued.access_key, issued.secret_key, issued.session_token, issued.expires_at
         )

@@ -1,14 +1,13 @@
-"""The nodes and identity services as the workspace rules see them (gRPC with this service's token)."""
+"""The nodes service as the workspace rules see it (gRPC with this service's token)."""
 
 from __future__ import annotations
 
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
-from services.common.errors import DomainError, Reason
+from services.common.grpc_errors import callee_errors
 from services.common.memo import Memo
 from services.workspaces.domain.ports import NodeAccess, RootInfo
-from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
 ROOT_TYPES: dict[nodes_pb2.RootType.ValueType, str] = {
@@ -16,12 +15,6 @@ ROOT_TYPES: dict[nodes_pb2.RootType.ValueType, str] = {
     nodes_pb2.ROOT_TYPE_PUBLIC: "public",
     nodes_pb2.ROOT_TYPE_UNMANAGED: "unmanaged",
 }
-
-
-def _unavailable(what: str, exc: grpc.aio.AioRpcError) -> DomainError:
-    return DomainError(
-        Reason.DEPENDENCY_UNAVAILABLE, f"the {what} service did not answer ({exc.code().name})"
-    )
 
 
 def _root(root: nodes_pb2.Root) -> RootInfo:
@@ -68,68 +61,33 @@ class NodesClient:
         self.access.forget(node_id)
 
     async def roots(self) -> list[RootInfo]:
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.public.ListRoots(
-                nodes_pb2.ListRootsRequest(),
-                metadata=await self.auth.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
+                nodes_pb2.ListRootsRequest(), metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _unavailable("nodes", exc) from exc
         return [_root(r) for r in response.roots]
 
     async def root(self, root_id: str) -> tuple[RootInfo, NodeAccess]:
-        try:
+        """A root and its node's access; ROOT_NOT_FOUND (from nodes) once the root was removed."""
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.internal.GetRootAccess(
                 nodes_pb2.GetRootAccessRequest(root_id=root_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(Reason.ROOT_NOT_FOUND, "the workspace's root was removed") from exc
-            raise _unavailable("nodes", exc) from exc
         return _root(response.root), _access(response.access)
 
     async def node(self, node_id: str) -> NodeAccess:
         return await self.access.get(node_id, lambda: self._fetch_node(node_id))
 
     async def _fetch_node(self, node_id: str) -> NodeAccess:
-        try:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("nodes"):
             response = await self.internal.GetNodeAccess(
                 nodes_pb2.GetNodeAccessRequest(node_id=node_id),
-                metadata=await self.auth.call_metadata(),
+                metadata=metadata,
                 timeout=CALL_TIMEOUT_SECONDS,
             )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise DomainError(Reason.NODE_NOT_FOUND, "the workspace's node was removed") from exc
-            raise _unavailable("nodes", exc) from exc
         return _access(response.access)
-
-
-class IdentityClient:
-    def __init__(self, auth: AuthClient, channel: grpc.aio.Channel) -> None:
-        self.auth = auth
-        self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
-
-    async def groups(self, user_id: str) -> dict[str, str]:
-        # Asked on every request, never kept: a removal from a group must count for the very next
-        # request, not only once its event arrives.
-        try:
-            response = await self.internal.ListUserGroups(
-                auth_pb2.ListUserGroupsRequest(user_id=user_id),
-                metadata=await self.auth.call_metadata(),
-                timeout=CALL_TIMEOUT_SECONDS,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _unavailable("identity", exc) from exc
-        return {g.id: g.name for g in response.groups}
-
-    async def user(self, username: str) -> tuple[str, str]:
-        user = await self.auth.lookup_user(username)
-        return str(user.id), str(user.username)
-
-    async def group(self, name: str) -> tuple[str, str]:
-        group = await self.auth.get_group(name)
-        return str(group.id), str(group.name)

@@ -1,0 +1,1 @@
+"""Outbound gRPC adapters: the other wio services as this service's rules see them."""

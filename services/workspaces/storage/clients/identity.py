@@ -1,0 +1,35 @@
+"""The identity service as the workspace rules see it (gRPC with this service's token)."""
+
+from __future__ import annotations
+
+import grpc
+
+from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
+from services.common.grpc_errors import callee_errors
+from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+
+
+class IdentityClient:
+    def __init__(self, auth: AuthClient, channel: grpc.aio.Channel) -> None:
+        self.auth = auth
+        self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
+
+    async def groups(self, user_id: str) -> dict[str, str]:
+        # Asked on every request, never kept: a removal from a group must count for the very next
+        # request, not only once its event arrives.
+        metadata = await self.auth.call_metadata()
+        with callee_errors("identity"):
+            response = await self.internal.ListUserGroups(
+                auth_pb2.ListUserGroupsRequest(user_id=user_id),
+                metadata=metadata,
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        return {g.id: g.name for g in response.groups}
+
+    async def user(self, username: str) -> tuple[str, str]:
+        user = await self.auth.lookup_user(username)
+        return str(user.id), str(user.username)
+
+    async def group(self, name: str) -> tuple[str, str]:
+        group = await self.auth.get_group(name)
+        return str(group.id), str(group.name)
