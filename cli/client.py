@@ -3,11 +3,11 @@
 Commands import this module inside their functions: it loads grpc, which `wio --help` must not pay for.
 
     with connect() as client:
-        nodes = client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)
-        reply = nodes.ListNodes(nodes_pb2.ListNodesRequest())
+        reply = stubs.nodes(client).ListNodes(nodes_pb2.ListNodesRequest())
 
-Every call through `client.stub(...)` gets the bearer token, a deadline, one retry with a fresh token when
-a cached one is refused, and failures raised as RpcFailure (which knows the address it tried).
+Every call through `client.stub(...)` (cli/stubs.py makes them all) gets the bearer token, a deadline,
+one retry with a fresh token when a cached one is refused, and failures raised as RpcFailure (which
+knows the address it tried).
 """
 
 from __future__ import annotations
@@ -183,9 +183,10 @@ class Client:
     def directory(self) -> dict[str, str]:
         """The other services' addresses, as the identity service answers them (no token needed)."""
         if self._directory is None:
+            from cli import stubs
             from wio.auth.v1 import auth_pb2
 
-            auth = auth_stub(self, authenticated=False)
+            auth = stubs.auth(self, authenticated=False)
             reply = auth.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest())
             self._directory = {endpoint.name: endpoint.address for endpoint in reply.services}
         return self._directory
@@ -315,12 +316,6 @@ def connect(*, timeout: float = DEFAULT_TIMEOUT, config: Config | None = None) -
     if not config.address:
         raise NotLoggedInError("not logged in: run `wio login ADDRESS`")
     return Client(config, timeout=timeout)
-
-
-def auth_stub(client: Client, *, authenticated: bool = True) -> Stub:
-    from wio.auth.v1 import auth_pb2_grpc
-
-    return client.stub(AUTH_SERVICE, auth_pb2_grpc.AuthServiceStub, authenticated=authenticated)
 
 
 def with_login(config: Config, address: str, api_key: str) -> Config:

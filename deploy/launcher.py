@@ -6,7 +6,9 @@ Only argparse at import time: the stack's modules (and boto3, grpc) load when a 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
+import re
 import sys
 
 STATE_HELP = "state folder (default: $WIO_DEV_STATE, else ./.wio-dev)"
@@ -30,8 +32,40 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def missing_server_packages(distribution: str = "wio") -> list[str]:
+    """The packages of the `server` extra that are not installed (the services and the stack need them
+    all); [] when wio itself is not installed, since then there is no extra to compare with."""
+    try:
+        requirements = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for requirement in requirements:
+        if not re.search(r"""extra\s*==\s*["']server["']""", requirement):
+            continue
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
+def install_hint() -> str:
+    # This interpreter's pip, so the extra lands where wio-dev runs.
+    return f"{sys.executable} -m pip install 'wio[server]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    missing = missing_server_packages()
+    if missing:
+        print(
+            f"wio-dev runs the services and the local stack, which need the server extra "
+            f"({', '.join(missing)} missing). Install it with:\n  {install_hint()}",
+            file=sys.stderr,
+        )
+        return 1
     from deploy import stack
     from deploy.errors import LaunchError
 

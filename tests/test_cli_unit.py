@@ -26,7 +26,8 @@ from cli import errors, main
 from cli.client import DEFAULT_TIMEOUT, TOKEN_MARGIN_SECONDS, Client, TokenCache, key_fingerprint
 from cli.config import TlsConfig, check_transport, config_path, is_loopback, load_config, save_login
 from cli.errors import CliError, ConfigError, RpcFailure
-from cli.output import apikey_line, format_time, group_line, parse_duration, parse_when, user_line
+from cli.output import apikey_line, format_time, group_line, user_line
+from cli.parsing import parse_duration, parse_when
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 pytestmark = pytest.mark.unit
