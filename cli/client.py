@@ -115,19 +115,25 @@ def _read_file(path: str, what: str) -> bytes:
 
 
 def open_channel(address: str, tls: TlsConfig) -> grpc.Channel:
-    """TLS when configured; plaintext only to loopback unless explicitly allowed."""
+    """TLS when configured; plaintext only to loopback unless explicitly allowed. `address` may name
+    several replicas (services/common/channels.py: round robin, safe calls retried)."""
+    from services.common.channels import AddressError
+    from services.common.channels import open_channel as open_grpc_channel
+
     check_transport(address, tls)
-    options = [("grpc.primary_user_agent", USER_AGENT)]
-    if not tls.active:
-        return grpc.insecure_channel(address, options=options)
-    if bool(tls.cert) != bool(tls.key):
-        raise ConfigError("TLS client certificate and key go together: set both tls.cert and tls.key")
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read_file(tls.ca, "CA") if tls.ca else None,
-        private_key=_read_file(tls.key, "key") if tls.key else None,
-        certificate_chain=_read_file(tls.cert, "certificate") if tls.cert else None,
-    )
-    return grpc.secure_channel(address, credentials, options=options)
+    credentials = None
+    if tls.active:
+        if bool(tls.cert) != bool(tls.key):
+            raise ConfigError("TLS client certificate and key go together: set both tls.cert and tls.key")
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read_file(tls.ca, "CA") if tls.ca else None,
+            private_key=_read_file(tls.key, "key") if tls.key else None,
+            certificate_chain=_read_file(tls.cert, "certificate") if tls.cert else None,
+        )
+    try:
+        return open_grpc_channel(address, credentials, user_agent=USER_AGENT)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 # Client ------------------------------------------------------------------------------------------------
