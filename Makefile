@@ -41,4 +41,4 @@ test: install protos-check lint
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/cli_and_whoami.py
+	$(BIN)/python -m bench.cli_and_whoami

@@ -7,10 +7,11 @@ than the rest of a `wio` call). So:
 
 - LazyGroup knows its subcommands by name, module and one-line help (for `wio --help`); it imports and
   builds only the one that is run.
-- native_coercion() gives every parameter of the types the CLI uses (str, int, bool, Enum choices and
-  lists of them) a converter in plain Python, in typer's own RuntimeParam slot, before typer would build
-  its adapter. A parameter of any other type, or with constraints (min, max, a parser), keeps typer's
-  own path.
+- NativeGroup (every group of the CLI) gives every parameter of the types the CLI uses (str, int, bool,
+  Enum choices and lists of them) a converter in plain Python, in typer's own RuntimeParam slot, before
+  typer would build its adapter. A parameter of any other type, or with constraints (min, max, a
+  parser), keeps typer's own path. Parameters get them when their command is about to parse, so only the
+  command that runs pays.
 
 This reaches into typer's private layer (typer._coercion, typer.core._TyperParameter), which is why typer
 is pinned exactly; tests/test_cli_main.py fails when a typer change breaks it.
@@ -123,13 +124,26 @@ def native_param(descriptor: TypeDescriptor) -> NativeParam | None:
     return NativeParam(parameter_info=info, annotation=descriptor.annotation, convert=convert, many=many)
 
 
-def native_coercion(command: Command) -> None:
-    """Give `command`'s parameters (and its subcommands', when it is a group) plain converters."""
-    for param in command.params:
+def native_coercion(command: Command, ctx: Context) -> None:
+    """Give `command`'s parameters, its help option included, plain converters. `ctx` is the command's
+    own context or its parent's: the help option's names are the root's, inherited by every command."""
+    for param in command.get_params(ctx):
         if isinstance(param, _TyperParameter) and param._runtime_param is None:
             param._runtime_param = native_param(param.type_descriptor)
-    for sub in getattr(command, "commands", {}).values():
-        native_coercion(sub)
+
+
+class NativeGroup(TyperGroup):
+    """A TyperGroup whose own parameters, and those of the subcommand it runs, get plain converters."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        native_coercion(self, ctx)
+        return super().parse_args(ctx, args)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            native_coercion(command, ctx)
+        return name, command, rest
 
 
 # Commands ----------------------------------------------------------------------------------------------
@@ -159,11 +173,10 @@ class Entry:
             single.command(name, cls=self.command_class)(target)
             command = typer.main.get_command(single)
         command.name = name
-        native_coercion(command)
         return command
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(NativeGroup):
     """A TyperGroup whose subcommands are `entries`, each imported and built the first time it is named."""
 
     entries: ClassVar[Mapping[str, Entry]] = {}
@@ -176,10 +189,6 @@ class LazyGroup(TyperGroup):
         if cmd_name not in self.commands and entry is not None:
             self.commands[cmd_name] = entry.load(cmd_name)
         return self.commands.get(cmd_name)
-
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
-        native_coercion(self)
-        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
         try:

@@ -12,10 +12,13 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from cli.lazy import NativeGroup
+
 
 def noun_app(help_text: str) -> typer.Typer:
-    # Plain help (no rich): loading rich would cost more than the whole start budget.
-    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+    # Plain help (no rich): loading rich would cost more than the whole start budget. NativeGroup keeps
+    # pydantic out of parsing (cli/lazy.py).
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, cls=NativeGroup)
 
 
 # Where the untouched arguments of `wio exec` and `wio mc` wait for the command.
