@@ -55,6 +55,7 @@ class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
         super().__init__(details)
         self._code = code
         self._details = details
+        self.trailers: tuple[tuple[str, Any], ...] = ()
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -62,8 +63,8 @@ class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
     def details(self) -> str:
         return self._details
 
-    def trailing_metadata(self) -> None:
-        return None
+    def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
+        return self.trailers
 
 
 def error_trailers(code: grpc.StatusCode, message: str, reason: str) -> Any:

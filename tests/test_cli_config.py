@@ -146,6 +146,15 @@ def test_plaintext_to_remote_host_is_refused() -> None:
     assert "wio.example.org:443" in info.value.message
 
 
+def test_plaintext_to_replicas_only_when_every_one_is_loopback() -> None:
+    check_transport("127.0.0.1:50151, [::1]:50151,localhost:50152", TlsConfig())
+    with pytest.raises(ConfigError) as info:
+        check_transport("127.0.0.1:50151,10.0.0.5:50151", TlsConfig())
+    assert "refusing plaintext" in info.value.message
+    with pytest.raises(ConfigError):
+        check_transport(" , ", TlsConfig())
+
+
 def test_plaintext_allowed_on_loopback_with_tls_or_when_asked() -> None:
     check_transport("127.0.0.1:50151", TlsConfig())
     check_transport("wio.example.org:443", TlsConfig(ca="/ca.pem"))

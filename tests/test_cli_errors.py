@@ -3,6 +3,7 @@ never a traceback."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from cli import errors
 from cli.errors import RpcFailure
-from tests.cli_support import FakeRpcError, run_cli
+from tests.cli_support import ROOT, FakeRpcError, run_cli
 
 pytestmark = pytest.mark.unit
 pytest_plugins = ["tests.cli_fixtures"]  # env, fake_auth
@@ -154,3 +155,31 @@ def test_status_codes_cover_google_rpc_codes() -> None:
         line, exit_code = errors.describe_status(status.name, "detail", "h:1")
         assert line
         assert exit_code != 0
+
+
+def test_every_status_has_an_exit_code_and_the_readme_shows_the_same_table() -> None:
+    statuses = {status.name for status in grpc.StatusCode} - {"OK"}
+    assert set(errors.EXIT_CODES) == statuses
+    readme = (ROOT / "README.md").read_text()
+    documented: dict[str, int] = {}
+    for line in readme.split("## Errors", 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 2 and cells[0].isdigit():
+            for status in re.findall(r"`([A-Z_]+)`", cells[1]):
+                documented[status] = int(cells[0])
+    assert documented == errors.EXIT_CODES
+
+
+def test_error_reason_is_read_from_the_status_details_trailer() -> None:
+    from google.protobuf import any_pb2
+    from google.rpc import error_details_pb2, status_pb2
+
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.ErrorInfo(reason="WORKSPACE_NOT_FOUND", domain="workspaces.wio"))
+    status = status_pb2.Status(code=5, message="no workspace", details=[detail])
+    failure = FakeRpcError(grpc.StatusCode.NOT_FOUND, "no workspace")
+    failure.trailers = (("grpc-status-details-bin", status.SerializeToString()),)
+    assert errors.error_reason(failure) == "WORKSPACE_NOT_FOUND"
+    assert errors.error_reason(FakeRpcError(grpc.StatusCode.NOT_FOUND, "no workspace")) == ""
+    failure.trailers = (("grpc-status-details-bin", b"\xff not a status"),)
+    assert errors.error_reason(failure) == ""
