@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import os
 import re
 import sys
+import urllib.parse
 
 STATE_HELP = "state folder (default: $WIO_DEV_STATE, else ./.wio-dev)"
 
@@ -51,9 +53,23 @@ def missing_server_packages(distribution: str = "wio") -> list[str]:
     return missing
 
 
-def install_hint() -> str:
+def install_hint(distribution: str = "wio") -> str:
+    """The command that adds the server extra to this environment, from where wio came: a checkout
+    (editable) or a wheel file installs from there again, anything else from the package index."""
+    requirement = "'wio[server]'"
+    try:
+        origin = json.loads(
+            importlib.metadata.distribution(distribution).read_text("direct_url.json") or "{}"
+        )
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = origin.get("url", "") if isinstance(origin, dict) else ""
+    if url.startswith("file://"):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+        editable = bool(origin.get("dir_info", {}).get("editable"))
+        requirement = f"{'-e ' if editable else ''}'{path}[server]'"
     # This interpreter's pip, so the extra lands where wio-dev runs.
-    return f"{sys.executable} -m pip install 'wio[server]'"
+    return f"{sys.executable} -m pip install {requirement}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,7 +74,7 @@ def pip(*args: str, cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """A fresh virtualenv holding the wheel of this checkout, installed without extras."""
     base = tmp_path_factory.mktemp("cli-install")
     source = base / "source"
@@ -94,7 +94,7 @@ def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     pip("--python", str(venv / "bin" / "python"), "install", "--quiet", str(wheel), cwd=base)
-    yield venv
+    yield venv, wheel
 
 
 def installed(venv: Path) -> dict[str, list[str]]:
@@ -112,13 +112,14 @@ def wio(venv: Path, *args: str, env: dict[str, str], cwd: Path) -> subprocess.Co
     )
 
 
-def test_plain_install_brings_the_cli_and_nothing_from_the_server_extra(cli_venv: Path) -> None:
-    dists = installed(cli_venv)
+def test_plain_install_brings_the_cli_and_nothing_from_the_server_extra(cli_venv: tuple[Path, Path]) -> None:
+    venv, _wheel = cli_venv
+    dists = installed(venv)
     base = [r for r in dists["wio"] if "extra ==" not in r]
     assert {requirement_name(r) for r in base} == CLI_REQUIREMENTS
     assert not SERVER_ONLY & set(dists), sorted(SERVER_ONLY & set(dists))
     for binary in SERVER_BINARIES:
-        assert not (cli_venv / "bin" / binary).exists(), binary
+        assert not (venv / "bin" / binary).exists(), binary
     # Everything installed is needed by wio's own requirements (what they need, and so on): pip
     # brought nothing beside them.
     needed, todo = {"wio"}, ["wio"]
@@ -138,8 +139,8 @@ def test_plain_install_brings_the_cli_and_nothing_from_the_server_extra(cli_venv
         f"print(sorted(m for m in {SERVER_MODULES!r} if m in sys.modules))\n"
     )
     result = subprocess.run(
-        [str(cli_venv / "bin" / "python"), "-c", check],
-        cwd=cli_venv,
+        [str(venv / "bin" / "python"), "-c", check],
+        cwd=venv,
         capture_output=True,
         text=True,
         timeout=60,
@@ -148,14 +149,15 @@ def test_plain_install_brings_the_cli_and_nothing_from_the_server_extra(cli_venv
 
 
 async def test_installed_wio_logs_in_and_answers_whoami(
-    cli_venv: Path, auth: AuthUnderTest, tmp_path: Path
+    cli_venv: tuple[Path, Path], auth: AuthUnderTest, tmp_path: Path
 ) -> None:
+    venv, wheel = cli_venv
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WIO_", "PYTHON"))}
     env["WIO_CONFIG"] = str(tmp_path / "wio" / "config.toml")
 
     async def run(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         # In a thread: the identity service answering runs on this event loop.
-        return await asyncio.to_thread(wio, cli_venv, *args, env={**env, **(extra or {})}, cwd=tmp_path)
+        return await asyncio.to_thread(wio, venv, *args, env={**env, **(extra or {})}, cwd=tmp_path)
 
     shown = await run("--help")
     assert shown.returncode == 0, shown.stderr
@@ -183,7 +185,7 @@ async def test_installed_wio_logs_in_and_answers_whoami(
     # wio-dev needs the server extra: it says how to install it instead of failing on an import.
     dev = await asyncio.to_thread(
         subprocess.run,
-        [str(cli_venv / "bin" / "wio-dev"), "status"],
+        [str(venv / "bin" / "wio-dev"), "status"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -191,5 +193,5 @@ async def test_installed_wio_logs_in_and_answers_whoami(
         timeout=60,
     )
     assert dev.returncode == 1
-    assert f"{cli_venv / 'bin' / 'python'} -m pip install 'wio[server]'" in dev.stderr
+    assert f"{venv / 'bin' / 'python'} -m pip install '{wheel}[server]'" in dev.stderr
     assert "Traceback" not in dev.stderr
