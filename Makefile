@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run stop status lint protos protos-check test bench
+.PHONY: install run stop status lint protos protos-check protos-release test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,17 @@ status:
 protos: install
 	$(BIN)/python scripts/gen_protos.py
 
+# The API as released: `buf breaking` compares the protos with it. Refresh it only when a change that
+# breaks clients is accepted on purpose (`make protos-release`, committed with that change).
+RELEASED_API := protos/released.binpb
+
 protos-check: install node_modules/.bin/buf
 	node_modules/.bin/buf lint
+	node_modules/.bin/buf breaking --against $(RELEASED_API)
 	$(BIN)/python scripts/gen_protos.py --check
+
+protos-release: node_modules/.bin/buf
+	node_modules/.bin/buf build -o $(RELEASED_API)
 
 lint: install
 	$(BIN)/ruff check .

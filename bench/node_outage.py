@@ -53,19 +53,7 @@ def run(stack: Stack, calls: int) -> None:
     md = stack.bearer(stack.admin_key)
     nodes = nodes_pb2_grpc.NodesServiceStub(stack.channel("nodes"))
     second = stack.stack["s3_second"]
-    nodes.RegisterNode(
-        nodes_pb2.RegisterNodeRequest(
-            name="spoke",
-            endpoint=second["endpoint"],
-            region=second["region"],
-            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
-            access_key=second["access_key"],
-            secret_key=second["secret_key"],
-            role_arn=second["role_arn"],
-        ),
-        metadata=md,
-        timeout=30,
-    )
+    nodes.RegisterNode(stack.second_node_request("spoke"), metadata=md, timeout=30)
     timed_calls(nodes, md, "local", 50)  # warm-up
     before = timed_calls(nodes, md, "local", calls)
     print(f"GetNode(local), every node up:       {percentiles(before)} ({calls} calls)")

@@ -18,6 +18,7 @@ import grpc
 
 from deploy.ports import SERVICES, pick_free_ports, weed_port_settings
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+from wio.nodes.v1 import nodes_pb2
 
 BIN = Path(sys.executable).parent
 
@@ -41,6 +42,20 @@ class Stack:
     @property
     def admin_key(self) -> str:
         return str(self.config["auth"]["api_key"])
+
+    def second_node_request(self, name: str, secret_key: str = "") -> nodes_pb2.RegisterNodeRequest:
+        """A RegisterNodeRequest for the stack's second SeaweedFS (`up --second-node`); a `secret_key`
+        given replaces the real one."""
+        second = self.stack["s3_second"]
+        return nodes_pb2.RegisterNodeRequest(
+            name=name,
+            endpoint=second["endpoint"],
+            region=second["region"],
+            kind=nodes_pb2.NODE_KIND_SEAWEEDFS,
+            access_key=second["access_key"],
+            secret_key=secret_key or second["secret_key"],
+            role_arn=second["role_arn"],
+        )
 
 
 def stack_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -20,17 +20,23 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 
 from cli.config import AUTH_SERVICE, Config, TlsConfig, check_transport, load_config, write_private
 from cli.errors import ConfigError, NotLoggedInError, RpcFailure, status_name
 
+if TYPE_CHECKING:
+    pass
+
 DEFAULT_TIMEOUT = 10.0
 # A cached token is used only while it has at least this long to live, so it cannot expire mid-command.
 TOKEN_MARGIN_SECONDS = 60.0
 USER_AGENT = "wio-cli"
+
+
+StubT = TypeVar("StubT")
 
 
 class _Default:
@@ -148,13 +154,13 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         cache: TokenCache | None = None,
-        channel_factory: Callable[[str, TlsConfig], Any] = open_channel,
+        channel_factory: Callable[[str, TlsConfig], grpc.Channel] = open_channel,
     ) -> None:
         self.config = config
         self.timeout = timeout
         self.cache = cache if cache is not None else TokenCache(config.token_cache_path)
         self._channel_factory = channel_factory
-        self._channels: dict[str, Any] = {}
+        self._channels: dict[str, grpc.Channel] = {}
         self._directory: dict[str, str] | None = None
         self._token: str | None = None
         self._token_from_cache = False
@@ -197,7 +203,7 @@ class Client:
             self._directory = {endpoint.name: endpoint.address for endpoint in reply.services}
         return self._directory
 
-    def channel(self, service: str) -> Any:
+    def channel(self, service: str) -> grpc.Channel:
         address = self.address(service)
         if address not in self._channels:
             self._channels[address] = self._channel_factory(address, self.config.tls)
@@ -241,9 +247,14 @@ class Client:
 
     # Calling
 
-    def stub(self, service: str, stub_class: Callable[[Any], Any], *, authenticated: bool = True) -> Stub:
-        """`stub_class` (a generated *Stub) on `service`'s channel, its calls wrapped as described above."""
-        return Stub(self, service, stub_class(self.channel(service)), authenticated)
+    def stub(
+        self, service: str, stub_class: Callable[[grpc.Channel], StubT], *, authenticated: bool = True
+    ) -> StubT:
+        """`stub_class` (a generated *Stub) on `service`'s channel, its calls wrapped as described above.
+
+        Typed as the generated stub, so callers' requests and replies are checked: its methods are called
+        the same way, `method(request, timeout=...)`."""
+        return cast(StubT, Stub(self, service, stub_class(self.channel(service)), authenticated))
 
     def invoke(
         self,

@@ -1,7 +1,7 @@
 """Brokered credential sets as the tools that use them expect: shell exports, AWS_* variables, an rclone
 section, AWS credential_process JSON, and mc aliases with workspace references rewritten to paths.
 
-Works on IssueCredentials' CredentialSet messages by duck typing, and imports nothing heavy.
+Works on IssueCredentials' CredentialSet messages, and imports nothing heavy until it reads one.
 """
 
 from __future__ import annotations
@@ -12,32 +12,45 @@ import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from cli.errors import EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from wio.workspaces.v1.workspaces_pb2 import CredentialScope, CredentialSet, Permission
 
 # mc's own options that take a value: the value is neither the subcommand nor a path.
 MC_VALUE_FLAGS = frozenset({"--config-dir", "-C"})
 _ALIAS_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
-def expiry_iso(ts: Any) -> str:
+def expiry_iso(ts: Timestamp) -> str:
     """A Timestamp as ISO 8601 UTC with a Z, to the second (what AWS SDKs read for Expiration)."""
     when = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=int(ts.seconds))
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def permission_name(value: int) -> str:
-    return {1: "read", 2: "readwrite", 3: "own"}.get(int(value), "none")
+def permission_name(value: Permission.ValueType) -> str:
+    # Loaded already: the value came from one of its messages.
+    from wio.workspaces.v1 import workspaces_pb2
+
+    names = {
+        workspaces_pb2.PERMISSION_READ: "read",
+        workspaces_pb2.PERMISSION_READWRITE: "readwrite",
+        workspaces_pb2.PERMISSION_OWN: "own",
+    }
+    return names.get(value, "none")
 
 
-def scope_text(scope: Any, where: str = "s3://") -> str:
+def scope_text(scope: CredentialScope, where: str = "s3://") -> str:
     """`alice/data/: readwrite, s3://bucket/ws/alice/data/`"""
     return f"{scope.workspace}/: {permission_name(scope.permission)}, {where}{scope.bucket}/{scope.prefix}"
 
 
-def only_set(sets: Sequence[Any], target: str) -> Any:
+def only_set(sets: Sequence[CredentialSet], target: str) -> CredentialSet:
     """The one set a single-set format or command needs; a clear refusal when the request needs several
     (several nodes, or one node whose session-policy size limit splits the workspaces)."""
     if not sets:
@@ -56,7 +69,7 @@ def only_set(sets: Sequence[Any], target: str) -> Any:
     )
 
 
-def aws_environment(cred: Any, *, service_endpoint: bool = False) -> dict[str, str]:
+def aws_environment(cred: CredentialSet, *, service_endpoint: bool = False) -> dict[str, str]:
     """The AWS_* variables for one set; AWS_ENDPOINT_URL_S3 too when asked (commands run by `wio exec`:
     it beats an endpoint an AWS profile may name for S3)."""
     env = {
@@ -74,29 +87,29 @@ def aws_environment(cred: Any, *, service_endpoint: bool = False) -> dict[str, s
     return env
 
 
-def exec_environment(cred: Any, base: Mapping[str, str]) -> dict[str, str]:
+def exec_environment(cred: CredentialSet, base: Mapping[str, str]) -> dict[str, str]:
     """`base` with one set's variables; a profile in `base` would point SDKs elsewhere, so it goes."""
     env = {k: v for k, v in base.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
     env.update(aws_environment(cred, service_endpoint=True))
     return env
 
 
-def header_lines(cred: Any, where: str = "s3://") -> list[str]:
+def header_lines(cred: CredentialSet, where: str = "s3://") -> list[str]:
     lines = [f"# wio credentials for node {cred.node_name}, valid until {expiry_iso(cred.expires_at)}"]
     lines += [f"# {scope_text(scope, where)}" for scope in cred.scopes]
     return lines
 
 
-def env_text(cred: Any) -> str:
+def env_text(cred: CredentialSet) -> str:
     exports = [f"export {k}={shlex.quote(v)}" for k, v in aws_environment(cred).items()]
     return "\n".join([*header_lines(cred), *exports])
 
 
-def rclone_remote(cred: Any) -> str:
+def rclone_remote(cred: CredentialSet) -> str:
     return alias_base(cred.node_name or cred.node_id)
 
 
-def rclone_text(cred: Any) -> str:
+def rclone_text(cred: CredentialSet) -> str:
     remote = rclone_remote(cred)
     rows = [
         ("type", "s3"),
@@ -115,7 +128,7 @@ def rclone_text(cred: Any) -> str:
     return "\n".join([*header_lines(cred, f"{remote}:"), f"[{remote}]", *body])
 
 
-def aws_process_text(cred: Any) -> str:
+def aws_process_text(cred: CredentialSet) -> str:
     """The JSON an AWS SDK's credential_process reads; the SDK runs the command again near Expiration."""
     document = {
         "Version": 1,
@@ -134,7 +147,7 @@ def alias_base(node: str) -> str:
     return "wio-" + (_ALIAS_UNSAFE.sub("-", node).strip("-") or "node")
 
 
-def mc_aliases(sets: Sequence[Any]) -> list[str]:
+def mc_aliases(sets: Sequence[CredentialSet]) -> list[str]:
     """One alias per set: `wio-<node>`, then `wio-<node>-2`, ... when a node's workspaces need several."""
     seen: dict[str, int] = {}
     aliases = []
@@ -145,7 +158,7 @@ def mc_aliases(sets: Sequence[Any]) -> list[str]:
     return aliases
 
 
-def mc_host(cred: Any) -> str:
+def mc_host(cred: CredentialSet) -> str:
     """MC_HOST_<alias>'s value: the endpoint with the key, secret and token as its user info."""
     parts = urlsplit(cred.endpoint)
     user = ":".join(quote(part, safe="") for part in (cred.access_key, cred.secret_key, cred.session_token))
@@ -182,7 +195,7 @@ def mc_path(alias: str, bucket: str, prefix: str, path: str, original: str) -> s
     return rewritten
 
 
-def set_for_workspace(sets: Sequence[Any], ref: str) -> int | None:
+def set_for_workspace(sets: Sequence[CredentialSet], ref: str) -> int | None:
     """The index of the first set whose scopes name workspace `ref` (owner/name)."""
     for index, cred in enumerate(sets):
         if any(scope.workspace == ref for scope in cred.scopes):

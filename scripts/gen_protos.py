@@ -25,6 +25,14 @@ def _grpc_tools_include() -> str:
     return str(Path(grpc_tools.__file__).parent / "_proto")
 
 
+def _plugin(name: str) -> str:
+    """A protoc plugin installed beside this Python (mypy-protobuf's, from the dev extra)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise SystemExit(f"{name} not found beside {sys.executable}: install the dev extra (make install)")
+    return f"--plugin={name}={found}"
+
+
 def generate(out_root: Path) -> None:
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     cmd = [
@@ -34,9 +42,14 @@ def generate(out_root: Path) -> None:
         f"-I{PROTO_DIR}",
         f"-I{VENDOR_DIR}",
         f"-I{_grpc_tools_include()}",
+        _plugin("protoc-gen-mypy"),
+        _plugin("protoc-gen-mypy_grpc"),
         f"--python_out={out_root}",
-        f"--pyi_out={out_root}",
         f"--grpc_python_out={out_root}",
+        # mypy-protobuf: typed messages, and typed stubs and servicers. Both the synchronous stubs (the
+        # CLI) and grpc.aio's (the services) are typed, so neither `sync_only` nor `async_only`.
+        f"--mypy_out=quiet:{out_root}",
+        f"--mypy_grpc_out=quiet:{out_root}",
         *protos,
     ]
     subprocess.run(cmd, check=True, cwd=PROTO_DIR)

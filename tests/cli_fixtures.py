@@ -26,7 +26,8 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_auth() -> Iterator[tuple[FakeAuth, str]]:
-    servicer = FakeAuth()
+    # A fake answers only what the tests call; grpc answers UNIMPLEMENTED for the rest.
+    servicer = FakeAuth()  # type: ignore[abstract]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")

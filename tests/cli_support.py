@@ -50,12 +50,12 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 CREATED = datetime(2020, 10, 17, 21, 7, 18, 996866, tzinfo=UTC)
 
 
-class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
+class FakeRpcError(grpc.RpcError):
     def __init__(self, code: grpc.StatusCode, details: str) -> None:
         super().__init__(details)
         self._code = code
         self._details = details
-        self.trailers: tuple[tuple[str, Any], ...] = ()
+        self.trailers: tuple[tuple[str, str | bytes], ...] = ()
 
     def code(self) -> grpc.StatusCode:
         return self._code
@@ -63,7 +63,8 @@ class FakeRpcError(grpc.RpcError):  # type: ignore[misc]
     def details(self) -> str:
         return self._details
 
-    def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
+    # grpc answers (key, value) pairs with .key and .value too; the CLI reads them as pairs.
+    def trailing_metadata(self) -> Any:
         return self.trailers
 
 

@@ -251,14 +251,17 @@ def test_server_error_reason_and_message(
     assert info.value.code == "NOT_FOUND"
 
 
-class FakeStreamCall(grpc.UnaryStreamMultiCallable):  # type: ignore[misc]
+class FakeStreamCall(grpc.UnaryStreamMultiCallable):  # type: ignore[type-arg]
     """A server-streaming method that refuses tokens it does not know, like a service would."""
 
     def __init__(self, servicer: FakeAuth) -> None:
         self.servicer = servicer
         self.seen: list[Any] = []
 
-    def __call__(self, request: Any, timeout: Any = None, metadata: Any = None, **kwargs: Any) -> Any:
+    # A plain iterator stands in for grpc's call object, which is what a caller iterates.
+    def __call__(  # type: ignore[override]
+        self, request: Any, timeout: Any = None, metadata: Any = None, **kwargs: Any
+    ) -> Iterator[int]:
         self.seen.append((dict(metadata or ()), timeout))
         token = dict(metadata or ()).get("authorization", "").removeprefix("Bearer ")
         return self._items(token in self.servicer.valid_tokens)

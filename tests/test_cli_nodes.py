@@ -177,9 +177,10 @@ class FakeNodes(nodes_pb2_grpc.NodesServiceServicer):
 @pytest.fixture
 def fake_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNodes]:
     """Both fakes on one port, and a config (in tmp_path) pointing at them."""
-    servicer = FakeNodes()
+    # The fakes answer only what the tests call; grpc answers UNIMPLEMENTED for the rest.
+    servicer = FakeNodes()  # type: ignore[abstract]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    auth_pb2_grpc.add_AuthServiceServicer_to_server(FakeAuth(), server)
+    auth_pb2_grpc.add_AuthServiceServicer_to_server(FakeAuth(), server)  # type: ignore[abstract]
     nodes_pb2_grpc.add_NodesServiceServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

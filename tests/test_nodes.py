@@ -204,8 +204,9 @@ async def test_malformed_registration_is_refused(
 
 
 async def test_hub_and_spoke_operator_keeps_control(
-    nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, second_s3: Any
+    nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, second_s3: Any, workspaces: Any
 ) -> None:
+    # Removing a root asks the workspaces service whether the root is in use: it must be running.
     _owner, owner_key = await auth.new_user("spoke")
     _other, other_key = await auth.new_user("other")
     owner, other = await auth.as_key(owner_key), await auth.as_key(other_key)

@@ -2,12 +2,15 @@
 printed for other tools, or handed straight to a command."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli import stubs
 from cli.commands import PASSED_ON
+
+if TYPE_CHECKING:
+    from wio.workspaces.v1 import workspaces_pb2
 
 
 class Format(StrEnum):
@@ -36,7 +39,7 @@ NodeOption = Annotated[
 ]
 
 
-def issue(workspaces: list[str], node: str) -> list[Any]:
+def issue(workspaces: list[str], node: str) -> "list[workspaces_pb2.CredentialSet]":
     """The credential sets for `workspaces` and/or everything on `node`, one or more per node."""
     from cli.client import connect
     from wio.workspaces.v1 import workspaces_pb2
@@ -160,7 +163,7 @@ def mc(ctx: typer.Context) -> None:
     env = dict(os.environ)
     with connect() as client:
         workspaces = stubs.workspaces(client)
-        found: dict[int, Any] = {}
+        found: dict[int, workspaces_pb2.GetWorkspaceResponse] = {}
         for index in mc_candidates(args):
             try:
                 found[index] = workspaces.GetWorkspace(

@@ -2,12 +2,15 @@
 permissions wio manages."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli import stubs
 from cli.commands import noun_app
+
+if TYPE_CHECKING:
+    from wio.workspaces.v1 import workspaces_pb2
 
 app = noun_app("Workspaces: list, create, show and remove them, and see why someone may use one.")
 
@@ -42,7 +45,7 @@ ExpiresOption = Annotated[
 ]
 
 
-def type_value(kind: WorkspaceType | None) -> Any:
+def type_value(kind: WorkspaceType | None) -> "workspaces_pb2.WorkspaceType.ValueType":
     from wio.workspaces.v1 import workspaces_pb2
 
     if kind is None:
@@ -50,7 +53,7 @@ def type_value(kind: WorkspaceType | None) -> Any:
     return workspaces_pb2.WorkspaceType.Value(f"WORKSPACE_TYPE_{kind.value.upper()}")
 
 
-def permission_value(permission: Permission) -> Any:
+def permission_value(permission: Permission) -> "workspaces_pb2.Permission.ValueType":
     from wio.workspaces.v1 import workspaces_pb2
 
     return workspaces_pb2.Permission.Value(f"PERMISSION_{permission.value.upper()}")

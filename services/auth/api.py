@@ -3,56 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
 
-from services.auth.domain.models import ApiKey, Group, User
+from grpc.aio import ServicerContext
+
+from services.auth.convert import ROLE_NAMES, group_pb, key_pb, user_pb
 from services.auth.domain.service import IdentityService
-from services.auth.events.publishers import ROLES
 from services.common.identity import require_caller
 from services.common.proto import timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
-
-ROLE_NAMES = {v: k for k, v in ROLES.items()}
-Ctx: TypeAlias = Any  # grpc ships no type information
-
-
-def user_pb(user: User, public_only: bool = False) -> Any:
-    msg = auth_pb2.User(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=ROLES[user.role],
-        disabled=user.disabled,
-        created_at=timestamp(user.created_at),
-        disabled_at=timestamp(user.disabled_at),
-    )
-    if not public_only and user.email:
-        msg.email = user.email
-    return msg
-
-
-def group_pb(group: Group) -> Any:
-    return auth_pb2.Group(
-        id=group.id,
-        name=group.name,
-        description=group.description,
-        created_by=group.created_by,
-        created_at=timestamp(group.created_at),
-        members=list(group.members),
-        member_count=group.member_count,
-    )
-
-
-def key_pb(key: ApiKey) -> Any:
-    return auth_pb2.ApiKey(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        created_at=timestamp(key.created_at),
-        expires_at=timestamp(key.expires_at),
-        last_used_at=timestamp(key.last_used_at),
-        revoked=key.revoked_at is not None,
-    )
 
 
 class AuthApi(auth_pb2_grpc.AuthServiceServicer):
@@ -60,7 +18,11 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         self.identity = identity
         self.directory = directory
 
-    async def ExchangeApiKey(self, request: Any, context: Ctx) -> Any:
+    async def ExchangeApiKey(
+        self,
+        request: auth_pb2.ExchangeApiKeyRequest,
+        context: ServicerContext[auth_pb2.ExchangeApiKeyRequest, auth_pb2.ExchangeApiKeyResponse],
+    ) -> auth_pb2.ExchangeApiKeyResponse:
         token, expires = await self.identity.exchange_api_key(request.api_key)
         return auth_pb2.ExchangeApiKeyResponse(
             access_token=token,
@@ -68,18 +30,34 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
             token_type="Bearer",
         )
 
-    async def GetJwks(self, request: Any, context: Ctx) -> Any:
+    async def GetJwks(
+        self,
+        request: auth_pb2.GetJwksRequest,
+        context: ServicerContext[auth_pb2.GetJwksRequest, auth_pb2.GetJwksResponse],
+    ) -> auth_pb2.GetJwksResponse:
         return auth_pb2.GetJwksResponse(keys=[auth_pb2.Jwk(**k) for k in self.identity.keyring.jwks()])
 
-    async def GetServiceDirectory(self, request: Any, context: Ctx) -> Any:
+    async def GetServiceDirectory(
+        self,
+        request: auth_pb2.GetServiceDirectoryRequest,
+        context: ServicerContext[auth_pb2.GetServiceDirectoryRequest, auth_pb2.GetServiceDirectoryResponse],
+    ) -> auth_pb2.GetServiceDirectoryResponse:
         return auth_pb2.GetServiceDirectoryResponse(
             services=[auth_pb2.ServiceEndpoint(name=n, address=a) for n, a in sorted(self.directory.items())]
         )
 
-    async def WhoAmI(self, request: Any, context: Ctx) -> Any:
+    async def WhoAmI(
+        self,
+        request: auth_pb2.WhoAmIRequest,
+        context: ServicerContext[auth_pb2.WhoAmIRequest, auth_pb2.WhoAmIResponse],
+    ) -> auth_pb2.WhoAmIResponse:
         return auth_pb2.WhoAmIResponse(user=user_pb(await self.identity.whoami(require_caller())))
 
-    async def CreateUser(self, request: Any, context: Ctx) -> Any:
+    async def CreateUser(
+        self,
+        request: auth_pb2.CreateUserRequest,
+        context: ServicerContext[auth_pb2.CreateUserRequest, auth_pb2.CreateUserResponse],
+    ) -> auth_pb2.CreateUserResponse:
         user, key, secret = await self.identity.create_user(
             require_caller(),
             request.username,
@@ -89,58 +67,110 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         )
         return auth_pb2.CreateUserResponse(user=user_pb(user), api_key=key_pb(key), api_key_secret=secret)
 
-    async def ListUsers(self, request: Any, context: Ctx) -> Any:
+    async def ListUsers(
+        self,
+        request: auth_pb2.ListUsersRequest,
+        context: ServicerContext[auth_pb2.ListUsersRequest, auth_pb2.ListUsersResponse],
+    ) -> auth_pb2.ListUsersResponse:
         users = await self.identity.list_users(require_caller(), request.include_disabled)
         return auth_pb2.ListUsersResponse(users=[user_pb(u) for u in users])
 
-    async def GetUser(self, request: Any, context: Ctx) -> Any:
+    async def GetUser(
+        self,
+        request: auth_pb2.GetUserRequest,
+        context: ServicerContext[auth_pb2.GetUserRequest, auth_pb2.GetUserResponse],
+    ) -> auth_pb2.GetUserResponse:
         return auth_pb2.GetUserResponse(
             user=user_pb(await self.identity.get_user(require_caller(), request.username))
         )
 
-    async def LookupUser(self, request: Any, context: Ctx) -> Any:
+    async def LookupUser(
+        self,
+        request: auth_pb2.LookupUserRequest,
+        context: ServicerContext[auth_pb2.LookupUserRequest, auth_pb2.LookupUserResponse],
+    ) -> auth_pb2.LookupUserResponse:
         user = await self.identity.lookup_user(require_caller(), request.query)
         return auth_pb2.LookupUserResponse(user=user_pb(user, public_only=True))
 
-    async def DisableUser(self, request: Any, context: Ctx) -> Any:
+    async def DisableUser(
+        self,
+        request: auth_pb2.DisableUserRequest,
+        context: ServicerContext[auth_pb2.DisableUserRequest, auth_pb2.DisableUserResponse],
+    ) -> auth_pb2.DisableUserResponse:
         user = await self.identity.disable_user(require_caller(), request.username)
         return auth_pb2.DisableUserResponse(user=user_pb(user))
 
-    async def CreateGroup(self, request: Any, context: Ctx) -> Any:
+    async def CreateGroup(
+        self,
+        request: auth_pb2.CreateGroupRequest,
+        context: ServicerContext[auth_pb2.CreateGroupRequest, auth_pb2.CreateGroupResponse],
+    ) -> auth_pb2.CreateGroupResponse:
         group = await self.identity.create_group(require_caller(), request.name, request.description)
         return auth_pb2.CreateGroupResponse(group=group_pb(group))
 
-    async def ListGroups(self, request: Any, context: Ctx) -> Any:
+    async def ListGroups(
+        self,
+        request: auth_pb2.ListGroupsRequest,
+        context: ServicerContext[auth_pb2.ListGroupsRequest, auth_pb2.ListGroupsResponse],
+    ) -> auth_pb2.ListGroupsResponse:
         groups = await self.identity.list_groups(require_caller(), request.mine)
         return auth_pb2.ListGroupsResponse(groups=[group_pb(g) for g in groups])
 
-    async def GetGroup(self, request: Any, context: Ctx) -> Any:
+    async def GetGroup(
+        self,
+        request: auth_pb2.GetGroupRequest,
+        context: ServicerContext[auth_pb2.GetGroupRequest, auth_pb2.GetGroupResponse],
+    ) -> auth_pb2.GetGroupResponse:
         return auth_pb2.GetGroupResponse(
             group=group_pb(await self.identity.get_group(require_caller(), request.name))
         )
 
-    async def DeleteGroup(self, request: Any, context: Ctx) -> Any:
+    async def DeleteGroup(
+        self,
+        request: auth_pb2.DeleteGroupRequest,
+        context: ServicerContext[auth_pb2.DeleteGroupRequest, auth_pb2.DeleteGroupResponse],
+    ) -> auth_pb2.DeleteGroupResponse:
         await self.identity.delete_group(require_caller(), request.name)
         return auth_pb2.DeleteGroupResponse()
 
-    async def AddGroupMember(self, request: Any, context: Ctx) -> Any:
+    async def AddGroupMember(
+        self,
+        request: auth_pb2.AddGroupMemberRequest,
+        context: ServicerContext[auth_pb2.AddGroupMemberRequest, auth_pb2.AddGroupMemberResponse],
+    ) -> auth_pb2.AddGroupMemberResponse:
         group = await self.identity.add_member(require_caller(), request.group, request.username)
         return auth_pb2.AddGroupMemberResponse(group=group_pb(group))
 
-    async def RemoveGroupMember(self, request: Any, context: Ctx) -> Any:
+    async def RemoveGroupMember(
+        self,
+        request: auth_pb2.RemoveGroupMemberRequest,
+        context: ServicerContext[auth_pb2.RemoveGroupMemberRequest, auth_pb2.RemoveGroupMemberResponse],
+    ) -> auth_pb2.RemoveGroupMemberResponse:
         group = await self.identity.remove_member(require_caller(), request.group, request.username)
         return auth_pb2.RemoveGroupMemberResponse(group=group_pb(group))
 
-    async def CreateApiKey(self, request: Any, context: Ctx) -> Any:
+    async def CreateApiKey(
+        self,
+        request: auth_pb2.CreateApiKeyRequest,
+        context: ServicerContext[auth_pb2.CreateApiKeyRequest, auth_pb2.CreateApiKeyResponse],
+    ) -> auth_pb2.CreateApiKeyResponse:
         expires = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
         key, secret = await self.identity.create_api_key(require_caller(), request.name, expires)
         return auth_pb2.CreateApiKeyResponse(api_key=key_pb(key), secret=secret)
 
-    async def ListApiKeys(self, request: Any, context: Ctx) -> Any:
+    async def ListApiKeys(
+        self,
+        request: auth_pb2.ListApiKeysRequest,
+        context: ServicerContext[auth_pb2.ListApiKeysRequest, auth_pb2.ListApiKeysResponse],
+    ) -> auth_pb2.ListApiKeysResponse:
         keys = await self.identity.list_api_keys(require_caller())
         return auth_pb2.ListApiKeysResponse(api_keys=[key_pb(k) for k in keys])
 
-    async def RevokeApiKey(self, request: Any, context: Ctx) -> Any:
+    async def RevokeApiKey(
+        self,
+        request: auth_pb2.RevokeApiKeyRequest,
+        context: ServicerContext[auth_pb2.RevokeApiKeyRequest, auth_pb2.RevokeApiKeyResponse],
+    ) -> auth_pb2.RevokeApiKeyResponse:
         key = await self.identity.revoke_api_key(require_caller(), request.id)
         return auth_pb2.RevokeApiKeyResponse(api_key=key_pb(key))
 
@@ -151,11 +181,19 @@ class AuthInternalApi(auth_pb2_grpc.AuthInternalServiceServicer):
     def __init__(self, identity: IdentityService) -> None:
         self.identity = identity
 
-    async def ListUserGroups(self, request: Any, context: Ctx) -> Any:
+    async def ListUserGroups(
+        self,
+        request: auth_pb2.ListUserGroupsRequest,
+        context: ServicerContext[auth_pb2.ListUserGroupsRequest, auth_pb2.ListUserGroupsResponse],
+    ) -> auth_pb2.ListUserGroupsResponse:
         groups = await self.identity.groups_of_user(request.user_id)
         return auth_pb2.ListUserGroupsResponse(groups=[group_pb(g) for g in groups])
 
-    async def BatchGetUsers(self, request: Any, context: Ctx) -> Any:
+    async def BatchGetUsers(
+        self,
+        request: auth_pb2.BatchGetUsersRequest,
+        context: ServicerContext[auth_pb2.BatchGetUsersRequest, auth_pb2.BatchGetUsersResponse],
+    ) -> auth_pb2.BatchGetUsersResponse:
         users = await self.identity.users_by_ids(list(request.user_ids))
         return auth_pb2.BatchGetUsersResponse(users=[user_pb(u, public_only=True) for u in users])
 

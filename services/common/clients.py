@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import grpc
 
@@ -50,7 +49,7 @@ class AuthClient:
     async def call_metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {await self.service_token()}"),)
 
-    async def lookup_user(self, query: str) -> Any:
+    async def lookup_user(self, query: str) -> auth_pb2.User:
         """An active user by username or email; NOT_FOUND as USER_NOT_FOUND."""
         try:
             response = await self._stub.LookupUser(
@@ -62,7 +61,7 @@ class AuthClient:
             raise _translate(exc, Reason.USER_NOT_FOUND, f"no active user {query!r}") from exc
         return response.user
 
-    async def get_group(self, name: str) -> Any:
+    async def get_group(self, name: str) -> auth_pb2.Group:
         try:
             response = await self._stub.GetGroup(
                 auth_pb2.GetGroupRequest(name=name),

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, text
+from sqlalchemy import Connection, CursorResult, Executable, MetaData, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from services.common.errors import DomainError
+
 SessionFactory = async_sessionmaker[AsyncSession]
+
+# Index names as the migrations write them (`ix_<table>_<column>`): without it SQLAlchemy's default puts the
+# schema in the name and the tables stop matching the migrated schema.
+NAMING_CONVENTION = {"ix": "ix_%(table_name)s_%(column_0_N_name)s"}
+
+
+def service_metadata(schema: str) -> MetaData:
+    """The MetaData of one service's tables, all in that service's own schema."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
 def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
@@ -33,6 +47,26 @@ def make_read_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+async def execute_unique(
+    session: AsyncSession, statement: Executable, taken: Callable[[str], DomainError]
+) -> CursorResult[Any]:
+    """Runs an insert or update that must not repeat a unique value, in a savepoint so the transaction
+    stays usable. A unique violation (the value is taken, or a concurrent write won the race after the
+    caller's own check) raises `taken(constraint_name)`; any other integrity error goes up unchanged."""
+    try:
+        async with session.begin_nested():
+            result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
+            return result
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
+            raise
+        constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None) or ""
+        raise taken(constraint) from exc
 
 
 def _upgrade(connection: Connection, schema: str, migrations_dir: Path, metadata: MetaData) -> None:

@@ -34,10 +34,9 @@ def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, t
     return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()),)
 
 
-def error_reason(error: grpc.RpcError) -> str | None:
+def error_reason(error: grpc.aio.AioRpcError) -> str | None:
     """The ErrorInfo reason a failed call carried, if any (for clients and tests)."""
-    trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
-    for key, value in trailers or ():
+    for key, value in error.trailing_metadata() or ():
         if key == STATUS_DETAILS_KEY:
             status = status_pb2.Status.FromString(value)
             for detail in status.details:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Collection
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import grpc
 
@@ -19,38 +19,48 @@ from services.common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-Wrapper = Callable[[Behavior, str], Behavior]
+# Interceptors see every method, so requests and responses are any message here.
+# (Quoted: grpc's classes are generic only in its type stubs.)
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Behavior: TypeAlias = Callable[[Any, Context], Awaitable[Any]]
+Wrapper: TypeAlias = Callable[[Behavior, str], Behavior]
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler | None"]]
 
 # Health checks and reflection need no token.
 ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-def _wrap(handler: grpc.RpcMethodHandler | None, method: str, wrapper: Wrapper) -> Any:
+def _wrap(handler: Handler | None, method: str, wrapper: Wrapper) -> Handler | None:
     if handler is None or handler.request_streaming or handler.response_streaming:
         return handler  # streaming handlers pass through; wio's own RPCs are unary
+    # Under grpc.aio a unary handler is a coroutine function taking the aio context; grpc's types
+    # describe the synchronous server's handlers.
+    behavior = cast("Behavior", handler.unary_unary)
     return grpc.unary_unary_rpc_method_handler(
-        wrapper(handler.unary_unary, method),
+        wrapper(behavior, method),
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
 
 
-def _metadata(context: grpc.aio.ServicerContext, key: str) -> str:
+def _metadata(context: Context, key: str) -> str:
     for k, v in context.invocation_metadata() or ():
         if k == key:
             return v if isinstance(v, str) else v.decode()
     return ""
 
 
-class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class RequestIdInterceptor(grpc.aio.ServerInterceptor):
     """Takes x-request-id from the caller or makes one, and echoes it back for log correlation."""
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler | None:
         handler = await continuation(details)
 
         def wrapper(behavior: Behavior, method: str) -> Behavior:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(request: Any, context: Context) -> Any:
                 rid = _metadata(context, "x-request-id")[:64] or uuid.uuid4().hex
                 request_id.set(rid)
                 await context.send_initial_metadata((("x-request-id", rid),))
@@ -61,17 +71,19 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return _wrap(handler, details.method, wrapper)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Turns DomainError into status + ErrorInfo, and anything unexpected into a bare INTERNAL."""
 
     def __init__(self, domain: str) -> None:
         self.domain = domain
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler | None:
         handler = await continuation(details)
 
         def wrapper(behavior: Behavior, method: str) -> Behavior:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(request: Any, context: Context) -> Any:
                 try:
                     return await behavior(request, context)
                 except DomainError as error:
@@ -98,20 +110,22 @@ def is_internal_method(method: str) -> bool:
     return service.endswith("InternalService")
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Verifies the bearer token locally and sets the caller; public methods go through without one."""
 
     def __init__(self, verifier: TokenVerifier, public_methods: Collection[str] = ()) -> None:
         self.verifier = verifier
         self.public_methods = frozenset(public_methods)
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler | None:
         handler = await continuation(details)
         method = details.method
         if method in self.public_methods or method.startswith(ALWAYS_PUBLIC_PREFIXES):
 
             def public(behavior: Behavior, _method: str) -> Behavior:
-                async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                async def call(request: Any, context: Context) -> Any:
                     set_caller(None)
                     return await behavior(request, context)
 
@@ -120,7 +134,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return _wrap(handler, method, public)
 
         def wrapper(behavior: Behavior, _method: str) -> Behavior:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(request: Any, context: Context) -> Any:
                 header = _metadata(context, "authorization")
                 scheme, _, token = header.partition(" ")
                 if scheme.lower() != "bearer" or not token:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,12 +92,20 @@ def classify(exc: BaseException, during: str) -> S3Failure:
 
 
 class S3Gateway:
-    """Builds clients once per endpoint and runs their calls off the event loop with a deadline."""
+    """Builds clients once per endpoint and runs their calls off the event loop with a deadline.
+
+    Every client comes from one boto3 session: a session of its own per client would load and keep its
+    own copy of the S3 and STS service models (about 20 MB a node), so memory grew with every node and
+    every key ever checked. The clients kept are bounded too (least recently used go first)."""
+
+    MAX_CLIENTS = 64
 
     def __init__(self, timeout_seconds: float = 5.0, threads: int = 32) -> None:
         self.timeout_seconds = timeout_seconds
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3")
-        self._clients: dict[tuple[str, ...], Any] = {}
+        # Clients are made on the event loop's thread only, so the session is never used concurrently.
+        self._session = boto3.session.Session()
+        self._clients: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -115,16 +124,20 @@ class S3Gateway:
         url = ep.sts_endpoint or ep.endpoint if service == "sts" else ep.endpoint
         key = (service, url, ep.region, ep.access_key, ep.secret_key)
         client = self._clients.get(key)
-        if client is None:
-            client = boto3.session.Session().client(
-                service,
-                endpoint_url=url,
-                region_name=ep.region or "us-east-1",
-                aws_access_key_id=ep.access_key,
-                aws_secret_access_key=ep.secret_key,
-                config=self._config(),
-            )
-            self._clients[key] = client
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        client = self._session.client(
+            service,
+            endpoint_url=url,
+            region_name=ep.region or "us-east-1",
+            aws_access_key_id=ep.access_key,
+            aws_secret_access_key=ep.secret_key,
+            config=self._config(),
+        )
+        self._clients[key] = client
+        while len(self._clients) > self.MAX_CLIENTS:
+            self._clients.popitem(last=False)
         return client
 
     def forget(self, ep: S3Endpoint) -> None:

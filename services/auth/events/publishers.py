@@ -6,9 +6,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.auth.convert import ROLES
 from services.auth.domain.models import ApiKey, Group, User
 from services.common.outbox import Outbox
-from wio.auth.v1 import auth_pb2, events_pb2
+from wio.auth.v1 import events_pb2
 
 USER_CREATED = "wio.auth.user.created"
 USER_DISABLED = "wio.auth.user.disabled"
@@ -16,8 +17,6 @@ GROUP_MEMBER_ADDED = "wio.auth.group.member_added"
 GROUP_MEMBER_REMOVED = "wio.auth.group.member_removed"
 GROUP_DELETED = "wio.auth.group.deleted"
 APIKEY_REVOKED = "wio.auth.apikey.revoked"
-
-ROLES = {"user": auth_pb2.ROLE_USER, "admin": auth_pb2.ROLE_ADMIN, "service": auth_pb2.ROLE_SERVICE}
 
 
 class OutboxIdentityEvents:

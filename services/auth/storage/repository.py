@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.auth.domain.models import ApiKey, Group, SigningKey, User
 from services.auth.events.publishers import OutboxIdentityEvents
 from services.auth.storage import tables as t
-from services.common.db import SessionFactory
+from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
@@ -53,24 +52,24 @@ class SqlIdentityRepository:
 
     # users
     async def add_user(self, user: User) -> None:
-        try:
-            async with self.s.begin_nested():
-                await self.s.execute(
-                    insert(t.users).values(
-                        id=user.id,
-                        username=user.username,
-                        email=user.email,
-                        display_name=user.display_name,
-                        role=user.role,
-                        created_at=user.created_at,
-                        disabled_at=user.disabled_at,
-                    )
-                )
-        except IntegrityError as exc:
-            # A concurrent create won the race after our check.
-            if "email" in str(exc.orig):
-                raise DomainError(Reason.EMAIL_TAKEN, f"email {user.email!r} is already in use") from exc
-            raise DomainError(Reason.USERNAME_TAKEN, f"username {user.username!r} is taken") from exc
+        def taken(constraint: str) -> DomainError:
+            if "email" in constraint:
+                return DomainError(Reason.EMAIL_TAKEN, f"email {user.email!r} is already in use")
+            return DomainError(Reason.USERNAME_TAKEN, f"username {user.username!r} is taken")
+
+        await execute_unique(
+            self.s,
+            insert(t.users).values(
+                id=user.id,
+                username=user.username,
+                email=user.email,
+                display_name=user.display_name,
+                role=user.role,
+                created_at=user.created_at,
+                disabled_at=user.disabled_at,
+            ),
+            taken,
+        )
 
     async def _one_user(self, *where: Any) -> User | None:
         row = (await self.s.execute(select(t.users).where(*where))).first()
@@ -110,19 +109,17 @@ class SqlIdentityRepository:
 
     # groups
     async def add_group(self, group: Group) -> None:
-        try:
-            async with self.s.begin_nested():
-                await self.s.execute(
-                    insert(t.groups).values(
-                        id=group.id,
-                        name=group.name,
-                        description=group.description,
-                        created_by=group.created_by,
-                        created_at=group.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DomainError(Reason.GROUP_NAME_TAKEN, f"group {group.name!r} exists") from exc
+        await execute_unique(
+            self.s,
+            insert(t.groups).values(
+                id=group.id,
+                name=group.name,
+                description=group.description,
+                created_by=group.created_by,
+                created_at=group.created_at,
+            ),
+            lambda _: DomainError(Reason.GROUP_NAME_TAKEN, f"group {group.name!r} exists"),
+        )
 
     def _group_query(self) -> Any:
         count = (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Column, DateTime, ForeignKey, LargeBinary, String, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
+from services.common.db import service_metadata
 from services.common.outbox import outbox_table
 
 SCHEMA = "auth"
-metadata = MetaData(schema=SCHEMA)
+metadata = service_metadata(SCHEMA)
 
 users = Table(
     "users",

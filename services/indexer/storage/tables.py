@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-
+from services.common.db import service_metadata
 from services.common.outbox import outbox_table
 
 SCHEMA = "indexer"
-metadata = MetaData(schema=SCHEMA)
+metadata = service_metadata(SCHEMA)
 
 outbox = outbox_table(metadata)

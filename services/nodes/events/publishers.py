@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.outbox import Outbox
+from services.nodes.convert import ROOT_TYPE, STATUS
 from services.nodes.domain.models import Node, Root
-from wio.nodes.v1 import events_pb2, nodes_pb2
+from wio.nodes.v1 import events_pb2
 
 NODE_REGISTERED = "wio.nodes.node.registered"
 NODE_UPDATED = "wio.nodes.node.updated"
@@ -14,18 +15,6 @@ NODE_REMOVED = "wio.nodes.node.removed"
 NODE_STATUS_CHANGED = "wio.nodes.node.status_changed"
 ROOT_CREATED = "wio.nodes.root.created"
 ROOT_REMOVED = "wio.nodes.root.removed"
-
-STATUS = {
-    "unknown": nodes_pb2.NODE_STATUS_UNSPECIFIED,
-    "online": nodes_pb2.NODE_STATUS_ONLINE,
-    "degraded": nodes_pb2.NODE_STATUS_DEGRADED,
-    "offline": nodes_pb2.NODE_STATUS_OFFLINE,
-}
-ROOT_TYPE = {
-    "private": nodes_pb2.ROOT_TYPE_PRIVATE,
-    "public": nodes_pb2.ROOT_TYPE_PUBLIC,
-    "unmanaged": nodes_pb2.ROOT_TYPE_UNMANAGED,
-}
 
 
 class OutboxNodesEvents:

@@ -6,10 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import SessionFactory
+from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
@@ -64,23 +63,25 @@ class SqlNodesRepository:
         }
 
     async def add_node(self, node: Node) -> None:
-        try:
-            async with self.s.begin_nested():
-                await self.s.execute(
-                    insert(t.nodes).values(
-                        id=node.id,
-                        operator_id=node.operator_id,
-                        operator_username=node.operator_username,
-                        created_at=node.created_at,
-                        status=node.status,
-                        status_detail=node.status_detail,
-                        last_seen_at=node.last_seen_at,
-                        latency_ms=node.latency_ms,
-                        **self._settings_values(node.settings),
-                    )
-                )
-        except IntegrityError as exc:
-            raise DomainError(Reason.NODE_NAME_TAKEN, f"node {node.name!r} exists") from exc
+        await execute_unique(
+            self.s,
+            insert(t.nodes).values(
+                id=node.id,
+                operator_id=node.operator_id,
+                operator_username=node.operator_username,
+                created_at=node.created_at,
+                status=node.status,
+                status_detail=node.status_detail,
+                last_seen_at=node.last_seen_at,
+                latency_ms=node.latency_ms,
+                **self._settings_values(node.settings),
+            ),
+            lambda _: self._name_taken(node.name),
+        )
+
+    @staticmethod
+    def _name_taken(name: str) -> DomainError:
+        return DomainError(Reason.NODE_NAME_TAKEN, f"node {name!r} exists")
 
     async def node(self, ref: str) -> Node | None:
         column = t.nodes.c.id if is_uuid(ref) else t.nodes.c.name
@@ -98,19 +99,15 @@ class SqlNodesRepository:
         return [self._node(r) for r in rows]
 
     async def update_settings(self, node_id: str, settings: NodeSettings) -> Node:
-        try:
-            async with self.s.begin_nested():
-                row = (
-                    await self.s.execute(
-                        update(t.nodes)
-                        .where(t.nodes.c.id == node_id)
-                        .values(**self._settings_values(settings))
-                        .returning(*t.nodes.c)
-                    )
-                ).one()
-        except IntegrityError as exc:
-            raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists") from exc
-        return self._node(row)
+        result = await execute_unique(
+            self.s,
+            update(t.nodes)
+            .where(t.nodes.c.id == node_id)
+            .values(**self._settings_values(settings))
+            .returning(*t.nodes.c),
+            lambda _: self._name_taken(settings.name),
+        )
+        return self._node(result.one())
 
     async def set_status(
         self, node_id: str, status: str, detail: str, latency_ms: float, seen: datetime | None

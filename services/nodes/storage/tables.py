@@ -10,17 +10,17 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Table,
     Text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
+from services.common.db import service_metadata
 from services.common.outbox import outbox_table
 
 SCHEMA = "nodes"
-metadata = MetaData(schema=SCHEMA)
+metadata = service_metadata(SCHEMA)
 
 nodes = Table(
     "nodes",

@@ -8,24 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.outbox import Outbox
 from services.common.proto import timestamp
-from services.workspaces.domain.models import Level, Share, Workspace
-from wio.workspaces.v1 import events_pb2, workspaces_pb2
+from services.workspaces.convert import PERMISSIONS, TYPES
+from services.workspaces.domain.models import Share, Workspace
+from wio.workspaces.v1 import events_pb2
 
 WORKSPACE_CREATED = "wio.workspaces.workspace.created"
 WORKSPACE_DELETED = "wio.workspaces.workspace.deleted"
 SHARE_SUBJECT = "wio.workspaces.share.{verb}"  # granted, updated, revoked
 CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
-
-PERMISSIONS = {
-    Level.READ: workspaces_pb2.PERMISSION_READ,
-    Level.READWRITE: workspaces_pb2.PERMISSION_READWRITE,
-    Level.OWN: workspaces_pb2.PERMISSION_OWN,
-}
-TYPES = {
-    "private": workspaces_pb2.WORKSPACE_TYPE_PRIVATE,
-    "public": workspaces_pb2.WORKSPACE_TYPE_PUBLIC,
-    "unmanaged": workspaces_pb2.WORKSPACE_TYPE_UNMANAGED,
-}
 
 
 class OutboxWorkspacesEvents:

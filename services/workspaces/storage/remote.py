@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
@@ -13,7 +11,7 @@ from services.workspaces.domain.ports import NodeAccess, RootInfo
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
-ROOT_TYPES = {
+ROOT_TYPES: dict[nodes_pb2.RootType.ValueType, str] = {
     nodes_pb2.ROOT_TYPE_PRIVATE: "private",
     nodes_pb2.ROOT_TYPE_PUBLIC: "public",
     nodes_pb2.ROOT_TYPE_UNMANAGED: "unmanaged",
@@ -26,7 +24,7 @@ def _unavailable(what: str, exc: grpc.aio.AioRpcError) -> DomainError:
     )
 
 
-def _root(root: Any) -> RootInfo:
+def _root(root: nodes_pb2.Root) -> RootInfo:
     return RootInfo(
         id=root.id,
         node_id=root.node_id,
@@ -38,7 +36,7 @@ def _root(root: Any) -> RootInfo:
     )
 
 
-def _access(access: Any) -> NodeAccess:
+def _access(access: nodes_pb2.NodeAccess) -> NodeAccess:
     return NodeAccess(
         node_id=access.node_id,
         endpoint=access.endpoint,

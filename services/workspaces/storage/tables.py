@@ -9,17 +9,17 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
-    MetaData,
     String,
     Table,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
+from services.common.db import service_metadata
 from services.common.outbox import outbox_table
 
 SCHEMA = "workspaces"
-metadata = MetaData(schema=SCHEMA)
+metadata = service_metadata(SCHEMA)
 
 workspaces = Table(
     "workspaces",
@@ -44,7 +44,11 @@ shares = Table(
     metadata,
     Column("id", UUID(as_uuid=False), primary_key=True),
     Column(
-        "workspace_id", UUID(as_uuid=False), ForeignKey(workspaces.c.id, ondelete="CASCADE"), nullable=False
+        "workspace_id",
+        UUID(as_uuid=False),
+        ForeignKey(workspaces.c.id, ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     Column("sharee_kind", String(8), nullable=False),
     Column("sharee_id", UUID(as_uuid=False), nullable=False, index=True),
