@@ -25,8 +25,12 @@ import pytest
 
 from services.auth.config import parse_directory
 from services.common.channels import (
+    AFTER_ANSWER_ATTEMPTS,
     RETRYABLE_METHODS,
     AddressError,
+    RepeatCutOffAioCalls,
+    RepeatCutOffCalls,
+    _CallDetails,
     open_aio_channel,
     service_config,
     target,
@@ -78,6 +82,73 @@ def test_retries_cover_reads_and_idempotent_calls_and_never_creates() -> None:
     }
     for service_name, listed in RETRYABLE_METHODS.items():
         assert set(listed) <= set(services[service_name].methods_by_name), service_name
+
+
+class Outcome:
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+class AioOutcome:
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    async def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+def continuation(codes: list[grpc.StatusCode], seen: list[Any]) -> Any:
+    def call(details: Any, request: Any) -> Outcome:
+        seen.append(details.timeout)
+        return Outcome(codes.pop(0))
+
+    return call
+
+
+@pytest.mark.unit
+def test_a_safe_call_cut_off_is_made_again_within_its_deadline() -> None:
+    interceptor = RepeatCutOffCalls()
+    details = _CallDetails("/wio.auth.v1.AuthService/WhoAmI", 5.0, (), None, None, None)
+    seen: list[Any] = []
+    codes = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK]
+    outcome = interceptor.intercept_unary_unary(continuation(codes, seen), details, object())
+    assert outcome.code() == grpc.StatusCode.OK
+    assert seen[0] == 5.0 and 4.0 < seen[1] < 5.0
+    # At most AFTER_ANSWER_ATTEMPTS calls; then the failure is the caller's.
+    seen.clear()
+    codes = [grpc.StatusCode.UNAVAILABLE] * AFTER_ANSWER_ATTEMPTS
+    outcome = interceptor.intercept_unary_unary(continuation(codes, seen), details, object())
+    assert outcome.code() == grpc.StatusCode.UNAVAILABLE and len(seen) == AFTER_ANSWER_ATTEMPTS
+    # Another status, or a call that is not safe to repeat, is made once.
+    for method, code in [
+        ("/wio.auth.v1.AuthService/WhoAmI", grpc.StatusCode.NOT_FOUND),
+        ("/wio.auth.v1.AuthService/CreateUser", grpc.StatusCode.UNAVAILABLE),
+    ]:
+        seen.clear()
+        once = details._replace(method=method)
+        outcome = interceptor.intercept_unary_unary(continuation([code], seen), once, object())
+        assert outcome.code() == code and len(seen) == 1
+
+
+@pytest.mark.unit
+async def test_an_asyncio_safe_call_cut_off_is_made_again() -> None:
+    seen: list[str] = []
+    codes = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE]
+
+    async def call(details: Any, request: Any) -> AioOutcome:
+        seen.append(details.method)
+        return AioOutcome(codes.pop(0))
+
+    interceptor = RepeatCutOffAioCalls()
+    safe = grpc.aio.ClientCallDetails("/wio.nodes.v1.NodesService/ListNodes", None, None, None, None)
+    assert await (await interceptor.intercept_unary_unary(call, safe, object())).code() == grpc.StatusCode.OK
+    unsafe = grpc.aio.ClientCallDetails("/wio.nodes.v1.NodesService/RegisterNode", None, None, None, None)
+    result = await interceptor.intercept_unary_unary(call, unsafe, object())
+    assert await result.code() == grpc.StatusCode.UNAVAILABLE
+    assert len(seen) == 3
 
 
 @pytest.mark.unit
