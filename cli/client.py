@@ -20,15 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 
 from cli.config import AUTH_SERVICE, Config, TlsConfig, check_transport, load_config, write_private
 from cli.errors import ConfigError, NotLoggedInError, RpcFailure, status_name
-
-if TYPE_CHECKING:
-    pass
 
 DEFAULT_TIMEOUT = 10.0
 # A cached token is used only while it has at least this long to live, so it cannot expire mid-command.

@@ -1,8 +1,9 @@
 """One module per noun, each with its own Typer app.
 
-These modules load at every start, so they import only typer at module level: grpc, the generated
-modules and cli.client/cli.output are imported inside the command functions. They also leave out
-`from __future__ import annotations`, since Typer would then evaluate every annotation string at start.
+A module loads when one of its commands runs (cli/main.py names them; `wio --help` loads none), and
+imports only typer and cli.stubs at module level: grpc, the generated modules and cli.client/cli.output
+are imported inside the command functions, so a usage error costs none of them. They also leave out
+`from __future__ import annotations`, since Typer would then evaluate every annotation string.
 """
 
 from __future__ import annotations
