@@ -10,7 +10,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
 
 node_modules/.bin/buf: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -49,4 +49,4 @@ test: install protos-check lint
 	$(BIN)/pytest
 
 bench: install
-	$(BIN)/python bench/cli_and_whoami.py
+	$(BIN)/python -m bench.cli_and_whoami

@@ -3,11 +3,11 @@
 Commands import this module inside their functions: it loads grpc, which `wio --help` must not pay for.
 
     with connect() as client:
-        nodes = client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)
-        reply = nodes.ListNodes(nodes_pb2.ListNodesRequest())
+        reply = stubs.nodes(client).ListNodes(nodes_pb2.ListNodesRequest())
 
-Every call through `client.stub(...)` gets the bearer token, a deadline, one retry with a fresh token when
-a cached one is refused, and failures raised as RpcFailure (which knows the address it tried).
+Every call through `client.stub(...)` (cli/stubs.py makes them all) gets the bearer token, a deadline,
+one retry with a fresh token when a cached one is refused, and failures raised as RpcFailure (which
+knows the address it tried).
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import grpc
 
 from cli.config import AUTH_SERVICE, Config, TlsConfig, check_transport, load_config, write_private
 from cli.errors import ConfigError, NotLoggedInError, RpcFailure, status_name
-
-if TYPE_CHECKING:
-    from wio.auth.v1.auth_pb2_grpc import AuthServiceStub
 
 DEFAULT_TIMEOUT = 10.0
 # A cached token is used only while it has at least this long to live, so it cannot expire mid-command.
@@ -121,19 +118,25 @@ def _read_file(path: str, what: str) -> bytes:
 
 
 def open_channel(address: str, tls: TlsConfig) -> grpc.Channel:
-    """TLS when configured; plaintext only to loopback unless explicitly allowed."""
+    """TLS when configured; plaintext only to loopback unless explicitly allowed. `address` may name
+    several replicas (services/common/channels.py: round robin, safe calls retried)."""
+    from services.common.channels import AddressError
+    from services.common.channels import open_channel as open_grpc_channel
+
     check_transport(address, tls)
-    options = [("grpc.primary_user_agent", USER_AGENT)]
-    if not tls.active:
-        return grpc.insecure_channel(address, options=options)
-    if bool(tls.cert) != bool(tls.key):
-        raise ConfigError("TLS client certificate and key go together: set both tls.cert and tls.key")
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=_read_file(tls.ca, "CA") if tls.ca else None,
-        private_key=_read_file(tls.key, "key") if tls.key else None,
-        certificate_chain=_read_file(tls.cert, "certificate") if tls.cert else None,
-    )
-    return grpc.secure_channel(address, credentials, options=options)
+    credentials = None
+    if tls.active:
+        if bool(tls.cert) != bool(tls.key):
+            raise ConfigError("TLS client certificate and key go together: set both tls.cert and tls.key")
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read_file(tls.ca, "CA") if tls.ca else None,
+            private_key=_read_file(tls.key, "key") if tls.key else None,
+            certificate_chain=_read_file(tls.cert, "certificate") if tls.cert else None,
+        )
+    try:
+        return open_grpc_channel(address, credentials, user_agent=USER_AGENT)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 # Client ------------------------------------------------------------------------------------------------
@@ -189,9 +192,10 @@ class Client:
     def directory(self) -> dict[str, str]:
         """The other services' addresses, as the identity service answers them (no token needed)."""
         if self._directory is None:
+            from cli import stubs
             from wio.auth.v1 import auth_pb2
 
-            auth = auth_stub(self, authenticated=False)
+            auth = stubs.auth(self, authenticated=False)
             reply = auth.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest())
             self._directory = {endpoint.name: endpoint.address for endpoint in reply.services}
         return self._directory
@@ -326,12 +330,6 @@ def connect(*, timeout: float = DEFAULT_TIMEOUT, config: Config | None = None) -
     if not config.address:
         raise NotLoggedInError("not logged in: run `wio login ADDRESS`")
     return Client(config, timeout=timeout)
-
-
-def auth_stub(client: Client, *, authenticated: bool = True) -> AuthServiceStub:
-    from wio.auth.v1 import auth_pb2_grpc
-
-    return client.stub(AUTH_SERVICE, auth_pb2_grpc.AuthServiceStub, authenticated=authenticated)
 
 
 def with_login(config: Config, address: str, api_key: str) -> Config:

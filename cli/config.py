@@ -2,7 +2,8 @@
 
 ```
 [server]
-address = "127.0.0.1:50151"          # the identity service; the others come from its directory
+address = "127.0.0.1:50151"          # the identity service; the others come from its directory;
+                                      # "10.0.0.1:50151,10.0.0.2:50151" names replicas
 [server.services]
 nodes = "127.0.0.1:50152"
 [auth]
@@ -177,7 +178,11 @@ def is_loopback(address: str) -> bool:
 
 
 def check_transport(address: str, tls: TlsConfig) -> None:
-    if tls.active or tls.insecure or is_loopback(address):
+    """Plaintext only when every address (`a:1,b:2` names replicas) stays on this machine."""
+    if tls.active or tls.insecure:
+        return
+    addresses = [part.strip() for part in address.split(",") if part.strip()]
+    if addresses and all(is_loopback(part) for part in addresses):
         return
     raise ConfigError(
         f"refusing plaintext connection to {address}: set [tls] ca (or WIO_TLS_CA), "

@@ -7,17 +7,43 @@ from __future__ import annotations
 
 from typing import Any
 
-EXIT_ERROR = 1
-EXIT_USAGE = 2  # click's own code for bad arguments
-EXIT_CONFIG = 3
-EXIT_AUTH = 4
+# The exit codes, one table (README.md, Errors, shows it too). Failures the CLI finds itself:
+EXIT_ERROR = 1  # anything else, including the server's own faults
+EXIT_USAGE = 2  # bad arguments (click's own code); checked before anything is sent
+EXIT_CONFIG = 3  # the config file or a WIO_* variable is wrong
+EXIT_AUTH = 4  # not logged in, or the key or token was refused
 EXIT_DENIED = 5
 EXIT_NOT_FOUND = 6
 EXIT_CONFLICT = 7
 EXIT_INVALID = 8
 EXIT_UNAVAILABLE = 9
 EXIT_TIMEOUT = 10
-EXIT_INTERRUPTED = 130
+EXIT_COMMAND_NOT_FOUND = 127  # `wio exec`: the command to run does not exist, as a shell says
+EXIT_INTERRUPTED = 130  # Ctrl-C
+
+# A failed call's gRPC status -> the exit code. Every status is named, so none falls through by accident.
+EXIT_CODES: dict[str, int] = {
+    "CANCELLED": EXIT_ERROR,
+    "UNKNOWN": EXIT_ERROR,
+    "INVALID_ARGUMENT": EXIT_INVALID,
+    "DEADLINE_EXCEEDED": EXIT_TIMEOUT,
+    "NOT_FOUND": EXIT_NOT_FOUND,
+    "ALREADY_EXISTS": EXIT_CONFLICT,
+    "PERMISSION_DENIED": EXIT_DENIED,
+    "RESOURCE_EXHAUSTED": EXIT_ERROR,
+    "FAILED_PRECONDITION": EXIT_CONFLICT,
+    "ABORTED": EXIT_CONFLICT,
+    "OUT_OF_RANGE": EXIT_INVALID,
+    "UNIMPLEMENTED": EXIT_ERROR,
+    "INTERNAL": EXIT_ERROR,
+    "UNAVAILABLE": EXIT_UNAVAILABLE,
+    "DATA_LOSS": EXIT_ERROR,
+    "UNAUTHENTICATED": EXIT_AUTH,
+}
+
+
+def exit_code_for(status: str) -> int:
+    return EXIT_CODES.get(status, EXIT_ERROR)
 
 
 class CliError(Exception):
@@ -71,16 +97,23 @@ def status_details(error: Any) -> str:
     return " ".join(str(details or "").split())
 
 
-def error_reason(error: Any) -> str:
-    """The google.rpc.ErrorInfo reason carried in the trailers, or "" when there is none."""
-    try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
-        status = rpc_status.from_call(error)
+
+def error_reason(error: Any) -> str:
+    """The google.rpc.ErrorInfo reason carried in the trailers, or "" when there is none.
+
+    Read from the status-details trailer with googleapis-common-protos alone: grpcio-status is a server
+    package, and the CLI installs without it."""
+    try:
+        trailers = error.trailing_metadata() or ()
+        raw = next((value for key, value in trailers if key == STATUS_DETAILS_KEY), None)
+        if raw is None:
+            return ""
+        from google.rpc import error_details_pb2, status_pb2
+
+        status = status_pb2.Status.FromString(raw)
     except Exception:
-        return ""
-    if status is None:
         return ""
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
@@ -89,35 +122,32 @@ def error_reason(error: Any) -> str:
     return ""
 
 
-_SERVER_MESSAGE_CODES = {
-    "PERMISSION_DENIED": EXIT_DENIED,
-    "NOT_FOUND": EXIT_NOT_FOUND,
-    "ALREADY_EXISTS": EXIT_CONFLICT,
-    "ABORTED": EXIT_CONFLICT,
-    "FAILED_PRECONDITION": EXIT_CONFLICT,
-    "INVALID_ARGUMENT": EXIT_INVALID,
-    "OUT_OF_RANGE": EXIT_INVALID,
-    "RESOURCE_EXHAUSTED": EXIT_ERROR,
-}
+# Statuses whose server message is the whole story (e.g. "workspace alice/data not found").
+_SERVER_MESSAGES = frozenset(
+    {"PERMISSION_DENIED", "NOT_FOUND", "ALREADY_EXISTS", "ABORTED", "FAILED_PRECONDITION"}
+    | {"INVALID_ARGUMENT", "OUT_OF_RANGE", "RESOURCE_EXHAUSTED"}
+)
 
 
 def describe_status(code: str, details: str, address: str | None, answered: bool = False) -> tuple[str, int]:
-    """The line to print and the exit code for a failed call with status `code`. `answered`: the
-    server itself sent the error (it carries a reason), so its message says what is unavailable."""
+    """The line to print and the exit code (EXIT_CODES) for a failed call with status `code`.
+    `answered`: the server itself sent the error (it carries a reason), so its message says what is
+    unavailable."""
     where = address or "the server"
+    exit_code = exit_code_for(code)
     if code == "UNAVAILABLE" and answered and details:
-        return details, EXIT_UNAVAILABLE
+        return details, exit_code
     if code == "UNAVAILABLE":
-        return f"cannot reach {where}: is the server running?", EXIT_UNAVAILABLE
+        return f"cannot reach {where}: is the server running?", exit_code
     if code == "UNAUTHENTICATED":
         message = "not logged in or key refused: run `wio login`"
-        return (f"{message} ({details})" if details else message), EXIT_AUTH
+        return (f"{message} ({details})" if details else message), exit_code
     if code == "DEADLINE_EXCEEDED":
-        return f"timed out waiting for {where}", EXIT_TIMEOUT
+        return f"timed out waiting for {where}", exit_code
     if code == "CANCELLED":
-        return "the call was cancelled", EXIT_ERROR
-    if code in _SERVER_MESSAGE_CODES:
-        return details or code.lower().replace("_", " "), _SERVER_MESSAGE_CODES[code]
+        return "the call was cancelled", exit_code
+    if code in _SERVER_MESSAGES:
+        return details or code.lower().replace("_", " "), exit_code
     # INTERNAL, UNKNOWN, UNIMPLEMENTED, DATA_LOSS: the server's fault, not the user's.
     suffix = f": {details}" if details else ""
-    return f"server error ({code}) at {where}{suffix}", EXIT_ERROR
+    return f"server error ({code}) at {where}{suffix}", exit_code

@@ -6,8 +6,12 @@ Only argparse at import time: the stack's modules (and boto3, grpc) load when a 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import json
 import os
+import re
 import sys
+import urllib.parse
 
 STATE_HELP = "state folder (default: $WIO_DEV_STATE, else ./.wio-dev)"
 
@@ -30,8 +34,54 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def missing_server_packages(distribution: str = "wio") -> list[str]:
+    """The packages of the `server` extra that are not installed (the services and the stack need them
+    all); [] when wio itself is not installed, since then there is no extra to compare with."""
+    try:
+        requirements = importlib.metadata.requires(distribution) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    missing = []
+    for requirement in requirements:
+        if not re.search(r"""extra\s*==\s*["']server["']""", requirement):
+            continue
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
+
+
+def install_hint(distribution: str = "wio") -> str:
+    """The command that adds the server extra to this environment, from where wio came: a checkout
+    (editable) or a wheel file installs from there again, anything else from the package index."""
+    requirement = "'wio[server]'"
+    try:
+        origin = json.loads(
+            importlib.metadata.distribution(distribution).read_text("direct_url.json") or "{}"
+        )
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        origin = {}
+    url = origin.get("url", "") if isinstance(origin, dict) else ""
+    if url.startswith("file://"):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+        editable = bool(origin.get("dir_info", {}).get("editable"))
+        requirement = f"{'-e ' if editable else ''}'{path}[server]'"
+    # This interpreter's pip, so the extra lands where wio-dev runs.
+    return f"{sys.executable} -m pip install {requirement}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    missing = missing_server_packages()
+    if missing:
+        print(
+            f"wio-dev runs the services and the local stack, which need the server extra "
+            f"({', '.join(missing)} missing). Install it with:\n  {install_hint()}",
+            file=sys.stderr,
+        )
+        return 1
     from deploy import stack
     from deploy.errors import LaunchError
     from deploy.state import state_dir_from

@@ -1,8 +1,9 @@
 """One module per noun, each with its own Typer app.
 
-These modules load at every start, so they import only typer at module level: grpc, the generated
-modules and cli.client/cli.output are imported inside the command functions. They also leave out
-`from __future__ import annotations`, since Typer would then evaluate every annotation string at start.
+A module loads when one of its commands runs (cli/main.py names them; `wio --help` loads none), and
+imports only typer and cli.stubs at module level: grpc, the generated modules and cli.client/cli.output
+are imported inside the command functions, so a usage error costs none of them. They also leave out
+`from __future__ import annotations`, since Typer would then evaluate every annotation string.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
+from cli.lazy import NativeGroup
+
 
 def noun_app(help_text: str) -> typer.Typer:
-    # Plain help (no rich): loading rich would cost more than the whole start budget.
-    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None)
+    # Plain help (no rich): loading rich would cost more than the whole start budget. NativeGroup keeps
+    # pydantic out of parsing (cli/lazy.py).
+    return typer.Typer(help=help_text, no_args_is_help=True, rich_markup_mode=None, cls=NativeGroup)
 
 
 # Where the untouched arguments of `wio exec` and `wio mc` wait for the command.

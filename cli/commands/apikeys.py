@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
 
 app = noun_app("API keys: list, create and revoke your keys.")
@@ -14,12 +15,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 @app.command("ls")
 def list_keys(as_json: JsonOption = False) -> None:
     """List your API keys."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import apikey_line, print_json, print_lines
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = auth_stub(client).ListApiKeys(auth_pb2.ListApiKeysRequest())
+        reply = stubs.auth(client).ListApiKeys(auth_pb2.ListApiKeysRequest())
     if as_json:
         print_json(list(reply.api_keys))
     else:
@@ -43,8 +44,9 @@ def create_key(
     as_json: JsonOption = False,
 ) -> None:
     """Create an API key; its secret is shown only this once."""
-    from cli.client import auth_stub, connect
-    from cli.output import format_time, note, parse_when, print_json
+    from cli.client import connect
+    from cli.output import format_time, note, print_json
+    from cli.parsing import parse_when
     from wio.auth.v1 import auth_pb2
 
     request = auth_pb2.CreateApiKeyRequest(name=name)
@@ -52,7 +54,7 @@ def create_key(
         # Parsed before connecting, so a typo costs no round trip.
         request.expires_at.FromDatetime(parse_when(expires))
     with connect() as client:
-        reply = auth_stub(client).CreateApiKey(request)
+        reply = stubs.auth(client).CreateApiKey(request)
     if as_json:
         print_json(reply)
     else:
@@ -67,12 +69,12 @@ def revoke_key(
     key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (see `wio apikey ls`).")],
 ) -> None:
     """Revoke an API key: it stops working at once."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import note
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        key = auth_stub(client).RevokeApiKey(auth_pb2.RevokeApiKeyRequest(id=key_id)).api_key
+        key = stubs.auth(client).RevokeApiKey(auth_pb2.RevokeApiKeyRequest(id=key_id)).api_key
         own = bool(key.prefix) and client.config.api_key.startswith(key.prefix)
         if own:
             client.forget_token()

@@ -5,6 +5,8 @@ from typing import Annotated
 
 import typer
 
+from cli import stubs
+
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 
 
@@ -27,7 +29,7 @@ def login(
 
     Checks the key, then stores the address, the key and the other services' addresses in the config.
     """
-    from cli.client import Client, auth_stub, with_login
+    from cli.client import Client, with_login
     from cli.config import check_transport, load_config, save_login
     from cli.errors import CliError
     from cli.output import enum_label, note
@@ -48,7 +50,7 @@ def login(
         raise CliError("an API key is required")
     config = with_login(stored, address, key)
     with Client(config) as client:
-        user = auth_stub(client).WhoAmI(auth_pb2.WhoAmIRequest()).user
+        user = stubs.auth(client).WhoAmI(auth_pb2.WhoAmIRequest()).user
         directory = client.directory()
     save_login(config.path, address, directory, key)
     note(f"saved to {config.path}")
@@ -57,12 +59,12 @@ def login(
 
 def whoami(as_json: JsonOption = False) -> None:
     """Show who the configured API key belongs to."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import enum_label, print_json
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        user = auth_stub(client).WhoAmI(auth_pb2.WhoAmIRequest()).user
+        user = stubs.auth(client).WhoAmI(auth_pb2.WhoAmIRequest()).user
     if as_json:
         print_json(user)
         return

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import PASSED_ON
 
 if TYPE_CHECKING:
@@ -41,12 +42,11 @@ NodeOption = Annotated[
 def issue(workspaces: list[str], node: str) -> "list[workspaces_pb2.CredentialSet]":
     """The credential sets for `workspaces` and/or everything on `node`, one or more per node."""
     from cli.client import connect
-    from cli.commands.workspaces import stub
     from wio.workspaces.v1 import workspaces_pb2
 
     request = workspaces_pb2.IssueCredentialsRequest(workspaces=workspaces, node=node)
     with connect() as client:
-        return list(stub(client).IssueCredentials(request).sets)
+        return list(stubs.workspaces(client).IssueCredentials(request).sets)
 
 
 def _require_scope(workspaces: list[str], node: str) -> None:
@@ -112,7 +112,7 @@ def exec_command(
     import shutil
     import sys
 
-    from cli.errors import EXIT_USAGE, CliError
+    from cli.errors import EXIT_COMMAND_NOT_FOUND, EXIT_USAGE, CliError
     from cli.s3env import exec_environment, only_set
 
     command = ctx.meta.get(PASSED_ON)
@@ -123,8 +123,7 @@ def exec_command(
     _require_scope(workspaces or [], node)
     program = shutil.which(command[0])
     if program is None:
-        # 127, as a shell answers for a command it cannot find.
-        raise CliError(f"command not found: {command[0]}", 127)
+        raise CliError(f"command not found: {command[0]}", EXIT_COMMAND_NOT_FOUND)
     cred = only_set(issue(workspaces or [], node), "`wio exec`")
     env = exec_environment(cred, os.environ)
     sys.stdout.flush()
@@ -150,7 +149,6 @@ def mc(ctx: typer.Context) -> None:
     import sys
 
     from cli.client import connect
-    from cli.commands.workspaces import stub
     from cli.errors import CliError, RpcFailure
     from cli.s3env import mc_aliases, mc_candidates, mc_host, mc_path, set_for_workspace
     from wio.workspaces.v1 import workspaces_pb2
@@ -164,7 +162,7 @@ def mc(ctx: typer.Context) -> None:
         )
     env = dict(os.environ)
     with connect() as client:
-        workspaces = stub(client)
+        workspaces = stubs.workspaces(client)
         found: dict[int, workspaces_pb2.GetWorkspaceResponse] = {}
         for index in mc_candidates(args):
             try:

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
 
 app = noun_app("Groups: create them and manage their members.")
@@ -24,12 +25,12 @@ def list_groups(
     as_json: JsonOption = False,
 ) -> None:
     """List groups."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import group_line, print_json, print_lines
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = auth_stub(client).ListGroups(auth_pb2.ListGroupsRequest(mine=mine))
+        reply = stubs.auth(client).ListGroups(auth_pb2.ListGroupsRequest(mine=mine))
     if as_json:
         print_json(list(reply.groups))
     else:
@@ -39,12 +40,12 @@ def list_groups(
 @app.command("show")
 def show_group(name: GroupName, as_json: JsonOption = False) -> None:
     """Show a group and its members."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import group_details, print_json
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        group = auth_stub(client).GetGroup(auth_pb2.GetGroupRequest(name=name)).group
+        group = stubs.auth(client).GetGroup(auth_pb2.GetGroupRequest(name=name)).group
     if as_json:
         print_json(group)
     else:
@@ -59,12 +60,12 @@ def create_group(
     ] = "",
 ) -> None:
     """Create a group; you manage its members."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from wio.auth.v1 import auth_pb2
 
     request = auth_pb2.CreateGroupRequest(name=name, description=description)
     with connect() as client:
-        group = auth_stub(client).CreateGroup(request).group
+        group = stubs.auth(client).CreateGroup(request).group
     typer.echo(f"created group {group.name}")
 
 
@@ -74,35 +75,35 @@ def delete_group(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a group (its creator or an admin); shares made to it end."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import confirm
     from wio.auth.v1 import auth_pb2
 
     confirm(f"Delete group {name}?", yes)
     with connect() as client:
-        auth_stub(client).DeleteGroup(auth_pb2.DeleteGroupRequest(name=name))
+        stubs.auth(client).DeleteGroup(auth_pb2.DeleteGroupRequest(name=name))
     typer.echo(f"deleted group {name}")
 
 
 @app.command("add")
 def add_member(group: Group, username: Username) -> None:
     """Add a user to a group (its creator or an admin)."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from wio.auth.v1 import auth_pb2
 
     request = auth_pb2.AddGroupMemberRequest(group=group, username=username)
     with connect() as client:
-        updated = auth_stub(client).AddGroupMember(request).group
+        updated = stubs.auth(client).AddGroupMember(request).group
     typer.echo(f"added {username} to {updated.name} ({_members(updated.member_count)})")
 
 
 @app.command("remove")
 def remove_member(group: Group, username: Username) -> None:
     """Remove a user from a group (its creator or an admin)."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from wio.auth.v1 import auth_pb2
 
     request = auth_pb2.RemoveGroupMemberRequest(group=group, username=username)
     with connect() as client:
-        updated = auth_stub(client).RemoveGroupMember(request).group
+        updated = stubs.auth(client).RemoveGroupMember(request).group
     typer.echo(f"removed {username} from {updated.name} ({_members(updated.member_count)})")

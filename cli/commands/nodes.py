@@ -2,15 +2,12 @@
 
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
-
-if TYPE_CHECKING:
-    from cli.client import Client
-    from wio.nodes.v1.nodes_pb2_grpc import NodesServiceStub
 
 app = noun_app("Storage nodes: register S3 endpoints, check them, change and remove them.")
 
@@ -82,12 +79,6 @@ def _read_secret(prompt: str) -> str:
     return secret
 
 
-def _stub(client: "Client") -> "NodesServiceStub":
-    from wio.nodes.v1 import nodes_pb2_grpc
-
-    return client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)
-
-
 @app.command("ls")
 def list_nodes(as_json: JsonOption = False) -> None:
     """List storage nodes."""
@@ -96,7 +87,7 @@ def list_nodes(as_json: JsonOption = False) -> None:
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        reply = _stub(client).ListNodes(nodes_pb2.ListNodesRequest())
+        reply = stubs.nodes(client).ListNodes(nodes_pb2.ListNodesRequest())
     if as_json:
         print_json(list(reply.nodes))
     else:
@@ -142,7 +133,7 @@ def create_node(
         policy_size_limit=policy_size_limit,
     )
     with connect() as client:
-        reply = _stub(client).RegisterNode(request)
+        reply = stubs.nodes(client).RegisterNode(request)
     if as_json:
         print_json(reply)
     else:
@@ -157,7 +148,7 @@ def show_node(node: NodeRef, as_json: JsonOption = False) -> None:
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        found = _stub(client).GetNode(nodes_pb2.GetNodeRequest(node=node)).node
+        found = stubs.nodes(client).GetNode(nodes_pb2.GetNodeRequest(node=node)).node
     if as_json:
         print_json(found)
     else:
@@ -173,7 +164,7 @@ def check_node(node: NodeRef, as_json: JsonOption = False) -> None:
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        reply = _stub(client).CheckNode(nodes_pb2.CheckNodeRequest(node=node))
+        reply = stubs.nodes(client).CheckNode(nodes_pb2.CheckNodeRequest(node=node))
     if as_json:
         print_json(reply)
     else:
@@ -280,7 +271,7 @@ def update_node(
         update_mask=FieldMask(paths=sorted(changes)),
     )
     with connect() as client:
-        reply = _stub(client).UpdateNode(request)
+        reply = stubs.nodes(client).UpdateNode(request)
     if as_json:
         print_json(reply)
     elif reply.HasField("check"):
@@ -302,5 +293,5 @@ def delete_node(
 
     confirm(f"Remove node {node}?", yes)
     with connect() as client:
-        _stub(client).DeleteNode(nodes_pb2.DeleteNodeRequest(node=node))
+        stubs.nodes(client).DeleteNode(nodes_pb2.DeleteNodeRequest(node=node))
     typer.echo(f"removed node {node}")

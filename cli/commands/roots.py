@@ -1,15 +1,12 @@
 """`wio root ...`: buckets (and prefixes in them) on a node where wio manages workspaces."""
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
-
-if TYPE_CHECKING:
-    from cli.client import Client
-    from wio.nodes.v1.nodes_pb2_grpc import NodesServiceStub
 
 app = noun_app("Roots: the buckets and prefixes on a node where workspaces live.")
 
@@ -24,12 +21,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 RootId = Annotated[
     str, typer.Argument(metavar="ROOT_ID", help="The root's id (see `wio root ls`).", show_default=False)
 ]
-
-
-def _stub(client: "Client") -> "NodesServiceStub":
-    from wio.nodes.v1 import nodes_pb2_grpc
-
-    return client.stub("nodes", nodes_pb2_grpc.NodesServiceStub)
 
 
 @app.command("ls")
@@ -48,7 +39,7 @@ def list_roots(
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        reply = _stub(client).ListRoots(nodes_pb2.ListRootsRequest(node=node or ""))
+        reply = stubs.nodes(client).ListRoots(nodes_pb2.ListRootsRequest(node=node or ""))
     if as_json:
         print_json(list(reply.roots))
     else:
@@ -93,7 +84,7 @@ def create_root(
         allowed_creators=allow or [],
     )
     with connect() as client:
-        reply = _stub(client).CreateRoot(request)
+        reply = stubs.nodes(client).CreateRoot(request)
     if as_json:
         print_json(reply)
         return
@@ -117,7 +108,7 @@ def delete_root(
 
     confirm(f"Remove root {root_id}?", yes)
     with connect() as client:
-        _stub(client).DeleteRoot(nodes_pb2.DeleteRootRequest(root=root_id))
+        stubs.nodes(client).DeleteRoot(nodes_pb2.DeleteRootRequest(root=root_id))
     typer.echo(f"removed root {root_id}")
 
 
@@ -134,7 +125,6 @@ def import_root(
     import sys
 
     from cli.client import connect
-    from cli.commands.workspaces import stub
     from cli.output import note, print_json, print_lines, workspace_line
     from wio.workspaces.v1 import workspaces_pb2
 
@@ -143,7 +133,9 @@ def import_root(
         note(f"listing the folders of root {root_id} ...")
     with connect() as client:
         # Listing a large bucket can take a while: a longer deadline than an ordinary call.
-        reply = stub(client).ImportRoot(workspaces_pb2.ImportRootRequest(root=root_id), timeout=600.0)
+        reply = stubs.workspaces(client).ImportRoot(
+            workspaces_pb2.ImportRootRequest(root=root_id), timeout=600.0
+        )
     if as_json:
         print_json(reply)
         return

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
 from cli.commands.workspaces import (
     ExpiresOption,
@@ -11,7 +12,6 @@ from cli.commands.workspaces import (
     Permission,
     WorkspaceRef,
     permission_value,
-    stub,
 )
 
 app = noun_app("Shares: list the ones you made or received, change and revoke them.")
@@ -34,7 +34,8 @@ def share(
 ) -> None:
     """Share a workspace you own with a user or a group (group:NAME)."""
     from cli.client import connect
-    from cli.output import parse_when, print_json, share_line
+    from cli.output import print_json, share_line
+    from cli.parsing import parse_when
     from wio.workspaces.v1 import workspaces_pb2
 
     request = workspaces_pb2.CreateShareRequest(
@@ -44,7 +45,7 @@ def share(
         # Parsed before connecting, so a typo costs no round trip.
         request.expires_at.FromDatetime(parse_when(expires))
     with connect() as client:
-        created = stub(client).CreateShare(request).share
+        created = stubs.workspaces(client).CreateShare(request).share
     if as_json:
         print_json(created)
     else:
@@ -65,7 +66,9 @@ def list_shares(
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        reply = stub(client).ListShares(workspaces_pb2.ListSharesRequest(workspace=workspace or ""))
+        reply = stubs.workspaces(client).ListShares(
+            workspaces_pb2.ListSharesRequest(workspace=workspace or "")
+        )
     if as_json:
         print_json(reply)
         return
@@ -92,7 +95,8 @@ def update_share(
 
     from cli.client import connect
     from cli.errors import EXIT_USAGE, CliError
-    from cli.output import parse_when, print_json, share_line
+    from cli.output import print_json, share_line
+    from cli.parsing import parse_when
     from wio.workspaces.v1 import workspaces_pb2
 
     if expires is not None and no_expiry:
@@ -112,7 +116,7 @@ def update_share(
         raise CliError("nothing to update: give --permission, --expires or --no-expiry", EXIT_USAGE)
     request.update_mask.CopyFrom(FieldMask(paths=paths))
     with connect() as client:
-        updated = stub(client).UpdateShare(request).share
+        updated = stubs.workspaces(client).UpdateShare(request).share
     if as_json:
         print_json(updated)
     else:
@@ -127,7 +131,7 @@ def revoke_share(share_id: ShareId) -> None:
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        stub(client).RevokeShare(workspaces_pb2.RevokeShareRequest(id=share_id))
+        stubs.workspaces(client).RevokeShare(workspaces_pb2.RevokeShareRequest(id=share_id))
     typer.echo(f"revoked share {share_id}")
     # S3 cannot take back temporary credentials; they run out on their own.
     note("credentials issued before stay valid until they expire")

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
 
 app = noun_app("Users: list, show, create and disable accounts.")
@@ -18,12 +19,12 @@ def list_users(
     as_json: JsonOption = False,
 ) -> None:
     """List users (admins only)."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import print_json, print_lines, user_line
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = auth_stub(client).ListUsers(auth_pb2.ListUsersRequest(include_disabled=include_disabled))
+        reply = stubs.auth(client).ListUsers(auth_pb2.ListUsersRequest(include_disabled=include_disabled))
     if as_json:
         print_json(list(reply.users))
     else:
@@ -33,12 +34,12 @@ def list_users(
 @app.command("show")
 def show_user(username: Username, as_json: JsonOption = False) -> None:
     """Show one user (admins see anyone, others themselves)."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import print_json, user_details
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        user = auth_stub(client).GetUser(auth_pb2.GetUserRequest(username=username)).user
+        user = stubs.auth(client).GetUser(auth_pb2.GetUserRequest(username=username)).user
     if as_json:
         print_json(user)
     else:
@@ -58,7 +59,7 @@ def create_user(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user and their first API key (shown once)."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import enum_label, note, print_json
     from wio.auth.v1 import auth_pb2
 
@@ -69,7 +70,7 @@ def create_user(
         role=auth_pb2.ROLE_ADMIN if admin else auth_pb2.ROLE_USER,
     )
     with connect() as client:
-        reply = auth_stub(client).CreateUser(request)
+        reply = stubs.auth(client).CreateUser(request)
     if as_json:
         print_json(reply)
     else:
@@ -85,11 +86,11 @@ def disable_user(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Disable a user; their keys stop working at once."""
-    from cli.client import auth_stub, connect
+    from cli.client import connect
     from cli.output import confirm
     from wio.auth.v1 import auth_pb2
 
     confirm(f"Disable user {username}? Their keys stop working at once.", yes)
     with connect() as client:
-        user = auth_stub(client).DisableUser(auth_pb2.DisableUserRequest(username=username)).user
+        user = stubs.auth(client).DisableUser(auth_pb2.DisableUserRequest(username=username)).user
     typer.echo(f"disabled user {user.username}")

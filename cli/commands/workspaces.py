@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cli import stubs
 from cli.commands import noun_app
 
 if TYPE_CHECKING:
-    from cli.client import Client
     from wio.workspaces.v1 import workspaces_pb2
-    from wio.workspaces.v1.workspaces_pb2_grpc import WorkspacesServiceStub
 
 app = noun_app("Workspaces: list, create, show and remove them, and see why someone may use one.")
 
@@ -44,12 +43,6 @@ ExpiresOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def stub(client: "Client") -> "WorkspacesServiceStub":
-    from wio.workspaces.v1 import workspaces_pb2_grpc
-
-    return client.stub("workspaces", workspaces_pb2_grpc.WorkspacesServiceStub)
 
 
 def type_value(kind: WorkspaceType | None) -> "workspaces_pb2.WorkspaceType.ValueType":
@@ -98,7 +91,7 @@ def list_workspaces(
         owner=owner, node=node, type=type_value(kind), name_contains=name
     )
     with connect() as client:
-        reply = stub(client).ListWorkspaces(request)
+        reply = stubs.workspaces(client).ListWorkspaces(request)
     if as_json:
         print_json(list(reply.workspaces))
     else:
@@ -164,7 +157,7 @@ def create_workspace(
         name=name, type=type_value(kind), node=node, root=root, prefix=prefix
     )
     with connect() as client:
-        workspace = stub(client).CreateWorkspace(request).workspace
+        workspace = stubs.workspaces(client).CreateWorkspace(request).workspace
     if as_json:
         print_json(workspace)
         return
@@ -185,7 +178,7 @@ def show_workspace(workspace: WorkspaceRef, as_json: JsonOption = False) -> None
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        workspaces = stub(client)
+        workspaces = stubs.workspaces(client)
         reply = workspaces.GetWorkspace(workspaces_pb2.GetWorkspaceRequest(workspace=workspace))
         if as_json:
             print_json(reply)
@@ -217,7 +210,7 @@ def delete_workspace(
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        workspaces = stub(client)
+        workspaces = stubs.workspaces(client)
         # Looked up first, so the question names the workspace that would go, and what happens to its data.
         reply = workspaces.GetWorkspace(workspaces_pb2.GetWorkspaceRequest(workspace=workspace))
         found = reply.workspace
@@ -267,7 +260,7 @@ def explain_permission(
         workspace=workspace, username=user, wanted=permission_value(permission)
     )
     with connect() as client:
-        reply = stub(client).ExplainPermission(request)
+        reply = stubs.workspaces(client).ExplainPermission(request)
     if as_json:
         print_json(reply)
     else:
@@ -290,7 +283,8 @@ def create_link(
     from datetime import UTC, datetime
 
     from cli.client import connect
-    from cli.output import format_time, note, parse_when, print_json
+    from cli.output import format_time, note, print_json
+    from cli.parsing import parse_when
     from wio.workspaces.v1 import workspaces_pb2
 
     request = workspaces_pb2.CreateLinkRequest(object=target)
@@ -298,7 +292,7 @@ def create_link(
         now = datetime.now(UTC)
         request.expires_in_seconds = math.ceil((parse_when(expires, now) - now).total_seconds())
     with connect() as client:
-        reply = stub(client).CreateLink(request)
+        reply = stubs.workspaces(client).CreateLink(request)
     if as_json:
         print_json(reply)
         return

@@ -15,12 +15,19 @@ class AuthSettings:
 
 
 def parse_directory(raw: str) -> dict[str, str]:
+    """`nodes=host:port,workspaces=a:1,b:2`: a part without `name=` is one more replica of the service
+    before it, so each service may have several addresses."""
     found: dict[str, str] = {}
+    name = ""
     for part in filter(None, (p.strip() for p in raw.split(","))):
-        name, sep, address = part.partition("=")
-        if not sep or not name.strip() or not address.strip():
+        key, sep, address = part.partition("=")
+        if sep and key.strip() and address.strip():
+            name = key.strip()
+            found[name] = address.strip()
+        elif not sep and name:
+            found[name] += f",{part}"
+        else:
             raise ConfigError(f"WIO_AUTH_DIRECTORY: expected name=host:port, got {part!r}")
-        found[name.strip()] = address.strip()
     return found
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 
+from services.common.channels import AddressError, open_aio_channel, split_addresses
 from services.common.config import ConfigError, TlsSettings
 
 
@@ -47,14 +48,18 @@ def add_server_port(server: grpc.aio.Server, address: str, tls: TlsSettings) -> 
 
 
 def client_channel(address: str, tls: TlsSettings) -> grpc.aio.Channel:
-    """A channel to another service: TLS when a CA is configured, plaintext only to loopback."""
+    """A channel to another service (one address or several replicas, services/common/channels.py): TLS
+    when a CA is configured, plaintext only to loopback."""
+    credentials = None
     if tls.ca_file:
-        creds = grpc.ssl_channel_credentials(
+        credentials = grpc.ssl_channel_credentials(
             root_certificates=_read(tls.ca_file),
             private_key=_read(tls.key_file) if tls.key_file else None,
             certificate_chain=_read(tls.cert_file) if tls.cert_file else None,
         )
-        return grpc.aio.secure_channel(address, creds)
-    if not is_loopback(address):
+    elif not all(is_loopback(part) for part in split_addresses(address)):
         raise ConfigError(f"refusing plaintext gRPC to {address}: set WIO_TLS_CA")
-    return grpc.aio.insecure_channel(address)
+    try:
+        return open_aio_channel(address, credentials)
+    except AddressError as exc:
+        raise ConfigError(str(exc)) from exc

@@ -1,0 +1,292 @@
+"""Channels to several replicas of a service (services/common/channels.py): calls are spread over them,
+and when one replica dies the calls that are safe to repeat are retried on another, so none fails.
+
+The replicas are real identity services in their own processes (so one can be killed outright) on the
+test run's PostgreSQL and NATS. Each answers GetServiceDirectory with its own name, which tells the test
+which replica served a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from services.auth.config import parse_directory
+from services.common.channels import (
+    AFTER_ANSWER_ATTEMPTS,
+    RETRYABLE_METHODS,
+    AddressError,
+    RepeatCutOffAioCalls,
+    RepeatCutOffCalls,
+    _CallDetails,
+    open_aio_channel,
+    service_config,
+    target,
+)
+from services.common.config import ConfigError, TlsSettings
+from services.common.tls import client_channel
+from tests.conftest import SECRET_KEY, AuthUnderTest, free_port
+from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# Addresses and the service config -------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_one_address_is_used_as_given_and_several_become_one_target() -> None:
+    assert target("localhost:50151") == "localhost:50151"
+    assert target("dns:///wio.example.org:443") == "dns:///wio.example.org:443"
+    assert target(" 127.0.0.1:1, 127.0.0.2:2 ") == "ipv4:127.0.0.1:1,127.0.0.2:2"
+    assert target("[::1]:1,[::1]:2") == "ipv6:[::1]:1,[::1]:2"
+    for bad in ("", " , ", "a.example:1,b.example:2", "127.0.0.1:1,[::1]:2"):
+        with pytest.raises(AddressError):
+            target(bad)
+
+
+@pytest.mark.unit
+def test_retries_cover_reads_and_idempotent_calls_and_never_creates() -> None:
+    config = service_config()
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    (method_config,) = config["methodConfig"]
+    assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    named = {(name["service"], name["method"]) for name in method_config["name"]}
+    assert ("wio.auth.v1.AuthService", "WhoAmI") in named
+    assert ("wio.workspaces.v1.WorkspacesService", "IssueCredentials") in named
+    methods = [method for listed in RETRYABLE_METHODS.values() for method in listed]
+    writes = [m for m in methods if m.startswith(("Create", "Register", "Delete", "Revoke", "Add"))]
+    # CreateLink signs a URL and stores nothing.
+    assert writes == ["CreateLink"]
+    # Every name is a real method of a real service, so a typo cannot silently drop a retry.
+    from wio.auth.v1 import auth_pb2 as auth_descriptors
+    from wio.nodes.v1 import nodes_pb2
+    from wio.workspaces.v1 import workspaces_pb2
+
+    services = {
+        service.full_name: service
+        for module in (auth_descriptors, nodes_pb2, workspaces_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    }
+    for service_name, listed in RETRYABLE_METHODS.items():
+        assert set(listed) <= set(services[service_name].methods_by_name), service_name
+
+
+class Outcome:
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+class AioOutcome:
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    async def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+def continuation(codes: list[grpc.StatusCode], seen: list[Any]) -> Any:
+    def call(details: Any, request: Any) -> Outcome:
+        seen.append(details.timeout)
+        return Outcome(codes.pop(0))
+
+    return call
+
+
+@pytest.mark.unit
+def test_a_safe_call_cut_off_is_made_again_within_its_deadline() -> None:
+    interceptor = RepeatCutOffCalls()
+    details = _CallDetails("/wio.auth.v1.AuthService/WhoAmI", 5.0, (), None, None, None)
+    seen: list[Any] = []
+    codes = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK]
+    outcome = interceptor.intercept_unary_unary(continuation(codes, seen), details, object())
+    assert outcome.code() == grpc.StatusCode.OK
+    assert seen[0] == 5.0 and 4.0 < seen[1] < 5.0
+    # At most AFTER_ANSWER_ATTEMPTS calls; then the failure is the caller's.
+    seen.clear()
+    codes = [grpc.StatusCode.UNAVAILABLE] * AFTER_ANSWER_ATTEMPTS
+    outcome = interceptor.intercept_unary_unary(continuation(codes, seen), details, object())
+    assert outcome.code() == grpc.StatusCode.UNAVAILABLE and len(seen) == AFTER_ANSWER_ATTEMPTS
+    # Another status, or a call that is not safe to repeat, is made once.
+    for method, code in [
+        ("/wio.auth.v1.AuthService/WhoAmI", grpc.StatusCode.NOT_FOUND),
+        ("/wio.auth.v1.AuthService/CreateUser", grpc.StatusCode.UNAVAILABLE),
+    ]:
+        seen.clear()
+        once = details._replace(method=method)
+        outcome = interceptor.intercept_unary_unary(continuation([code], seen), once, object())
+        assert outcome.code() == code and len(seen) == 1
+
+
+@pytest.mark.unit
+async def test_an_asyncio_safe_call_cut_off_is_made_again() -> None:
+    seen: list[str] = []
+    codes = [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE]
+
+    async def call(details: Any, request: Any) -> AioOutcome:
+        seen.append(details.method)
+        return AioOutcome(codes.pop(0))
+
+    interceptor = RepeatCutOffAioCalls()
+    safe = grpc.aio.ClientCallDetails("/wio.nodes.v1.NodesService/ListNodes", None, None, None, None)
+    assert await (await interceptor.intercept_unary_unary(call, safe, object())).code() == grpc.StatusCode.OK
+    unsafe = grpc.aio.ClientCallDetails("/wio.nodes.v1.NodesService/RegisterNode", None, None, None, None)
+    result = await interceptor.intercept_unary_unary(call, unsafe, object())
+    assert await result.code() == grpc.StatusCode.UNAVAILABLE
+    assert len(seen) == 3
+
+
+@pytest.mark.unit
+def test_service_channels_refuse_plaintext_unless_every_replica_is_loopback() -> None:
+    with pytest.raises(ConfigError):
+        client_channel("127.0.0.1:1,10.0.0.5:1", TlsSettings())
+    with pytest.raises(ConfigError):
+        client_channel("a.example:1,b.example:2", TlsSettings(ca_file="/nonexistent"))
+
+
+@pytest.mark.unit
+def test_directory_entries_may_name_several_replicas() -> None:
+    assert parse_directory("nodes=127.0.0.1:1,127.0.0.1:2, workspaces=127.0.0.1:3") == {
+        "nodes": "127.0.0.1:1,127.0.0.1:2",
+        "workspaces": "127.0.0.1:3",
+    }
+    with pytest.raises(ConfigError):
+        parse_directory("127.0.0.1:1,nodes=127.0.0.1:2")
+
+
+# Two replicas -------------------------------------------------------------------------------------------
+
+
+class Replica:
+    """`python -m services.auth` on a free port, answering its own `name` in its service directory."""
+
+    def __init__(self, name: str, infra: Any, auth: AuthUnderTest, logs: Path) -> None:
+        self.name = name
+        self.address = f"127.0.0.1:{free_port()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
+        env.update(
+            {
+                "WIO_DATABASE_URL": infra.database_url,
+                "WIO_NATS_URL": infra.nats_url,
+                "WIO_SECRET_KEY": SECRET_KEY,
+                "WIO_AUTH_ADDRESS": auth.address,
+                "WIO_AUTH_LISTEN": self.address,
+                "WIO_AUTH_DIRECTORY": f"replica={name}",
+                "WIO_LOG_LEVEL": "WARNING",
+            }
+        )
+        self.log = logs / f"{name}.log"
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "services.auth"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+
+    async def wait_ready(self, within: float = 60.0) -> None:
+        async with grpc.aio.insecure_channel(self.address) as channel:
+            stub = auth_pb2_grpc.AuthServiceStub(channel)
+            deadline = time.monotonic() + within
+            while True:
+                if self.process.poll() is not None:
+                    pytest.fail(f"replica {self.name} exited: {self.log.read_text(errors='replace')}")
+                try:
+                    await stub.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest(), timeout=2)
+                    return
+                except grpc.aio.AioRpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def replicas(infra: Any, auth: AuthUnderTest, tmp_path: Path) -> Iterator[list[Replica]]:
+    started = [Replica(name, infra, auth, tmp_path) for name in ("one", "two")]
+    try:
+        yield started
+    finally:
+        for replica in started:
+            replica.kill()
+
+
+async def served_by(stub: Any) -> str:
+    reply = await stub.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest(), timeout=10)
+    return str({endpoint.name: endpoint.address for endpoint in reply.services}["replica"])
+
+
+@pytest.mark.integration
+async def test_calls_spread_over_replicas_and_survive_one_killed(
+    replicas: list[Replica], auth: AuthUnderTest, tmp_path: Path
+) -> None:
+    one, two = replicas
+    await asyncio.gather(one.wait_ready(), two.wait_ready())
+    async with open_aio_channel(f"{one.address},{two.address}") as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        await channel.channel_ready()
+
+        spread = Counter([await served_by(stub) for _ in range(60)])
+        assert spread["one"] >= 15 and spread["two"] >= 15, spread
+
+        # Four clients call without pause while replica two is killed: calls in flight on it, and those
+        # sent before the channel notices, fail with UNAVAILABLE and are retried on replica one.
+        served: list[tuple[float, str]] = []
+        failures: list[BaseException] = []
+        running = True
+
+        async def client() -> None:
+            while running:
+                try:
+                    served.append((time.monotonic(), await served_by(stub)))
+                except grpc.aio.AioRpcError as exc:
+                    failures.append(exc)
+
+        clients = [asyncio.create_task(client()) for _ in range(4)]
+        await asyncio.sleep(0.5)
+        killed_at = time.monotonic()
+        await asyncio.to_thread(two.kill)
+        await asyncio.sleep(1.5)
+        running = False
+        await asyncio.gather(*clients)
+
+    assert not failures, [str(exc) for exc in failures[:3]]
+    before = Counter(name for at, name in served if at < killed_at)
+    after = [name for at, name in served if at > killed_at + 0.5]
+    assert before["one"] and before["two"], before
+    assert after and set(after) == {"one"}
+
+    # The CLI's channel is the same one: `wio whoami` with both addresses works with one replica dead.
+    config = tmp_path / "cli" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'[server]\naddress = "{one.address},{two.address}"\n[auth]\napi_key = "{auth.admin_key}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
+    env["WIO_CONFIG"] = str(config)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).with_name("wio")), "whoami", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["role"] == "ROLE_ADMIN"
