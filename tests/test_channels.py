@@ -32,10 +32,13 @@ from services.common.channels import (
     RepeatCutOffCalls,
     _CallDetails,
     open_aio_channel,
+    open_channel,
     service_config,
     target,
 )
 from services.common.config import ConfigError, TlsSettings
+from services.common.errors import DomainError, Reason
+from services.common.interceptors import ErrorInterceptor
 from services.common.tls import client_channel
 from tests.conftest import SECRET_KEY, AuthUnderTest, free_port
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -91,6 +94,9 @@ class Outcome:
     def code(self) -> grpc.StatusCode:
         return self._code
 
+    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return ()
+
 
 class AioOutcome:
     def __init__(self, code: grpc.StatusCode) -> None:
@@ -98,6 +104,9 @@ class AioOutcome:
 
     async def code(self) -> grpc.StatusCode:
         return self._code
+
+    async def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+        return ()
 
 
 def continuation(codes: list[grpc.StatusCode], seen: list[Any]) -> Any:
@@ -149,6 +158,63 @@ async def test_an_asyncio_safe_call_cut_off_is_made_again() -> None:
     result = await interceptor.intercept_unary_unary(call, unsafe, object())
     assert await result.code() == grpc.StatusCode.UNAVAILABLE
     assert len(seen) == 3
+
+
+class _Unavailable:
+    """A real server whose IssueCredentials (a call safe to repeat) answers UNAVAILABLE: as the service
+    itself (a DomainError through wio's ErrorInterceptor, e.g. a storage node that is down), or bare, as
+    a server going away would; it counts the attempts that reach it."""
+
+    def __init__(self, as_service: bool) -> None:
+        self.attempts = 0
+        self.address = f"127.0.0.1:{free_port()}"
+        self.server = grpc.aio.server(interceptors=[ErrorInterceptor(domain="workspaces.wio")])
+
+        async def answer(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            self.attempts += 1
+            if as_service:
+                raise DomainError(Reason.NODE_UNREACHABLE, "the node did not answer")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "going away")
+
+        handler = grpc.unary_unary_rpc_method_handler(
+            answer, request_deserializer=lambda b: b, response_serializer=lambda b: b
+        )
+        service = grpc.method_handlers_generic_handler(
+            "wio.workspaces.v1.WorkspacesService", {"IssueCredentials": handler}
+        )
+        self.server.add_generic_rpc_handlers([service])
+        self.server.add_insecure_port(self.address)
+
+
+@pytest.mark.parametrize("as_service", [True, False], ids=["service-answer", "bare"])
+async def test_an_unavailable_answered_by_the_service_itself_is_not_repeated(as_service: bool) -> None:
+    """A node that is down makes the workspaces service answer UNAVAILABLE after its node timeout;
+    repeating that call would only multiply the wait. A bare UNAVAILABLE is still retried."""
+    served = _Unavailable(as_service)
+    await served.server.start()
+    path = "/wio.workspaces.v1.WorkspacesService/IssueCredentials"
+    try:
+        async with open_aio_channel(served.address) as channel:
+            method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await method(b"", timeout=10)
+        assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
+        aio_attempts, served.attempts = served.attempts, 0
+        blocking = open_channel(served.address)
+        try:
+            call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = blocking.unary_unary(path)
+            # In a thread of its own: a blocking call on the event loop's thread would stop the server.
+            with pytest.raises(grpc.RpcError):
+                await asyncio.to_thread(call, b"", timeout=10)
+        finally:
+            blocking.close()
+        blocking_attempts = served.attempts
+    finally:
+        await served.server.stop(None)
+    if as_service:
+        assert (aio_attempts, blocking_attempts) == (1, 1)
+    else:
+        assert aio_attempts > 1 and blocking_attempts > 1
 
 
 @pytest.mark.unit

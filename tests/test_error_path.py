@@ -21,7 +21,7 @@ from botocore.exceptions import (
 
 from services.common.clients import AuthClient
 from services.common.errors import REASON_KIND, DomainError, Kind, Reason
-from services.common.grpc_errors import KIND_TO_CODE, callee_errors, from_callee, status_for
+from services.common.grpc_errors import KIND_TO_CODE, Trailers, callee_errors, from_callee, status_for
 from services.common.interceptors import ErrorInterceptor
 from services.common.s3 import (
     FAILURE_REASONS,
@@ -227,9 +227,15 @@ class _Unknown:
 
     def __init__(self, code: grpc.StatusCode) -> None:
         self._code = code
-        _, _, self._trailers = status_for(DomainError(Reason.INVALID_ARGUMENT, "new"), "callee.wio")
-        self._trailers = tuple(
-            (key, value.replace(b"INVALID_ARGUMENT", b"BRAND_NEW_REASON")) for key, value in self._trailers
+        _, _, trailers = status_for(DomainError(Reason.INVALID_ARGUMENT, "new"), "callee.wio")
+        self._trailers: Trailers = tuple(
+            (
+                key,
+                value.replace(b"INVALID_ARGUMENT", b"BRAND_NEW_REASON")
+                if isinstance(value, bytes)
+                else value,
+            )
+            for key, value in trailers
         )
 
     def code(self) -> grpc.StatusCode:
@@ -238,7 +244,7 @@ class _Unknown:
     def details(self) -> str:
         return "something new"
 
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
+    def trailing_metadata(self) -> Trailers:
         return self._trailers
 
 

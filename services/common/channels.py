@@ -71,6 +71,13 @@ RETRY_POLICY = {
 }
 
 
+# A wio service that answers with an error of its own (it carries its google.rpc.Status here) has decided:
+# an UNAVAILABLE of that kind (e.g. a storage node that is down) is never repeated, only one that comes
+# from the transport (no server, or a server gone mid-call). Such answers also carry a negative retry
+# pushback (RETRY_PUSHBACK_KEY), which tells gRPC's own retry policy the same.
+ANSWER_DETAILS_KEY = "grpc-status-details-bin"
+RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
+
 # Tries of a safe call whose answer was cut off (each one a whole gRPC call, with its own policy retries).
 AFTER_ANSWER_ATTEMPTS = 2
 AFTER_ANSWER_BACKOFF_SECONDS = 0.05
@@ -137,10 +144,20 @@ def _remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _again(code: grpc.StatusCode, attempt: int, deadline: float | None) -> bool:
+def answered_by_service(trailers: Any) -> bool:
+    """Whether a failed call's trailing metadata holds a wio service's own error answer."""
+    return any(item[0] == ANSWER_DETAILS_KEY for item in trailers or ())
+
+
+def _again(code: grpc.StatusCode, trailers: Any, attempt: int, deadline: float | None) -> bool:
     """Whether a safe call that ended with `code` is made once more."""
     left = _remaining(deadline)
-    return code == grpc.StatusCode.UNAVAILABLE and attempt < AFTER_ANSWER_ATTEMPTS and left != 0
+    return (
+        code == grpc.StatusCode.UNAVAILABLE
+        and not answered_by_service(trailers)
+        and attempt < AFTER_ANSWER_ATTEMPTS
+        and left != 0
+    )
 
 
 class _CallDetails(NamedTuple):
@@ -163,7 +180,7 @@ class RepeatCutOffCalls(grpc.UnaryUnaryClientInterceptor):
         deadline = None if details.timeout is None else time.monotonic() + details.timeout
         for attempt in range(1, AFTER_ANSWER_ATTEMPTS + 1):
             outcome = continuation(details, request)
-            if not _again(outcome.code(), attempt, deadline):
+            if not _again(outcome.code(), outcome.trailing_metadata(), attempt, deadline):
                 return outcome
             time.sleep(AFTER_ANSWER_BACKOFF_SECONDS * attempt)
             details = _CallDetails(
@@ -188,12 +205,7 @@ class RepeatCutOffAioCalls(grpc.aio.UnaryUnaryClientInterceptor):
         deadline = None if details.timeout is None else time.monotonic() + details.timeout
         for attempt in range(1, AFTER_ANSWER_ATTEMPTS + 1):
             call = await continuation(details, request)
-            left = _remaining(deadline)
-            if (
-                await call.code() != grpc.StatusCode.UNAVAILABLE
-                or attempt == AFTER_ANSWER_ATTEMPTS
-                or left == 0
-            ):
+            if not _again(await call.code(), await call.trailing_metadata(), attempt, deadline):
                 return call
             await asyncio.sleep(AFTER_ANSWER_BACKOFF_SECONDS * attempt)
             details = details._replace(timeout=_remaining(deadline))

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from services.common.channels import ANSWER_DETAILS_KEY, RETRY_PUSHBACK_KEY
 from services.common.errors import REASON_KIND, DomainError, Kind, Reason
 
 KIND_TO_CODE: dict[Kind, grpc.StatusCode] = {
@@ -26,17 +27,21 @@ KIND_TO_CODE: dict[Kind, grpc.StatusCode] = {
     Kind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
+STATUS_DETAILS_KEY = ANSWER_DETAILS_KEY
 
 
-def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, tuple[tuple[str, bytes], ...]]:
-    """The code, message and trailing metadata (google.rpc.Status) that carry `error`."""
+Trailers = tuple[tuple[str, str | bytes], ...]
+
+
+def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, Trailers]:
+    """The code, message and trailing metadata (google.rpc.Status) that carry `error`. The service has
+    answered: the negative retry pushback tells clients' retry policies not to send the call again."""
     code = KIND_TO_CODE[error.kind]
     info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=domain, metadata=error.metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
-    return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()),)
+    return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()), (RETRY_PUSHBACK_KEY, "-1"))
 
 
 def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
