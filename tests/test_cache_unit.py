@@ -30,16 +30,19 @@ def plan(
     node_id: str = "n1",
 ) -> Plan:
     planned = PlannedSet(node_id, "node", "{}", "digest", 2048, ())
-    return Plan(revision, valid_until, groups_read, member_of, (planned,))
+    read = (("name:w", revision), ("user:u", 0))
+    return Plan(read, valid_until, groups_read, member_of, (planned,))
 
 
-def test_a_plan_holds_only_at_its_revision_and_before_a_share_it_read_expires() -> None:
-    assert plan(revision=7).holds(7, NOW)
-    assert not plan(revision=7).holds(8, NOW)
+def test_a_plan_holds_only_at_its_revisions_and_before_a_share_it_read_expires() -> None:
+    assert plan(revision=7).holds({"name:w": 7}, NOW)  # a scope never changed reads as 0
+    assert plan(revision=7).holds({"name:w": 7, "user:u": 0, "name:other": 9}, NOW)
+    assert not plan(revision=7).holds({"name:w": 8}, NOW)
+    assert not plan(revision=7).holds({"name:w": 7, "user:u": 1}, NOW)
     ends = NOW + timedelta(seconds=5)
-    assert plan(valid_until=ends).holds(7, NOW)
-    assert not plan(valid_until=ends).holds(7, ends)
-    assert not plan(valid_until=ends).holds(7, ends + timedelta(seconds=1))
+    assert plan(valid_until=ends).holds({"name:w": 7}, NOW)
+    assert not plan(valid_until=ends).holds({"name:w": 7}, ends)
+    assert not plan(valid_until=ends).holds({"name:w": 7}, ends + timedelta(seconds=1))
 
 
 def test_membership_is_compared_only_where_the_plan_read_it() -> None:
@@ -57,16 +60,16 @@ def test_membership_is_compared_only_where_the_plan_read_it() -> None:
     assert not plan(groups_read=frozenset()).reads_groups
 
 
-def test_plan_cache_drops_other_revisions_first_then_the_oldest() -> None:
+def test_plan_cache_drops_the_oldest_when_full() -> None:
     plans = PlanCache(max_entries=3)
     keys = [PlanKey("u", (f"w{i}",), "") for i in range(5)]
-    plans.put(keys[0], plan(revision=1))
-    plans.put(keys[1], plan(revision=2))
-    plans.put(keys[2], plan(revision=2))
-    plans.put(keys[3], plan(revision=2))  # full: the revision-1 plan goes
-    assert plans.get(keys[0]) is None and len(plans) == 3
-    plans.put(keys[4], plan(revision=2))  # full, all current: the oldest goes
-    assert plans.get(keys[1]) is None and plans.get(keys[4]) is not None and len(plans) == 3
+    for key in keys[:3]:
+        plans.put(key, plan(revision=1))
+    plans.put(keys[0], plan(revision=2))  # put again: now the newest
+    plans.put(keys[3], plan(revision=2))  # full: the oldest (keys[1]) goes
+    assert plans.get(keys[1]) is None and plans.get(keys[0]) is not None and len(plans) == 3
+    plans.put(keys[4], plan(revision=2))
+    assert plans.get(keys[2]) is None and plans.get(keys[4]) is not None and len(plans) == 3
     assert plans.forget_node("n1") == 3 and len(plans) == 0
 
 
@@ -79,8 +82,6 @@ def test_a_full_plan_cache_frees_a_tenth_of_its_room_at_once() -> None:
     assert len(plans) == 19 and plans.get(keys[0]) is None and plans.get(keys[1]) is None
     plans.put(keys[21], plan(revision=1))
     assert len(plans) == 20 and plans.get(keys[2]) is not None
-    plans.put(PlanKey("u", ("new",), ""), plan(revision=2))  # every older revision goes, nothing more
-    assert len(plans) == 1
 
 
 def credentials(name: str, expires_at: float) -> IssuedCredentials:

@@ -13,7 +13,9 @@ from services.common.server import Runtime, serve, start_runtime
 from services.common.tls import client_channel
 from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
+from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.service import WorkspacesService
+from services.workspaces.events.memberships import MembershipMirror
 from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.object_store import S3ObjectStore
 from services.workspaces.storage.remote import IdentityClient, NodesClient
@@ -42,14 +44,21 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
 
     runtime.closers.append(close_s3)
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
+    cache, plans = CredentialCache(), PlanCache()
+    memberships = MembershipMirror(runtime.nats, identity)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
         nodes,
         identity,
         S3ObjectStore(gateway),
+        memberships=memberships,
+        cache=cache,
+        plans=plans,
         credential_seconds=settings.credential_seconds,
     )
-    eviction = CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)
+    eviction = CacheEvictionFeed(runtime.js, cache, plans, nodes)
+    await memberships.start()
+    runtime.closers.append(memberships.stop)
     await eviction.start()
     runtime.closers += [eviction.stop, workspaces.drain]
     return runtime, workspaces, auth
