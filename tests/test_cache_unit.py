@@ -3,10 +3,14 @@ within their bounds."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import (
     CacheKey,
     CredentialCache,
@@ -15,7 +19,9 @@ from services.workspaces.domain.cache import (
     PlanKey,
     PlannedSet,
 )
+from services.workspaces.domain.models import Level, Share, Workspace
 from services.workspaces.domain.ports import IssuedCredentials
+from services.workspaces.domain.revisions import FreshRead, SharedRevisionReads
 
 pytestmark = pytest.mark.unit
 
@@ -119,3 +125,69 @@ def test_a_full_credential_cache_drops_only_spent_sets_when_they_free_enough() -
     )
     assert len(cache) == 6
     assert all(cache.get(CacheKey("u", "n", f"d{i}"), 500.0) is not None for i in range(0, 10, 2))
+
+
+async def test_a_shared_read_is_joined_only_before_it_starts() -> None:
+    """Callers waiting when a read starts share it; a caller arriving while it runs gets the next one, which
+    covers the scopes of everyone who waited for it."""
+    asked: list[set[str]] = []
+    gates: list[asyncio.Event] = []
+
+    async def read(scopes: Collection[str]) -> dict[str, int]:
+        asked.append(set(scopes))
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+        return {scope: len(asked) for scope in scopes}
+
+    async def settle() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+    reads = SharedRevisionReads(read)
+    first = [asyncio.create_task(reads.get([s])) for s in ("a", "b")]
+    await settle()
+    assert asked == [{"a", "b"}]  # one read for both
+    late = [asyncio.create_task(reads.get([s])) for s in ("b", "c")]
+    await settle()
+    assert len(asked) == 1  # the late callers do not join the read under way
+    gates[0].set()
+    assert [await t for t in first] == [{"a": 1}, {"b": 1}]
+    await settle()
+    assert asked == [{"a", "b"}, {"b", "c"}]
+    gates[1].set()
+    assert [await t for t in late] == [{"b": 2}, {"c": 2}]
+
+
+async def test_a_failed_shared_read_fails_its_callers_and_the_next_read_runs() -> None:
+    calls = 0
+
+    async def read() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("down")
+        return calls
+
+    shared = FreshRead(read)
+    with pytest.raises(RuntimeError):
+        await shared.get()
+    assert await shared.get() == 2
+
+
+def test_scopes_a_change_advances_and_a_plan_reads() -> None:
+    ws = Workspace("w1", "data", "u1", "alice", "private", "n", "node", "r", "b", "alice/data/", NOW)
+    to_group = Share("s1", "w1", "group", "g1", "lab", Level.READ, "u1", NOW)
+    assert revisions.share_changed(ws, to_group) == {"ref:alice/data", "name:data", "group:g1"}
+    assert revisions.workspace_changed(ws, [to_group]) == {
+        "ref:alice/data",
+        "name:data",
+        "user:u1",
+        "group:g1",
+    }
+    public = dataclasses.replace(ws, type="public")
+    assert "public" in revisions.workspace_changed(public)
+    # `alice/data/x` reads as owner alice's data (path x) and as a workspace named alice (path data/x).
+    assert revisions.read_by_references(["alice/data/x"]) == {"ref:alice/data", "name:alice"}
+    assert revisions.read_by_references(["data"]) == {"name:data"}
+    assert revisions.read_by_principal("u2", ["g1"]) == {"user:u2", "group:g1", "public"}

@@ -29,6 +29,7 @@ class WorkspacesService:
     ) -> None:
         self._tx = transactions
         self.identity = identity
+        self.memberships = memberships
         self.references = References(transactions, memberships)
         self.workspaces = Workspaces(transactions, self.references, nodes, memberships, store)
         self.shares = Shares(transactions, self.references, identity, memberships)

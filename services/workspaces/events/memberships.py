@@ -80,6 +80,8 @@ class MembershipMirror(Memberships):
         js = self.nc.jetstream()
         await ensure_stream(js, "auth")
         # Empty, the copy is consistent with everything before now; it follows from the next message on.
+        self._entries.clear()
+        self._generation += 1
         self._applied = await self._stream_last_sequence()
         self._sub = await js.subscribe(
             "wio.auth.>",
