@@ -128,8 +128,8 @@ def test_a_full_credential_cache_drops_only_spent_sets_when_they_free_enough() -
 
 
 async def test_a_shared_read_is_joined_only_before_it_starts() -> None:
-    """Callers waiting when a read starts share it; a caller arriving while it runs gets the next one, which
-    covers the scopes of everyone who waited for it."""
+    """With no read under way a caller reads at once; callers arriving while a read runs wait for the next
+    one, which covers the scopes of all of them, and never join the one under way."""
     asked: list[set[str]] = []
     gates: list[asyncio.Event] = []
 
@@ -145,18 +145,24 @@ async def test_a_shared_read_is_joined_only_before_it_starts() -> None:
             await asyncio.sleep(0)
 
     reads = SharedRevisionReads(read)
-    first = [asyncio.create_task(reads.get([s])) for s in ("a", "b")]
+    first = asyncio.create_task(reads.get(["a"]))
     await settle()
-    assert asked == [{"a", "b"}]  # one read for both
-    late = [asyncio.create_task(reads.get([s])) for s in ("b", "c")]
+    assert asked == [{"a"}]
+    waiting = [asyncio.create_task(reads.get([s])) for s in ("b", "c")]
     await settle()
-    assert len(asked) == 1  # the late callers do not join the read under way
+    assert len(asked) == 1  # they do not join the read under way
     gates[0].set()
-    assert [await t for t in first] == [{"a": 1}, {"b": 1}]
+    assert await first == {"a": 1}
     await settle()
-    assert asked == [{"a", "b"}, {"b", "c"}]
+    assert asked == [{"a"}, {"b", "c"}]  # one read for both
+    late = asyncio.create_task(reads.get(["b"]))
+    await settle()
     gates[1].set()
-    assert [await t for t in late] == [{"b": 2}, {"c": 2}]
+    assert [await t for t in waiting] == [{"b": 2}, {"c": 2}]
+    await settle()
+    assert asked[2:] == [{"b"}]
+    gates[2].set()
+    assert await late == {"b": 3}
 
 
 async def test_a_failed_shared_read_fails_its_callers_and_the_next_read_runs() -> None:

@@ -20,6 +20,7 @@ from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.object_store import S3ObjectStore
 from services.workspaces.storage.remote import IdentityClient, NodesClient
 from services.workspaces.storage.repository import transactions
+from services.workspaces.storage.revision_reads import SqlRevisionReads
 from services.workspaces.storage.tables import metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
@@ -46,6 +47,8 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
     cache, plans = CredentialCache(), PlanCache()
     memberships = MembershipMirror(runtime.nats, identity)
+    revision_reads = SqlRevisionReads(runtime.read_engine)
+    runtime.closers.append(revision_reads.close)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
         nodes,
@@ -54,6 +57,7 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
         memberships=memberships,
         cache=cache,
         plans=plans,
+        read_revisions=revision_reads,
         credential_seconds=settings.credential_seconds,
     )
     eviction = CacheEvictionFeed(runtime.js, cache, plans, nodes)

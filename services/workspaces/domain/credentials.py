@@ -8,11 +8,11 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.common.errors import DomainError, Reason
-from services.common.identity import Caller
+from services.common.identity import Caller, set_caller
 from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import CacheKey, CredentialCache, Plan, PlanCache, PlanKey, PlannedSet
 from services.workspaces.domain.models import Level, Workspace
@@ -24,6 +24,7 @@ from services.workspaces.domain.ports import (
     NodeAccess,
     Nodes,
     ObjectStore,
+    RevisionReader,
     Transactions,
 )
 from services.workspaces.domain.references import References, now
@@ -31,6 +32,16 @@ from services.workspaces.domain.references import References, now
 log = logging.getLogger(__name__)
 
 DEFAULT_CREDENTIAL_SECONDS = 900
+# Issues recorded within this time of each other share a transaction.
+RECORD_BATCH_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class _IssueRecord:
+    caller: Caller
+    node_id: str
+    workspace_ids: list[str]
+    credentials: IssuedCredentials
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,7 @@ class Credentials:
         store: ObjectStore,
         cache: CredentialCache,
         plans: PlanCache,
+        read_revisions: RevisionReader,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
@@ -63,11 +75,9 @@ class Credentials:
         self.cache = cache
         self.plans = plans
         self.credential_seconds = credential_seconds
-        self.revisions = revisions.SharedRevisionReads(self._read_revisions)
-        self._background: set[asyncio.Task[None]] = set()
-
-    async def _read_revisions(self, scopes: Collection[str]) -> dict[str, int]:
-        return await self._tx.read(lambda repo: repo.revisions(scopes))
+        self.revisions = revisions.SharedRevisionReads(read_revisions)
+        self._records: list[_IssueRecord] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     async def issue(self, caller: Caller, references: Sequence[str], node: str) -> list[CredentialSet]:
         if not references and not node:
@@ -181,25 +191,35 @@ class Credentials:
             self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))
         # The record of the issue is written beside the answer, not before it: the caller does not wait
         # for a second transaction.
-        task = asyncio.create_task(
-            self._record_issue(caller.user_id, access.node_id, workspace_ids, credentials)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._records.append(_IssueRecord(caller, access.node_id, workspace_ids, credentials))
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._write_records())
         return credentials, sts_seconds
 
-    async def _record_issue(
-        self, user_id: str, node_id: str, workspace_ids: list[str], credentials: IssuedCredentials
-    ) -> None:
+    async def _write_records(self) -> None:
+        """Writes the records waiting, all of them in one transaction, until none is left: under load one
+        transaction records many issues instead of one each."""
         try:
-            async with self._tx() as tx:
-                await tx.events.credentials_issued(
-                    user_id, node_id, workspace_ids, credentials.expires_at, credentials.access_key
-                )
-        except Exception:
-            log.exception("could not record issued credentials for user %s on node %s", user_id, node_id)
+            while self._records:
+                await asyncio.sleep(RECORD_BATCH_SECONDS)
+                batch, self._records = self._records, []
+                try:
+                    async with self._tx() as tx:
+                        for r in batch:
+                            set_caller(r.caller)  # the event's actor (this task's own context)
+                            await tx.events.credentials_issued(
+                                r.caller.user_id,
+                                r.node_id,
+                                r.workspace_ids,
+                                r.credentials.expires_at,
+                                r.credentials.access_key,
+                            )
+                except Exception:
+                    log.exception("could not record %d issued credential set(s)", len(batch))
+        finally:
+            self._recorder = None
 
     async def drain(self) -> None:
         """Waits for the records still being written (on shutdown)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._recorder is not None:
+            await asyncio.gather(self._recorder, return_exceptions=True)

@@ -86,21 +86,32 @@ Revisions = Mapping[str, int]
 class FreshRead(Generic[T]):
     """One call of `read` shared by every caller that arrived before it started. A caller never joins a
     call already under way: that one may have been sent before the caller's own request arrived, and a
-    change acknowledged before a request must count for it."""
+    change acknowledged before a request must count for it. With no call under way, the caller makes its
+    own at once; those arriving meanwhile wait for the next one, which all of them share."""
 
     def __init__(self, read: Callable[[], Awaitable[T]]) -> None:
         self._read = read
+        self._busy = False
         self._next: asyncio.Future[T] | None = None
         self._runner: asyncio.Task[None] | None = None
 
     async def get(self) -> T:
+        if not self._busy:
+            self._busy = True
+            try:
+                return await self._read()
+            finally:
+                self._busy = False
+                self._run_waiting()
         if self._next is None:
             self._next = asyncio.get_running_loop().create_future()
-        future = self._next
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run())
         # Shielded: a caller that gives up must not cancel the read the others wait for.
-        return await asyncio.shield(future)
+        return await asyncio.shield(self._next)
+
+    def _run_waiting(self) -> None:
+        if self._next is not None and self._runner is None:
+            self._busy = True
+            self._runner = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         future: asyncio.Future[T] | None = None
@@ -113,6 +124,7 @@ class FreshRead(Generic[T]):
                     future.set_exception(exc)
                     future.exception()  # retrieved: a failure nobody waits for any more is not "lost"
         finally:
+            self._busy = False
             self._runner = None
             for pending in (future, self._next):
                 if pending is not None and not pending.done():

@@ -6,7 +6,14 @@ from __future__ import annotations
 from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.credentials import DEFAULT_CREDENTIAL_SECONDS, Credentials, CredentialSet
 from services.workspaces.domain.links import Links
-from services.workspaces.domain.ports import Identity, Memberships, Nodes, ObjectStore, Transactions
+from services.workspaces.domain.ports import (
+    Identity,
+    Memberships,
+    Nodes,
+    ObjectStore,
+    RevisionReader,
+    Transactions,
+)
 from services.workspaces.domain.references import References, Resolved
 from services.workspaces.domain.shares import Explanation, Shares
 from services.workspaces.domain.workspaces import ImportResult, Workspaces
@@ -25,6 +32,7 @@ class WorkspacesService:
         memberships: Memberships,
         cache: CredentialCache,
         plans: PlanCache,
+        read_revisions: RevisionReader,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
@@ -35,7 +43,15 @@ class WorkspacesService:
         self.shares = Shares(transactions, self.references, identity, memberships)
         self.links = Links(self.references, nodes, store)
         self.credentials = Credentials(
-            transactions, self.references, nodes, memberships, store, cache, plans, credential_seconds
+            transactions,
+            self.references,
+            nodes,
+            memberships,
+            store,
+            cache,
+            plans,
+            read_revisions,
+            credential_seconds,
         )
         self.cache, self.plans = cache, plans
 
