@@ -47,7 +47,7 @@ async def start(settings: WorkspacesSettings) -> tuple[Runtime, WorkspacesServic
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth_channel)
     cache, plans = CredentialCache(), PlanCache()
     memberships = MembershipMirror(runtime.nats, identity)
-    revision_reads = SqlRevisionReads(runtime.read_engine)
+    revision_reads = SqlRevisionReads(common.database_url)
     runtime.closers.append(revision_reads.close)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),

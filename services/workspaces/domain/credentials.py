@@ -100,10 +100,13 @@ class Credentials:
         if plan is None:
             return None
         if plan.reads_groups:
-            # Membership belongs to identity: looked up again whenever the plan depended on it.
-            current, groups = await asyncio.gather(
-                self.revisions.get(plan.scopes), self.memberships.groups(caller.user_id)
-            )
+            # Membership belongs to identity: looked up again whenever the plan depended on it, while the
+            # revisions are read.
+            looked_up = asyncio.ensure_future(self.memberships.groups(caller.user_id))
+            try:
+                current = await self.revisions.get(plan.scopes)
+            finally:
+                groups = await looked_up
             if not plan.same_membership(frozenset(groups)):
                 return None
         else:

@@ -73,9 +73,40 @@ class Workspaces:
             raise DomainError(
                 Reason.INVALID_ARGUMENT, f"type must be one of {', '.join(WORKSPACE_TYPES)}", field="type"
             )
+        root, access = await self._choose_root(caller, kind, node, root_id)
+        if kind == "unmanaged":
+            return await self._create_unmanaged(caller, name, root, access, prefix)
+        if prefix:
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
+            )
+        workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
+        workspace = await self._insert(caller, name, root, workspace_prefix)
+        # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
+        await self.store.put_marker(access, root.bucket, workspace_prefix)
+        return workspace
+
+    async def _choose_root(
+        self, caller: Caller, kind: str, node: str, root_id: str
+    ) -> tuple[RootInfo, NodeAccess]:
+        """The root a new workspace goes to. The list of roots may come from a short-lived copy (root and
+        node events evict it); a choice that fails on the copy is made again on a fresh list, and the
+        chosen root is always fetched anew, so the copy saves a call without changing an answer: roots
+        never change, and new ones come last. Existing data is mapped from a fresh list only."""
+        for fresh in (True,) if kind == "unmanaged" else (False, True):
+            try:
+                return await self._choose_from(await self.nodes.roots(fresh), caller, kind, node, root_id)
+            except DomainError:
+                if fresh:
+                    raise
+        raise AssertionError("unreachable: the fresh attempt returns or raises")
+
+    async def _choose_from(
+        self, listed: list[RootInfo], caller: Caller, kind: str, node: str, root_id: str
+    ) -> tuple[RootInfo, NodeAccess]:
         roots = [
             r
-            for r in await self.nodes.roots()
+            for r in listed
             if r.type == kind
             and (not root_id or r.id == root_id)
             and (not node or node in {r.node_id, r.node_name})
@@ -95,18 +126,7 @@ class Workspaces:
             choices = ", ".join(f"{r.id} ({r.node_name}:{r.bucket}/{r.base_prefix})" for r in allowed)
             raise DomainError(Reason.INVALID_ARGUMENT, f"name the unmanaged root: {choices}", field="root")
         # Roots come oldest first: without a choice, the first root of the stack (e.g. the launcher's).
-        root, access = await self.nodes.root(allowed[0].id)
-        if kind == "unmanaged":
-            return await self._create_unmanaged(caller, name, root, access, prefix)
-        if prefix:
-            raise DomainError(
-                Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
-            )
-        workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
-        workspace = await self._insert(caller, name, root, workspace_prefix)
-        # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
-        await self.store.put_marker(access, root.bucket, workspace_prefix)
-        return workspace
+        return await self.nodes.root(allowed[0].id)
 
     async def _create_unmanaged(
         self, caller: Caller, name: str, root: RootInfo, access: NodeAccess, prefix: str

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
-from typing import cast
+from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from services.workspaces.storage.tables import SCHEMA
 
@@ -18,13 +17,17 @@ SQL = f'SELECT scope, value FROM "{SCHEMA}".rights_revisions WHERE scope = ANY($
 class SqlRevisionReads:
     """Reads are made one at a time (the domain shares each read among the requests waiting for it), so
     one connection kept open serves them all and saves the pool check-out that costs more than the query.
-    The SQL goes to the driver as written: no compilation per call. A read that fails (e.g. the database
-    dropped the connection) is made once more on a new connection; one that is cancelled gives its
-    connection up, as the driver may still be in the middle of it."""
+    The SQL goes straight to the driver's connection: no compilation or result processing per call. A
+    read that fails (e.g. the database dropped the connection) is made once more on a new connection; one
+    that is cancelled gives its connection up, as the driver may still be in the middle of it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, database_url: str) -> None:
+        # Its own engine of one connection, checked for life whenever it is (re)taken from the pool.
+        self.engine = create_async_engine(
+            database_url, pool_size=1, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+        )
         self._connection: AsyncConnection | None = None
+        self._driver: Any = None  # the driver's own connection (asyncpg)
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -34,23 +37,23 @@ class SqlRevisionReads:
         async with self._lock:
             try:
                 return await self._read(scopes)
-            except DBAPIError:
+            except Exception:  # a read repeats safely; a second failure is the caller's
                 self._give_up()
             return await self._read(scopes)
 
     async def _read(self, scopes: Collection[str]) -> dict[str, int]:
         if self._connection is None:
             self._connection = await self.engine.connect()
+            self._driver = (await self._connection.get_raw_connection()).driver_connection
         try:
-            rows = await self._connection.exec_driver_sql(SQL, (list(scopes),))
+            rows = await self._driver.fetch(SQL, list(scopes))
         except asyncio.CancelledError:
             self._give_up()
             raise
-        found = cast("list[tuple[str, int]]", rows.all())
-        return {scope: int(value) for scope, value in found}
+        return {str(row[0]): int(row[1]) for row in rows}
 
     def _give_up(self) -> None:
-        connection, self._connection = self._connection, None
+        connection, self._connection, self._driver = self._connection, None, None
         if connection is not None:
             task = asyncio.create_task(self._close(connection))
             self._closing.add(task)
@@ -67,3 +70,4 @@ class SqlRevisionReads:
         self._give_up()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+        await self.engine.dispose()
