@@ -127,8 +127,8 @@ class IdentityClient:
         self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
 
     async def groups(self, user_id: str) -> dict[str, str]:
-        # Asked on every request, never kept: a removal from a group must count for the very next
-        # request, not only once its event arrives.
+        # Auth's answer as it is now; the membership copy (events/memberships.py) keeps it only while it
+        # can show that no later change was acknowledged.
         try:
             response = await self.internal.ListUserGroups(
                 auth_pb2.ListUserGroupsRequest(user_id=user_id),
