@@ -1,11 +1,15 @@
 """Rights revisions per scope and the workspaces service's copy of group memberships, against the real
 stack: an unrelated change keeps a cached plan, a related one (made as another instance would, with no
 event) ends it at once, and a group removal acknowledged by auth counts for the next credential request
-even when the copy's event feed does not run."""
+even when the copy's event feed does not run. Also: a stale copy of the roots list never places a
+workspace."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
+import uuid
 from typing import Any
 
 import grpc
@@ -15,6 +19,7 @@ from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import PlanKey
 from services.workspaces.domain.models import Level
 from services.workspaces.events.memberships import MembershipMirror
+from services.workspaces.storage.remote import NodesClient
 from tests import test_workspaces
 from tests.conftest import AuthUnderTest, WorkspacesUnderTest
 from tests.test_workspaces import (
@@ -213,3 +218,20 @@ async def test_a_group_removal_counts_with_the_membership_feed_stopped(
     finally:
         await mirror.stop()
         await mirror.start()
+
+
+async def test_a_stale_copy_of_the_roots_never_places_a_workspace(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """Creates choose a root from a short-lived copy of the list; a root the nodes service no longer knows
+    rolls the insert back and the choice is made again on a fresh list."""
+    client = workspaces.service.workspaces.nodes
+    assert isinstance(client, NodesClient)
+    owner = await person(auth, "sr")
+    listed = await client.roots(fresh=True)
+    real = next(r for r in listed if r.id == lab.root_ids["private"])
+    ghost = dataclasses.replace(real, id=str(uuid.uuid4()))
+    client.root_list._entries[""] = ([ghost, *listed], time.monotonic() + 60)
+    ws = await create(workspaces, owner, lab, "private")
+    assert ws.root_id == real.id
+    assert await workspaces.service.count_in_root(ghost.id) == 0

@@ -3,8 +3,11 @@ folders of an unmanaged root, and the internal questions other services ask."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
@@ -32,6 +35,14 @@ class ImportResult:
 def _may_create(root: RootInfo, username: str, group_names: set[str]) -> bool:
     labels = set(root.allowed_creators)
     return username in labels or any(f"group:{g}" in labels for g in group_names)
+
+
+def _settle(task: asyncio.Future[Any]) -> None:
+    """A task not awaited to its end: cancelled if still running, its error (if any) taken."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _new_workspace(caller: Caller, name: str, root: RootInfo, prefix: str) -> Workspace:
@@ -73,40 +84,47 @@ class Workspaces:
             raise DomainError(
                 Reason.INVALID_ARGUMENT, f"type must be one of {', '.join(WORKSPACE_TYPES)}", field="type"
             )
-        root, access = await self._choose_root(caller, kind, node, root_id)
         if kind == "unmanaged":
+            # Existing data is mapped from a fresh list of roots only.
+            chosen = await self._choose_root(caller, kind, node, root_id, fresh=True)
+            root, access = await self.nodes.root(chosen.id)
             return await self._create_unmanaged(caller, name, root, access, prefix)
         if prefix:
             raise DomainError(
                 Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
             )
-        workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
-        workspace = await self._insert(caller, name, root, workspace_prefix)
-        # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
-        await self.store.put_marker(access, root.bucket, workspace_prefix)
-        return workspace
-
-    async def _choose_root(
-        self, caller: Caller, kind: str, node: str, root_id: str
-    ) -> tuple[RootInfo, NodeAccess]:
-        """The root a new workspace goes to. The list of roots may come from a short-lived copy (root and
-        node events evict it); a choice that fails on the copy is made again on a fresh list, and the
-        chosen root is always fetched anew, so the copy saves a call without changing an answer: roots
-        never change, and new ones come last. Existing data is mapped from a fresh list only."""
-        for fresh in (True,) if kind == "unmanaged" else (False, True):
+        # The list of roots may come from a short-lived copy (root and node events evict it). A choice that
+        # fails on the copy is made again on a fresh list; so is one whose root the nodes service no longer
+        # knows. Roots never change and new ones come last, so the copy saves a call without changing an
+        # answer.
+        for fresh in (False, True):
             try:
-                return await self._choose_from(await self.nodes.roots(fresh), caller, kind, node, root_id)
+                root = await self._choose_root(caller, kind, node, root_id, fresh)
             except DomainError:
                 if fresh:
                     raise
+                continue
+            workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
+            # The nodes service confirms the root while the insert runs; the insert commits only then.
+            confirmed = asyncio.ensure_future(self.nodes.root(root.id))
+            try:
+                workspace = await self._insert(caller, name, root, workspace_prefix, confirmed)
+            except DomainError as error:
+                if fresh or error.reason != Reason.ROOT_NOT_FOUND:
+                    raise
+                continue
+            finally:
+                _settle(confirmed)
+            _root, access = confirmed.result()
+            # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
+            await self.store.put_marker(access, root.bucket, workspace_prefix)
+            return workspace
         raise AssertionError("unreachable: the fresh attempt returns or raises")
 
-    async def _choose_from(
-        self, listed: list[RootInfo], caller: Caller, kind: str, node: str, root_id: str
-    ) -> tuple[RootInfo, NodeAccess]:
+    async def _choose_root(self, caller: Caller, kind: str, node: str, root_id: str, fresh: bool) -> RootInfo:
         roots = [
             r
-            for r in listed
+            for r in await self.nodes.roots(fresh)
             if r.type == kind
             and (not root_id or r.id == root_id)
             and (not node or node in {r.node_id, r.node_name})
@@ -126,7 +144,7 @@ class Workspaces:
             choices = ", ".join(f"{r.id} ({r.node_name}:{r.bucket}/{r.base_prefix})" for r in allowed)
             raise DomainError(Reason.INVALID_ARGUMENT, f"name the unmanaged root: {choices}", field="root")
         # Roots come oldest first: without a choice, the first root of the stack (e.g. the launcher's).
-        return await self.nodes.root(allowed[0].id)
+        return allowed[0]
 
     async def _create_unmanaged(
         self, caller: Caller, name: str, root: RootInfo, access: NodeAccess, prefix: str
@@ -144,7 +162,14 @@ class Workspaces:
         check_grantable(full)
         return await self._insert(caller, name, root, full)
 
-    async def _insert(self, caller: Caller, name: str, root: RootInfo, prefix: str) -> Workspace:
+    async def _insert(
+        self,
+        caller: Caller,
+        name: str,
+        root: RootInfo,
+        prefix: str,
+        confirmed: Awaitable[object] | None = None,
+    ) -> Workspace:
         """One indexed look-up for a name taken and one for a nesting prefix, whatever the number of
         workspaces. In managed roots a prefix is <base>/<owner>/<name>/, so two of them nest only when
         equal, which the table's unique constraints refuse even between concurrent creates: only an
@@ -160,6 +185,8 @@ class Workspaces:
             workspace = _new_workspace(caller, name, root, prefix)
             await tx.repo.add_workspace(workspace)
             await tx.events.workspace_created(workspace)
+            if confirmed is not None:
+                await confirmed  # an error (e.g. the root is gone) rolls the insert back
         return workspace
 
     async def listing(

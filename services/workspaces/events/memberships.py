@@ -71,6 +71,7 @@ class MembershipMirror(Memberships):
         self._advanced = asyncio.Event()
         self._last = FreshRead(self._stream_last_sequence)
         self._sub: Subscription | None = None
+        self._stream_failing = False
 
     @property
     def following(self) -> bool:
@@ -132,8 +133,15 @@ class MembershipMirror(Memberships):
         try:
             last = await self._last.get()
         except Exception as exc:
-            log.warning("memberships: the auth stream did not answer (%s); asking auth", exc)
+            if not self._stream_failing:  # once per outage, not once per request
+                log.warning(
+                    "memberships: the auth stream did not answer (%s); asking auth until it does", exc
+                )
+            self._stream_failing = True
             return False
+        if self._stream_failing:
+            log.info("memberships: the auth stream answers again")
+            self._stream_failing = False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.catch_up_seconds
         while self._applied < last:
