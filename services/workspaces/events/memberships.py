@@ -142,6 +142,8 @@ class MembershipMirror(Memberships):
         if self._stream_failing:
             log.info("memberships: the auth stream answers again")
             self._stream_failing = False
+        if last < self._applied:
+            return False  # the stream was made anew: its sequences say nothing about this copy any more
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.catch_up_seconds
         while self._applied < last:
