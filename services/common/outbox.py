@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory
+from services.common.errors import DomainError, Reason
 from services.common.identity import Caller, current_caller
 from services.common.tasks import cancel_and_wait
 
@@ -68,27 +69,61 @@ def stamp(event: Message, actor: Caller | None = None) -> str:
     return event_id
 
 
+# Session.info key: events of the transaction to publish before its change is acknowledged.
+_BEFORE_REPLY = "wio.outbox.before_reply"
+
+
 class Outbox:
     """Writes events into a service's outbox table inside the caller's transaction."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self._written = asyncio.Event()
+        self.publisher: Publisher | None = None  # the relay's, for events published before the reply
 
     async def add(
-        self, session: AsyncSession, subject: str, event: Message, actor: Caller | None = None
+        self,
+        session: AsyncSession,
+        subject: str,
+        event: Message,
+        actor: Caller | None = None,
+        *,
+        before_reply: bool = False,
     ) -> str:
+        """`before_reply`: the event is also published right after the commit, before the change is
+        acknowledged, for consumers that promise a change counts as soon as it is acknowledged."""
         event_id = stamp(event, actor)
+        payload = event.SerializeToString()
         await session.execute(
             self.table.insert().values(
                 event_id=uuid.UUID(event_id),
                 subject=subject,
-                payload=event.SerializeToString(),
+                payload=payload,
                 created_at=datetime.now(UTC),
                 attempts=0,
             )
         )
+        if before_reply:
+            session.info.setdefault(_BEFORE_REPLY, []).append((subject, payload, event_id))
         return event_id
+
+    async def publish_before_reply(self, session: AsyncSession) -> None:
+        """After the commit: publishes the transaction's `before_reply` events. The relay publishes them
+        again later, which JetStream drops as a duplicate (same Nats-Msg-Id). If one cannot be published,
+        the caller is told so instead of being given an acknowledgement the promise would not hold for."""
+        pending = session.info.pop(_BEFORE_REPLY, [])
+        for subject, payload, event_id in pending:
+            try:
+                if self.publisher is None:
+                    raise RuntimeError("no publisher")
+                await self.publisher.publish(subject, payload, {"Nats-Msg-Id": event_id})
+            except Exception as exc:
+                log.warning("event %s on %s not published before the reply: %s", event_id, subject, exc)
+                raise DomainError(
+                    Reason.DEPENDENCY_UNAVAILABLE,
+                    "the change is saved, but the event stream did not take it yet: other services may "
+                    "see it only once it does",
+                ) from exc
 
     def poke(self) -> None:
         """Wake the relay after a commit so events go out without waiting for the next poll."""
@@ -119,6 +154,7 @@ class OutboxRelay:
 
     def __post_init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+        self.outbox.publisher = self.publisher
 
     async def publish_pending(self) -> int:
         """Publish one batch; answers how many rows were published."""

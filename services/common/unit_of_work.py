@@ -47,6 +47,7 @@ class SqlTransactions(Generic[R, E]):
             async with session.begin():
                 yield SqlTransaction(self.repository(session), self.events(session, self.outbox))
             self.outbox.poke()
+            await self.outbox.publish_before_reply(session)
 
     async def read(self, query: Callable[[R], Awaitable[T]]) -> T:
         """A read that needs no transaction (each statement sees what is committed), on the read sessions:

@@ -11,11 +11,14 @@ from services.common.server import Runtime, Service, auth_client, serve, start_s
 from services.common.tls import client_channel
 from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
+from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.service import WorkspacesService
+from services.workspaces.events.memberships import MembershipMirror
 from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.clients.identity import IdentityClient
 from services.workspaces.storage.clients.nodes import NodesClient
 from services.workspaces.storage.repository import transactions
+from services.workspaces.storage.revision_reads import SqlRevisionReads
 from services.workspaces.storage.s3 import S3ObjectStore
 from services.workspaces.storage.tables import metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
@@ -39,11 +42,19 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
 
     runtime.closers.append(close_gateway)
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth.channel)
+    cache, plans = CredentialCache(), PlanCache()
+    memberships = MembershipMirror(runtime.nats, identity)
+    revision_reads = SqlRevisionReads(common.database_url)
+    runtime.closers.append(revision_reads.close)
     workspaces = WorkspacesService(
         transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
         nodes,
         identity,
         S3ObjectStore(gateway),
+        memberships=memberships,
+        cache=cache,
+        plans=plans,
+        read_revisions=revision_reads,
         credential_seconds=settings.credential_seconds,
     )
     # Credential records still being written are waited for after the RPCs and the feed have stopped.
@@ -63,7 +74,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         servicers=[add_public, add_internal],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
-        subscribers=[CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)],
+        subscribers=[memberships, CacheEvictionFeed(runtime.js, cache, plans, nodes)],
     )
 
 

@@ -20,6 +20,9 @@ APIKEY_REVOKED = "wio.auth.apikey.revoked"
 
 
 class OutboxIdentityEvents:
+    """Membership events are published before the change is acknowledged: the workspaces service's copy
+    of memberships relies on finding every acknowledged change in the stream."""
+
     def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
         self.session = session
         self.outbox = outbox
@@ -36,19 +39,19 @@ class OutboxIdentityEvents:
         event = events_pb2.GroupMemberAddedEvent(
             group_id=group.id, group_name=group.name, user_id=user.id, username=user.username
         )
-        await self.outbox.add(self.session, GROUP_MEMBER_ADDED, event)
+        await self.outbox.add(self.session, GROUP_MEMBER_ADDED, event, before_reply=True)
 
     async def member_removed(self, group: Group, user: User) -> None:
         event = events_pb2.GroupMemberRemovedEvent(
             group_id=group.id, group_name=group.name, user_id=user.id, username=user.username
         )
-        await self.outbox.add(self.session, GROUP_MEMBER_REMOVED, event)
+        await self.outbox.add(self.session, GROUP_MEMBER_REMOVED, event, before_reply=True)
 
     async def group_deleted(self, group: Group, member_ids: Sequence[str]) -> None:
         event = events_pb2.GroupDeletedEvent(
             group_id=group.id, group_name=group.name, member_user_ids=member_ids
         )
-        await self.outbox.add(self.session, GROUP_DELETED, event)
+        await self.outbox.add(self.session, GROUP_DELETED, event, before_reply=True)
 
     async def api_key_revoked(self, key: ApiKey) -> None:
         event = events_pb2.ApiKeyRevokedEvent(api_key_id=key.id, user_id=key.user_id)

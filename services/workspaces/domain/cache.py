@@ -4,7 +4,7 @@ policies) and the credential sets issued for each policy; and their eviction whe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -127,7 +127,9 @@ class Plan:
     """What a credential request resolved to, and everything the resolution read, so a later identical
     request can tell whether it would resolve the same way without reading it all again."""
 
-    revision: int  # the rights revision read before the workspaces and shares were
+    # The rights revisions (domain/revisions.py) the plan depends on, read before the workspaces and
+    # shares were.
+    revisions: tuple[tuple[str, int], ...]
     valid_until: datetime | None  # the earliest expiry of a share the decisions read
     # Group ids whose membership the decisions read (None: every group, as for "all on node X"), and which
     # of them the caller was in.
@@ -135,9 +137,14 @@ class Plan:
     member_of: frozenset[str]
     sets: tuple[PlannedSet, ...]
 
-    def holds(self, revision: int, now: datetime) -> bool:
+    @property
+    def scopes(self) -> list[str]:
+        return [scope for scope, _value in self.revisions]
+
+    def holds(self, current: Mapping[str, int], now: datetime) -> bool:
         """Still right, as far as workspaces and shares go (group membership is checked by the caller)."""
-        return revision == self.revision and (self.valid_until is None or now < self.valid_until)
+        unchanged = all(current.get(scope, 0) == value for scope, value in self.revisions)
+        return unchanged and (self.valid_until is None or now < self.valid_until)
 
     @property
     def reads_groups(self) -> bool:
@@ -157,8 +164,8 @@ class PlanKey:
 
 class PlanCache:
     """Plans of recent credential requests. An entry is only a shortcut: it is used when the rights
-    revision is unchanged, no share it read has expired since, and the caller is in the same groups it
-    read, so it never answers differently from a fresh resolution."""
+    revisions it read are unchanged, no share it read has expired since, and the caller is in the same
+    groups it read, so it never answers differently from a fresh resolution."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._plans: dict[PlanKey, Plan] = {}
@@ -173,9 +180,7 @@ class PlanCache:
     def put(self, key: PlanKey, plan: Plan) -> None:
         self._plans.pop(key, None)
         if len(self._plans) >= self.max_entries:
-            # Plans of older revisions go first, then the oldest, a tenth at least (see CredentialCache).
-            for k in [k for k, p in self._plans.items() if p.revision != plan.revision]:
-                del self._plans[k]
+            # The oldest go, a tenth at least (see CredentialCache); a dropped plan is only made again.
             for k in list(self._plans)[: _still_to_free(self.max_entries, len(self._plans))]:
                 del self._plans[k]
         self._plans[key] = plan

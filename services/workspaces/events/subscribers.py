@@ -34,6 +34,10 @@ def _evictions(
     def users(*ids: str) -> int:
         return cache.forget_users(set(ids))
 
+    def roots_created() -> int:
+        nodes.forget_roots()
+        return 0
+
     def node(node_id: str) -> int:
         nodes.forget_node(node_id)
         plans.forget_node(node_id)
@@ -53,6 +57,7 @@ def _evictions(
         "wio.nodes.node.updated": lambda b: node(nodes_events.NodeUpdatedEvent.FromString(b).node_id),
         "wio.nodes.node.removed": lambda b: node(nodes_events.NodeRemovedEvent.FromString(b).node_id),
         "wio.nodes.root.removed": lambda b: node(nodes_events.RootRemovedEvent.FromString(b).node_id),
+        "wio.nodes.root.created": lambda _b: roots_created(),
         "wio.workspaces.share.updated": lambda b: cache.forget_workspace(
             workspaces_events.ShareChangedEvent.FromString(b).workspace_id
         ),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,7 @@ from services.common.db import SessionFactory
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.unit_of_work import SqlTransactions, is_uuid
+from services.workspaces.domain import revisions
 from services.workspaces.domain.models import Level, Share, Workspace
 from services.workspaces.events.publishers import OutboxWorkspacesEvents
 from services.workspaces.storage import tables as t
@@ -73,7 +75,7 @@ class SqlWorkspacesRepository:
                 )
         except IntegrityError as exc:
             raise DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists") from exc
-        await self._rights_changed()
+        await self._rights_changed(revisions.workspace_changed(workspace))
 
     async def workspace(self, workspace_id: str) -> Workspace | None:
         if not is_uuid(workspace_id):
@@ -115,6 +117,31 @@ class SqlWorkspacesRepository:
         rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.root_id == root_id))).all()
         return [_workspace(r) for r in rows]
 
+    async def count_in_root(self, root_id: str) -> int:
+        if not is_uuid(root_id):
+            return 0
+        query = select(func.count()).select_from(t.workspaces).where(t.workspaces.c.root_id == root_id)
+        return int((await self.s.execute(query)).scalar_one())
+
+    async def overlapping(self, root_id: str, prefix: str) -> Workspace | None:
+        """Two index look-ups: the prefixes that hold `prefix` are its ancestors (at most one per '/'),
+        and those inside it form one range in byte order ('0' follows '/')."""
+        ancestors = [prefix[: i + 1] for i, char in enumerate(prefix) if char == "/"]
+        inside = t.workspaces.c.prefix.collate("C")
+        query = (
+            select(t.workspaces)
+            .where(
+                t.workspaces.c.root_id == root_id,
+                or_(
+                    t.workspaces.c.prefix.in_(ancestors),
+                    and_(inside >= prefix, inside < prefix[:-1] + "0"),
+                ),
+            )
+            .limit(1)
+        )
+        row = (await self.s.execute(query)).first()
+        return _workspace(row) if row else None
+
     async def lock_root(self, root_id: str) -> None:
         # A transaction-scoped advisory lock per root serializes the overlap check and the insert.
         await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(root_id))))
@@ -142,8 +169,12 @@ class SqlWorkspacesRepository:
         return [_workspace(r) for r in (await self.s.execute(query)).all()]
 
     async def delete_workspace(self, workspace_id: str) -> None:
+        workspace = await self.workspace(workspace_id)
+        if workspace is None:
+            return
+        shares = await self.shares_of([workspace_id])
         await self.s.execute(delete(t.workspaces).where(t.workspaces.c.id == workspace_id))
-        await self._rights_changed()
+        await self._rights_changed(revisions.workspace_changed(workspace, shares))
 
     async def add_share(self, share: Share) -> None:
         try:
@@ -163,7 +194,7 @@ class SqlWorkspacesRepository:
                 )
         except IntegrityError as exc:
             raise DomainError(Reason.SHARE_EXISTS, f"{share.sharee_label} already has a share") from exc
-        await self._rights_changed()
+        await self._share_changed(share)
 
     async def share(self, share_id: str) -> Share | None:
         if not is_uuid(share_id):
@@ -197,18 +228,38 @@ class SqlWorkspacesRepository:
             .where(t.shares.c.id == share.id)
             .values(level=int(share.level), expires_at=share.expires_at)
         )
-        await self._rights_changed()
+        await self._share_changed(share)
 
     async def delete_share(self, share_id: str) -> None:
+        share = await self.share(share_id)
+        if share is None:
+            return
         await self.s.execute(delete(t.shares).where(t.shares.c.id == share_id))
-        await self._rights_changed()
+        await self._share_changed(share)
 
-    async def rights_revision(self) -> int:
-        return int((await self.s.execute(select(t.rights_revision.c.value))).scalar_one())
+    async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
+        if not scopes:
+            return {}
+        rows = await self.s.execute(
+            select(t.rights_revisions.c.scope, t.rights_revisions.c.value).where(
+                t.rights_revisions.c.scope.in_(list(scopes))
+            )
+        )
+        return {scope: int(value) for scope, value in rows.all()}
 
-    async def _rights_changed(self) -> None:
-        """Advances the rights revision; it becomes visible with the change itself, at commit."""
-        await self.s.execute(update(t.rights_revision).values(value=t.rights_revision.c.value + 1))
+    async def _share_changed(self, share: Share) -> None:
+        workspace = await self.workspace(share.workspace_id)
+        if workspace is not None:
+            await self._rights_changed(revisions.share_changed(workspace, share))
+
+    async def _rights_changed(self, scopes: Collection[str]) -> None:
+        """Advances the revisions of these scopes; they become visible with the change itself, at commit.
+        Sorted, so that two changes lock shared rows in the same order and never deadlock."""
+        table = t.rights_revisions
+        statement = pg_insert(table).values([{"scope": scope, "value": 1} for scope in sorted(scopes)])
+        await self.s.execute(
+            statement.on_conflict_do_update(index_elements=[table.c.scope], set_={"value": table.c.value + 1})
+        )
 
 
 def transactions(

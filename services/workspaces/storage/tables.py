@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -60,13 +60,15 @@ shares = Table(
     UniqueConstraint("workspace_id", "sharee_kind", "sharee_id", name="uq_shares_sharee"),
 )
 
-# One row: advanced in the same transaction as every change to workspaces or shares.
-rights_revision = Table(
-    "rights_revision",
+# Finds the workspaces inside a prefix with a range scan: byte order, whatever the database's collation.
+Index("ix_workspaces_root_prefix_bytes", workspaces.c.root_id, workspaces.c.prefix.collate("C"))
+
+# A counter per scope (domain/revisions.py), advanced in the transaction of each change that affects it.
+rights_revisions = Table(
+    "rights_revisions",
     metadata,
-    Column("id", Integer, primary_key=True),
+    Column("scope", String(200), primary_key=True),
     Column("value", BigInteger, nullable=False),
-    CheckConstraint("id = 1", name="ck_rights_revision_one_row"),
 )
 
 outbox = outbox_table(metadata)

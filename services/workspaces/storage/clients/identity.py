@@ -15,8 +15,8 @@ class IdentityClient:
         self.internal = auth_pb2_grpc.AuthInternalServiceStub(channel)
 
     async def groups(self, user_id: str) -> dict[str, str]:
-        # Asked on every request, never kept: a removal from a group must count for the very next
-        # request, not only once its event arrives.
+        # Auth's answer as it is now; the membership copy (events/memberships.py) keeps it only while it
+        # can show that no later change was acknowledged.
         metadata = await self.auth.call_metadata()
         with callee_errors("identity"):
             response = await self.internal.ListUserGroups(

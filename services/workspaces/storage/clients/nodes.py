@@ -56,11 +56,22 @@ class NodesClient:
         # Node access is needed on every credential request; node events evict it. A stale entry cannot
         # widen anyone's rights: a node or root is only removed once no workspace uses it.
         self.access: Memo[str, NodeAccess] = Memo(MEMO_SECONDS)
+        # The list of roots, for choosing where a workspace goes (the choice is checked: see the domain).
+        self.root_list: Memo[str, list[RootInfo]] = Memo(MEMO_SECONDS)
 
     def forget_node(self, node_id: str) -> None:
         self.access.forget(node_id)
+        self.root_list.clear()
 
-    async def roots(self) -> list[RootInfo]:
+    def forget_roots(self) -> None:
+        self.root_list.clear()
+
+    async def roots(self, fresh: bool = True) -> list[RootInfo]:
+        if fresh:
+            self.root_list.clear()
+        return await self.root_list.get("", self._fetch_roots)
+
+    async def _fetch_roots(self) -> list[RootInfo]:
         metadata = await self.auth.call_metadata()
         with callee_errors("nodes"):
             response = await self.public.ListRoots(

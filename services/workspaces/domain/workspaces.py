@@ -1,0 +1,273 @@
+"""Workspaces: create (in a managed root, or mapped onto existing data), list, show, delete, import the
+folders of an unmanaged root, and the internal questions other services ask."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.errors import DomainError, Reason
+from services.common.identity import Caller
+from services.workspaces.domain import rules
+from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Workspace
+from services.workspaces.domain.policy import check_grantable
+from services.workspaces.domain.ports import (
+    Memberships,
+    NodeAccess,
+    Nodes,
+    ObjectStore,
+    RootInfo,
+    Transactions,
+)
+from services.workspaces.domain.references import References, Resolved, now
+
+
+@dataclass
+class ImportResult:
+    created: list[Workspace] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (folder prefix, why)
+    already_mapped: int = 0
+
+
+def _may_create(root: RootInfo, username: str, group_names: set[str]) -> bool:
+    labels = set(root.allowed_creators)
+    return username in labels or any(f"group:{g}" in labels for g in group_names)
+
+
+def _settle(task: asyncio.Future[Any]) -> None:
+    """A task not awaited to its end: cancelled if still running, its error (if any) taken."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
+def _new_workspace(caller: Caller, name: str, root: RootInfo, prefix: str) -> Workspace:
+    return Workspace(
+        id=str(uuid.uuid4()),
+        name=name,
+        owner_id=caller.user_id,
+        owner_username=caller.username,
+        type=root.type,
+        node_id=root.node_id,
+        node_name=root.node_name,
+        root_id=root.id,
+        bucket=root.bucket,
+        prefix=prefix,
+        created_at=now(),
+    )
+
+
+class Workspaces:
+    def __init__(
+        self,
+        transactions: Transactions,
+        references: References,
+        nodes: Nodes,
+        memberships: Memberships,
+        store: ObjectStore,
+    ) -> None:
+        self._tx = transactions
+        self.references = references
+        self.nodes = nodes
+        self.memberships = memberships
+        self.store = store
+
+    async def create(
+        self, caller: Caller, name: str, kind: str, node: str, root_id: str, prefix: str
+    ) -> Workspace:
+        rules.check_workspace_name(name)
+        if kind not in WORKSPACE_TYPES:
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, f"type must be one of {', '.join(WORKSPACE_TYPES)}", field="type"
+            )
+        if kind == "unmanaged":
+            # Existing data is mapped from a fresh list of roots only.
+            chosen = await self._choose_root(caller, kind, node, root_id, fresh=True)
+            root, access = await self.nodes.root(chosen.id)
+            return await self._create_unmanaged(caller, name, root, access, prefix)
+        if prefix:
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
+            )
+        # The list of roots may come from a short-lived copy (root and node events evict it). A choice that
+        # fails on the copy is made again on a fresh list; so is one whose root the nodes service no longer
+        # knows. Roots never change and new ones come last, so the copy saves a call without changing an
+        # answer.
+        for fresh in (False, True):
+            try:
+                root = await self._choose_root(caller, kind, node, root_id, fresh)
+            except DomainError:
+                if fresh:
+                    raise
+                continue
+            workspace_prefix = rules.managed_prefix(root.base_prefix, caller.username, name)
+            # The nodes service confirms the root while the insert runs; the insert commits only then.
+            confirmed = asyncio.ensure_future(self.nodes.root(root.id))
+            try:
+                workspace = await self._insert(caller, name, root, workspace_prefix, confirmed)
+            except DomainError as error:
+                if fresh or error.reason != Reason.ROOT_NOT_FOUND:
+                    raise
+                continue
+            finally:
+                _settle(confirmed)
+            _root, access = confirmed.result()
+            # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
+            await self.store.put_marker(access, root.bucket, workspace_prefix)
+            return workspace
+        raise AssertionError("unreachable: the fresh attempt returns or raises")
+
+    async def _choose_root(self, caller: Caller, kind: str, node: str, root_id: str, fresh: bool) -> RootInfo:
+        roots = [
+            r
+            for r in await self.nodes.roots(fresh)
+            if r.type == kind
+            and (not root_id or r.id == root_id)
+            and (not node or node in {r.node_id, r.node_name})
+        ]
+        if not roots:
+            raise DomainError(Reason.NO_SUITABLE_ROOT, f"no {kind} root matches; see `wio root ls`")
+        # Groups matter only where a root names its allowed creators.
+        restricted = any(r.allowed_creators for r in roots)
+        group_names = set((await self.memberships.groups(caller.user_id)).values()) if restricted else set()
+        allowed = [r for r in roots if not r.allowed_creators or _may_create(r, caller.username, group_names)]
+        if not allowed:
+            raise DomainError(
+                Reason.NOT_ALLOWED_TO_CREATE, "you are not among the allowed creators of that root"
+            )
+        if kind == "unmanaged" and len(allowed) > 1:
+            # Existing data is mapped on purpose: never guess which root holds it.
+            choices = ", ".join(f"{r.id} ({r.node_name}:{r.bucket}/{r.base_prefix})" for r in allowed)
+            raise DomainError(Reason.INVALID_ARGUMENT, f"name the unmanaged root: {choices}", field="root")
+        # Roots come oldest first: without a choice, the first root of the stack (e.g. the launcher's).
+        return allowed[0]
+
+    async def _create_unmanaged(
+        self, caller: Caller, name: str, root: RootInfo, access: NodeAccess, prefix: str
+    ) -> Workspace:
+        # Existing data is mapped by the node's operator only; wio writes nothing there.
+        if caller.user_id != access.operator_id:
+            raise DomainError(
+                Reason.NODE_OPERATOR_REQUIRED, f"only the operator of node {root.node_name} maps its data"
+            )
+        if not prefix.strip().strip("/"):
+            raise DomainError(Reason.INVALID_PREFIX, "name the existing prefix to map", field="prefix")
+        full = root.base_prefix + prefix.strip().lstrip("/")
+        if not full.endswith("/"):
+            full += "/"
+        check_grantable(full)
+        return await self._insert(caller, name, root, full)
+
+    async def _insert(
+        self,
+        caller: Caller,
+        name: str,
+        root: RootInfo,
+        prefix: str,
+        confirmed: Awaitable[object] | None = None,
+    ) -> Workspace:
+        """One indexed look-up for a name taken and one for a nesting prefix, whatever the number of
+        workspaces. In managed roots a prefix is <base>/<owner>/<name>/, so two of them nest only when
+        equal, which the table's unique constraints refuse even between concurrent creates: only an
+        unmanaged root is locked, so that the check and the insert of a mapped prefix cannot interleave."""
+        async with self._tx() as tx:
+            if root.type == "unmanaged":
+                await tx.repo.lock_root(root.id)
+            if await tx.repo.by_owner_and_name(caller.username, name) is not None:
+                raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
+            other = await tx.repo.overlapping(root.id, prefix)
+            if other is not None:
+                raise DomainError(Reason.WORKSPACE_OVERLAPS, f"{prefix!r} overlaps workspace {other.ref}/")
+            workspace = _new_workspace(caller, name, root, prefix)
+            await tx.repo.add_workspace(workspace)
+            await tx.events.workspace_created(workspace)
+            if confirmed is not None:
+                await confirmed  # an error (e.g. the root is gone) rolls the insert back
+        return workspace
+
+    async def listing(
+        self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
+    ) -> list[tuple[Workspace, Decision]]:
+        return [
+            (workspace, decision)
+            for workspace, decision in await self.references.readable(await self.references.principal(caller))
+            if (not owner or workspace.owner_username == owner)
+            and (not node or node in {workspace.node_id, workspace.node_name})
+            and (not kind or workspace.type == kind)
+            and (not name_contains or name_contains in workspace.name)
+        ]
+
+    async def get(self, caller: Caller, reference: str) -> Resolved:
+        (resolved,) = await self.references.resolve_for_caller(caller, [reference])
+        return resolved
+
+    async def delete(self, caller: Caller, reference: str, force: bool) -> int:
+        principal = await self.references.principal(caller)
+        resolved = await self.references.resolve(principal, reference, Level.OWN)
+        workspace = resolved.workspace
+        if resolved.path:
+            raise DomainError(Reason.INVALID_ARGUMENT, "name the workspace itself, not a path inside it")
+        deleted = 0
+        if workspace.type != "unmanaged":
+            _root, access = await self.nodes.root(workspace.root_id)
+            keys = await self.store.list_keys(access, workspace.bucket, workspace.prefix, 2)
+            if any(k != workspace.prefix for k in keys) and not force:
+                raise DomainError(
+                    Reason.WORKSPACE_NOT_EMPTY, f"{workspace.ref}/ is not empty: delete with --force"
+                )
+        async with self._tx() as tx:
+            await tx.repo.delete_workspace(workspace.id)
+            await tx.events.workspace_deleted(workspace)
+        if workspace.type != "unmanaged":
+            # After the commit: nobody can get new credentials for it while its objects go.
+            deleted = await self.store.delete_prefix(access, workspace.bucket, workspace.prefix)
+        return deleted
+
+    async def import_root(self, caller: Caller, root_id: str) -> ImportResult:
+        """Map each top-level folder of an unmanaged root to a workspace of its operator; only lists."""
+        root, access = await self.nodes.root(root_id)
+        if root.type != "unmanaged":
+            raise DomainError(
+                Reason.INVALID_ARGUMENT, "only unmanaged roots are imported; managed roots hold workspaces"
+            )
+        if caller.user_id != access.operator_id:
+            raise DomainError(
+                Reason.NODE_OPERATOR_REQUIRED, f"only the operator of node {root.node_name} imports its data"
+            )
+        folders = await self.store.list_folders(access, root.bucket, root.base_prefix)
+        result = ImportResult()
+        async with self._tx() as tx:
+            await tx.repo.lock_root(root.id)
+            mapped = [w.prefix for w in await tx.repo.in_root(root.id)]
+            taken = {w.name for w in await tx.repo.owned_by(caller.user_id)}
+            for folder in folders:
+                if folder in mapped:
+                    result.already_mapped += 1
+                    continue
+                if any(rules.prefixes_nest(folder, other) for other in mapped):
+                    result.skipped.append((folder, "overlaps a folder already mapped by a workspace"))
+                    continue
+                try:
+                    check_grantable(folder)
+                except DomainError as refused:
+                    result.skipped.append((folder, refused.message))
+                    continue
+                name = rules.unique_name(rules.derive_name(folder[len(root.base_prefix) : -1]), taken)
+                workspace = _new_workspace(caller, name, root, folder)
+                await tx.repo.add_workspace(workspace)
+                await tx.events.workspace_created(workspace)
+                taken.add(name)
+                mapped.append(folder)
+                result.created.append(workspace)
+        return result
+
+    async def accessible(self, user_id: str, at_least: Level) -> list[tuple[Workspace, Level]]:
+        principal = Principal(user_id, "", frozenset(await self.memberships.groups(user_id)))
+        return [(w, d.level) for w, d in await self.references.readable(principal) if d.level >= at_least]
+
+    async def count_in_root(self, root_id: str) -> int:
+        return await self._tx.read(lambda repo: repo.count_in_root(root_id))
