@@ -6,12 +6,11 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common.db import SessionFactory
+from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.unit_of_work import SqlTransactions, is_uuid
@@ -51,30 +50,36 @@ def _share(row: Any) -> Share:
     )
 
 
+def _shared_with(user_id: str, group_ids: Sequence[str]) -> ColumnElement[bool]:
+    """Shares whose sharee is the user or one of their groups (expired ones included)."""
+    return or_(
+        and_(t.shares.c.sharee_kind == "user", t.shares.c.sharee_id == user_id),
+        and_(t.shares.c.sharee_kind == "group", t.shares.c.sharee_id.in_(list(group_ids) or [None])),
+    )
+
+
 class SqlWorkspacesRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
     async def add_workspace(self, workspace: Workspace) -> None:
-        try:
-            async with self.s.begin_nested():
-                await self.s.execute(
-                    insert(t.workspaces).values(
-                        id=workspace.id,
-                        name=workspace.name,
-                        owner_id=workspace.owner_id,
-                        owner_username=workspace.owner_username,
-                        type=workspace.type,
-                        node_id=workspace.node_id,
-                        node_name=workspace.node_name,
-                        root_id=workspace.root_id,
-                        bucket=workspace.bucket,
-                        prefix=workspace.prefix,
-                        created_at=workspace.created_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists") from exc
+        await execute_unique(
+            self.s,
+            insert(t.workspaces).values(
+                id=workspace.id,
+                name=workspace.name,
+                owner_id=workspace.owner_id,
+                owner_username=workspace.owner_username,
+                type=workspace.type,
+                node_id=workspace.node_id,
+                node_name=workspace.node_name,
+                root_id=workspace.root_id,
+                bucket=workspace.bucket,
+                prefix=workspace.prefix,
+                created_at=workspace.created_at,
+            ),
+            lambda _: DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists"),
+        )
         await self._rights_changed(revisions.workspace_changed(workspace))
 
     async def workspace(self, workspace_id: str) -> Workspace | None:
@@ -148,12 +153,9 @@ class SqlWorkspacesRepository:
 
     async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]:
         """Owned, public, or with an active share to the user or one of their groups."""
-        sharee = or_(
-            and_(t.shares.c.sharee_kind == "user", t.shares.c.sharee_id == user_id),
-            and_(t.shares.c.sharee_kind == "group", t.shares.c.sharee_id.in_(list(group_ids) or [None])),
-        )
         shared = select(t.shares.c.workspace_id).where(
-            sharee, or_(t.shares.c.expires_at.is_(None), t.shares.c.expires_at > now)
+            _shared_with(user_id, group_ids),
+            or_(t.shares.c.expires_at.is_(None), t.shares.c.expires_at > now),
         )
         query = (
             select(t.workspaces)
@@ -177,23 +179,21 @@ class SqlWorkspacesRepository:
         await self._rights_changed(revisions.workspace_changed(workspace, shares))
 
     async def add_share(self, share: Share) -> None:
-        try:
-            async with self.s.begin_nested():
-                await self.s.execute(
-                    insert(t.shares).values(
-                        id=share.id,
-                        workspace_id=share.workspace_id,
-                        sharee_kind=share.sharee_kind,
-                        sharee_id=share.sharee_id,
-                        sharee_name=share.sharee_name,
-                        level=int(share.level),
-                        created_by=share.created_by,
-                        created_at=share.created_at,
-                        expires_at=share.expires_at,
-                    )
-                )
-        except IntegrityError as exc:
-            raise DomainError(Reason.SHARE_EXISTS, f"{share.sharee_label} already has a share") from exc
+        await execute_unique(
+            self.s,
+            insert(t.shares).values(
+                id=share.id,
+                workspace_id=share.workspace_id,
+                sharee_kind=share.sharee_kind,
+                sharee_id=share.sharee_id,
+                sharee_name=share.sharee_name,
+                level=int(share.level),
+                created_by=share.created_by,
+                created_at=share.created_at,
+                expires_at=share.expires_at,
+            ),
+            lambda _: DomainError(Reason.SHARE_EXISTS, f"{share.sharee_label} already has a share"),
+        )
         await self._share_changed(share)
 
     async def share(self, share_id: str) -> Share | None:
@@ -215,11 +215,8 @@ class SqlWorkspacesRepository:
         return [_share(r) for r in rows]
 
     async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]:
-        sharee = or_(
-            and_(t.shares.c.sharee_kind == "user", t.shares.c.sharee_id == user_id),
-            and_(t.shares.c.sharee_kind == "group", t.shares.c.sharee_id.in_(list(group_ids) or [None])),
-        )
-        rows = (await self.s.execute(select(t.shares).where(sharee).order_by(t.shares.c.created_at))).all()
+        query = select(t.shares).where(_shared_with(user_id, group_ids))
+        rows = (await self.s.execute(query.order_by(t.shares.c.created_at))).all()
         return [_share(r) for r in rows]
 
     async def update_share(self, share: Share) -> None:
