@@ -24,7 +24,14 @@ import pytest
 from deploy.errors import LaunchError
 from deploy.nats import NatsServer, start_nats
 from deploy.ports import WeedPorts, pick_free_port
-from deploy.postgres import PostgresServer, drop_database, ensure_database, start_postgres, with_database
+from deploy.postgres import (
+    PostgresServer,
+    drop_database,
+    ensure_database,
+    generate_password,
+    start_postgres,
+    with_database,
+)
 from deploy.seaweedfs import REGION, ROLE_ARN, S3Access, SeaweedServer, start_seaweedfs
 
 __all__ = ["InfraUnderTest", "S3Access", "S3Node", "infra", "second_s3"]
@@ -142,7 +149,11 @@ class InfraUnderTest:
         server_url = _env("WIO_TEST_DATABASE_URL")
         if not server_url:
             self._postgres = start_postgres(
-                self.folder, pick_free_port(), database=None, server_options=FAST_POSTGRES
+                self.folder,
+                pick_free_port(),
+                generate_password(),
+                database=None,
+                server_options=FAST_POSTGRES,
             )
             server_url = self._postgres.url("postgres")
         # A database of its own, so this run never sees another run's tables.
@@ -198,7 +209,7 @@ class InfraUnderTest:
 def infra() -> Iterator[InfraUnderTest]:
     """PostgreSQL (a fresh database), NATS JetStream and, on first use of `.s3`, SeaweedFS."""
     folder = Path(tempfile.mkdtemp(prefix="wio-test-"))
-    # PostgreSQL runs as `nobody` under root and must be able to pass through this folder.
+    # PostgreSQL runs as `wio-postgres` under root and must be able to pass through this folder.
     folder.chmod(0o711)
     under_test = InfraUnderTest(folder)
     try:
