@@ -99,6 +99,11 @@ class S3Node:
     def __repr__(self) -> str:
         return f"S3Node({self.access!r})"
 
+    @property
+    def server(self) -> SeaweedServer | None:
+        """The running SeaweedFS when this run started it (ports, folder, certificates), else None."""
+        return self._server
+
     def _own(self) -> SeaweedServer:
         if self._server is None:
             pytest.skip("this S3 node comes from the environment; tests cannot stop or start it")
@@ -134,6 +139,11 @@ class InfraUnderTest:
         self._nats: NatsServer | None = None
         self._s3: dict[str, S3Node] = {}
         self._database: tuple[str, str] | None = None  # (server URL, database) made here
+
+    @property
+    def postgres(self) -> PostgresServer | None:
+        """The PostgreSQL this run started, or None when WIO_TEST_DATABASE_URL names one."""
+        return self._postgres
 
     def start(self) -> None:
         self._start_postgres()
