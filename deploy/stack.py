@@ -245,7 +245,13 @@ def _start_nats(up: _Up) -> None:
 
 def _start_weed(up: _Up, key: str) -> None:
     entry = up.data.get(key) or {}
+    folder = up.state_dir / ("seaweedfs" if key == "s3" else "seaweedfs-second")
     if _running(entry, key):
+        if not (folder / "security.toml").is_file():
+            _say(
+                f"note: the running {key} was started before client certificates and answers anyone on"
+                " its filer, master and volume ports; `wio-dev down` and `wio-dev up` close them"
+            )
         return
     ports = WeedPorts.from_dict(up.data["ports"][key])
     if entry.get("credentials"):
@@ -255,7 +261,6 @@ def _start_weed(up: _Up, key: str) -> None:
         credentials = WeedCredentials.generate()
         entry = {"credentials": credentials.to_json(), "process": None}
         up.record(key, entry, None)
-    folder = up.state_dir / ("seaweedfs" if key == "s3" else "seaweedfs-second")
     label = "SeaweedFS S3/STS" + (" (second node)" if key == "s3_second" else "")
     server = _timed(
         f"{label} on {HOST}:{ports.s3}",
