@@ -73,7 +73,8 @@ class PostgresServer:
     migrated: bool = False
 
     def url(self, database: str = "wio") -> str:
-        return f"postgresql+asyncpg://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+        password = quote(self.password, safe="")
+        return f"postgresql+asyncpg://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def stop(self, timeout: float = 30.0) -> None:
         self.process.stop(timeout)

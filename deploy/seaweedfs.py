@@ -433,7 +433,8 @@ def start_seaweedfs(
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEED_")}
     env["TMPDIR"] = str(folder / "tmp")
     # weed reads notification.toml from its working folder: this node's own folder.
-    process = spawn(name, command, log, env=env, cwd=folder)
+    # Its files, and the unix sockets it opens (some in /tmp), for its owner only.
+    process = spawn(name, command, log, env=env, cwd=folder, umask=0o077)
     server = SeaweedServer(name, folder, ports, credentials, process)
     what = f"SeaweedFS S3 ({name}) on port {ports.s3}"
     try:

@@ -12,6 +12,7 @@ import importlib
 import os
 import pwd
 import shutil
+import socket
 import ssl
 import stat
 import subprocess
@@ -304,6 +305,35 @@ def test_filer_http_refuses_without_a_client_certificate(
     # With the certificate the connection is accepted, and the filer still wants a signed JWT.
     assert _http(server.ports.filer, "GET", path, _tls(server, client_cert=True)) == 401
     assert _http(server.ports.filer, "DELETE", path, _tls(server, client_cert=True)) == 401
+    _still_there(node, bucket, key)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=10)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(str(self.socket_path))
+        self.sock = sock
+
+
+def test_filer_unix_socket_wants_a_signed_jwt(stored: tuple[S3Node, SeaweedServer, str, str]) -> None:
+    """The filer's local socket skips TLS; only its owner may connect, and it still wants a JWT."""
+    node, server, bucket, key = stored
+    path = server.folder / "filer.sock"
+    if not path.is_socket():
+        pytest.skip("the node's folder is too deep for a local socket; weed keeps its default")
+    assert not stat.S_IMODE(path.stat().st_mode) & 0o077
+    for method in ("GET", "PUT", "DELETE"):
+        conn = _UnixHTTPConnection(path)
+        try:
+            conn.request(method, f"/buckets/{bucket}/{key}", body=b"x" if method == "PUT" else None)
+            assert conn.getresponse().status == 401, method
+        finally:
+            conn.close()
     _still_there(node, bucket, key)
 
 
