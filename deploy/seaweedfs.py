@@ -41,8 +41,9 @@ ADMIN_IDENTITY = "admin"
 BROKER_IDENTITY = "broker"
 # Unix socket paths must fit in 108 bytes; longer folders keep weed's defaults in /tmp.
 _SOCKET_PATH_LIMIT = 100
-# weed's parts with a server side (the worker only dials out) and the certificate of outside tools.
-SERVER_PARTS = ("master", "volume", "filer", "s3", "admin")
+# weed's parts with a [grpc.<part>] certificate (the worker only dials out), those serving HTTPS, and
+# the certificate the parts present as clients, which outside tools also use.
+GRPC_PARTS = ("master", "volume", "filer", "s3", "admin", "worker")
 HTTPS_PARTS = ("master", "volume", "filer", "admin")
 CLIENT = "client"
 JWT_KEYS = ("signing", "signing_read", "filer_signing", "filer_signing_read")
@@ -228,9 +229,7 @@ def tls_folder(folder: Path) -> Path:
 
 def node_authority(folder: Path) -> Authority:
     """The node's CA and one certificate per part, plus `client` for tools that must reach them."""
-    return ensure_authority(
-        tls_folder(folder), [*SERVER_PARTS, "worker", CLIENT], f"wio SeaweedFS {folder.name}"
-    )
+    return ensure_authority(tls_folder(folder), [*GRPC_PARTS, CLIENT], f"wio SeaweedFS {folder.name}")
 
 
 def _jwt_keys(folder: Path) -> dict[str, str]:
@@ -262,7 +261,7 @@ def write_security(folder: Path) -> Path:
         return {"key": keys[name], "expires_after_seconds": JWT_SECONDS}
 
     grpc: dict[str, Any] = {"ca": ca}
-    for part in (*SERVER_PARTS, "worker"):
+    for part in GRPC_PARTS:
         grpc[part] = {"cert": str(pairs[part].cert), "key": str(pairs[part].key)}
     grpc["client"] = {"cert": str(pairs[CLIENT].cert), "key": str(pairs[CLIENT].key)}
     https: dict[str, Any] = {
