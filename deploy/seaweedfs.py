@@ -3,6 +3,12 @@
 Two identities: `admin` does bucket work and may also assume the broker role; `broker` may do
 nothing but assume it. The role grants s3:* on every bucket, and the session policy given with each
 AssumeRole narrows that down; with "defaultEffect": "Deny" nothing else is allowed.
+
+Only the S3 port (plain HTTP on 127.0.0.1, signed requests only) answers without a client
+certificate. security.toml closes the rest: HTTPS with a required client certificate on the master,
+volume, filer and admin ports, mutual TLS on every gRPC port, and JWT signing keys so the filer and
+volume servers accept only requests the other components signed. The node's own certificate authority
+and keys live in its folder (tls/, 0700) and are made once.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.binaries import find_binary
+from deploy.certificates import Authority, ensure_authority
 from deploy.errors import LaunchError
 from deploy.ports import WeedPorts, port_is_free
 from deploy.process import ManagedProcess, spawn, tail, wait_until
@@ -34,6 +41,14 @@ ADMIN_IDENTITY = "admin"
 BROKER_IDENTITY = "broker"
 # Unix socket paths must fit in 108 bytes; longer folders keep weed's defaults in /tmp.
 _SOCKET_PATH_LIMIT = 100
+# weed's parts with a [grpc.<part>] certificate (the worker only dials out), those serving HTTPS, and
+# the certificate the parts present as clients, which outside tools also use.
+GRPC_PARTS = ("master", "volume", "filer", "s3", "admin", "worker")
+HTTPS_PARTS = ("master", "volume", "filer", "admin")
+CLIENT = "client"
+JWT_KEYS = ("signing", "signing_read", "filer_signing", "filer_signing_read")
+# JWTs the components hand each other live this long (weed's default).
+JWT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,11 @@ class SeaweedServer:
     @property
     def access(self) -> S3Access:
         return access_for(self.ports, self.credentials)
+
+    @property
+    def authority(self) -> Authority:
+        """The node's CA and certificates; `pairs["client"]` opens its other ports."""
+        return node_authority(self.folder)
 
     def stop(self, timeout: float = 20.0) -> None:
         self.process.stop(timeout)
@@ -201,6 +221,72 @@ def write_configs(folder: Path, credentials: WeedCredentials) -> tuple[Path, Pat
     _write_private(s3_path, s3_config)
     _write_private(iam_path, iam_config)
     return s3_path, iam_path
+
+
+def tls_folder(folder: Path) -> Path:
+    return folder / "tls"
+
+
+def node_authority(folder: Path) -> Authority:
+    """The node's CA and one certificate per part, plus `client` for tools that must reach them."""
+    return ensure_authority(tls_folder(folder), [*GRPC_PARTS, CLIENT], f"wio SeaweedFS {folder.name}")
+
+
+def _jwt_keys(folder: Path) -> dict[str, str]:
+    """The JWT signing keys, made once and kept beside the certificates."""
+    path = tls_folder(folder) / "jwt.json"
+    try:
+        keys = json.loads(path.read_text())
+        if isinstance(keys, dict) and all(
+            isinstance(keys.get(name), str) and keys[name] for name in JWT_KEYS
+        ):
+            return {name: str(keys[name]) for name in JWT_KEYS}
+    except (OSError, ValueError):
+        pass
+    keys = {name: secrets.token_urlsafe(32) for name in JWT_KEYS}
+    _write_private(path, keys)
+    return keys
+
+
+def write_security(folder: Path) -> Path:
+    """security.toml (0600, it holds the JWT keys) in the node's folder, where weed looks for it."""
+    import tomli_w
+
+    authority = node_authority(folder)
+    keys = _jwt_keys(folder)
+    pairs = authority.pairs
+    ca = str(authority.ca)
+
+    def jwt(name: str) -> dict[str, Any]:
+        return {"key": keys[name], "expires_after_seconds": JWT_SECONDS}
+
+    grpc: dict[str, Any] = {"ca": ca}
+    for part in GRPC_PARTS:
+        grpc[part] = {"cert": str(pairs[part].cert), "key": str(pairs[part].key)}
+    grpc["client"] = {"cert": str(pairs[CLIENT].cert), "key": str(pairs[CLIENT].key)}
+    https: dict[str, Any] = {
+        # The components' own HTTP calls to each other, with the client certificate the servers require.
+        "client": {"enabled": True, "cert": str(pairs[CLIENT].cert), "key": str(pairs[CLIENT].key), "ca": ca}
+    }
+    for part in HTTPS_PARTS:
+        # With a `ca`, the server asks for a client certificate and refuses a connection without one.
+        https[part] = {"cert": str(pairs[part].cert), "key": str(pairs[part].key), "ca": ca}
+    document = {
+        "jwt": {
+            "signing": {**jwt("signing"), "read": jwt("signing_read")},
+            "filer_signing": {**jwt("filer_signing"), "read": jwt("filer_signing_read")},
+        },
+        "access": {"ui": False},
+        "filer": {"expose_directory_metadata": {"enabled": False}},
+        "grpc": grpc,
+        "https": https,
+    }
+    path = folder / "security.toml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(tomli_w.dumps(document))
+    path.chmod(0o600)
+    return path
 
 
 def _socket_path(folder: Path, name: str) -> str | None:
@@ -308,11 +394,14 @@ def start_seaweedfs(
     for sub in ("data", "log", "tmp"):
         (folder / sub).mkdir(exist_ok=True)
     s3_config, iam_config = write_configs(folder, credentials)
+    write_security(folder)
     remove_stale_sockets(folder, ports, settle=0)
     log = log or folder / "weed.log"
     command = [
         str(binary),
         f"-logdir={folder / 'log'}",
+        # security.toml (and notification.toml) from the node's folder, whatever else is on the machine.
+        f"-config_dir={folder}",
         "mini",
         f"-dir={folder / 'data'}",
         "-ip=127.0.0.1",
@@ -339,9 +428,12 @@ def start_seaweedfs(
         sock = _socket_path(folder, sock_name)
         if sock:
             command.append(f"{flag}={sock}")
-    env = dict(os.environ, TMPDIR=str(folder / "tmp"))
+    # WEED_* variables override security.toml: none from the caller's environment may loosen it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEED_")}
+    env["TMPDIR"] = str(folder / "tmp")
     # weed reads notification.toml from its working folder: this node's own folder.
-    process = spawn(name, command, log, env=env, cwd=folder)
+    # Its files, and the unix sockets it opens (some in /tmp), for its owner only.
+    process = spawn(name, command, log, env=env, cwd=folder, umask=0o077)
     server = SeaweedServer(name, folder, ports, credentials, process)
     what = f"SeaweedFS S3 ({name}) on port {ports.s3}"
     try:

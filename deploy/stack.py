@@ -26,7 +26,7 @@ from deploy.errors import LaunchError
 from deploy.local_node import register_local_node
 from deploy.nats import nats_info, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
-from deploy.postgres import postgres_answers, start_postgres
+from deploy.postgres import generate_password, postgres_answers, redacted, start_postgres
 from deploy.process import ManagedProcess
 from deploy.seaweedfs import (
     WeedCredentials,
@@ -190,12 +190,25 @@ def _start_postgres(up: _Up) -> None:
         return
     entry = up.data.get("postgres") or {}
     if not entry.get("external") and _running(entry, "postgres"):
+        if entry.get("auth") != "scram-sha-256":
+            _say(
+                "note: the running PostgreSQL was started before password authentication and still trusts"
+                " every local connection; `wio-dev down` and `wio-dev up` move it to passwords"
+            )
         return
+    # Generated once and saved before the first start, so the data always matches the password.
+    password = str(up.data.setdefault("postgres_password", generate_password()))
+    up.save()
     port = int(up.data["ports"]["postgres"])
-    server = _timed(f"PostgreSQL on {HOST}:{port}", lambda: start_postgres(up.state_dir, port))
+    server = _timed(f"PostgreSQL on {HOST}:{port}", lambda: start_postgres(up.state_dir, port, password))
     if not server.data_dir.is_relative_to(up.state_dir):
         _say(
             f"note: {server.user} cannot reach {up.state_dir}, so the PostgreSQL data is in {server.data_dir}"
+        )
+    if server.migrated:
+        _say(
+            f"note: the PostgreSQL data in {server.data_dir} trusted every local connection; it now needs"
+            f" the generated password (in {stack_file(up.state_dir)}) and belongs to {server.user}"
         )
     up.record(
         "postgres",
@@ -205,6 +218,7 @@ def _start_postgres(up: _Up) -> None:
             "port": port,
             "data_dir": str(server.data_dir),
             "user": server.user,
+            "auth": "scram-sha-256",
             "process": server.process.to_json(),
         },
         server.stop,
@@ -231,7 +245,13 @@ def _start_nats(up: _Up) -> None:
 
 def _start_weed(up: _Up, key: str) -> None:
     entry = up.data.get(key) or {}
+    folder = up.state_dir / ("seaweedfs" if key == "s3" else "seaweedfs-second")
     if _running(entry, key):
+        if not (folder / "security.toml").is_file():
+            _say(
+                f"note: the running {key} was started before client certificates and answers anyone on"
+                " its filer, master and volume ports; `wio-dev down` and `wio-dev up` close them"
+            )
         return
     ports = WeedPorts.from_dict(up.data["ports"][key])
     if entry.get("credentials"):
@@ -241,7 +261,6 @@ def _start_weed(up: _Up, key: str) -> None:
         credentials = WeedCredentials.generate()
         entry = {"credentials": credentials.to_json(), "process": None}
         up.record(key, entry, None)
-    folder = up.state_dir / ("seaweedfs" if key == "s3" else "seaweedfs-second")
     label = "SeaweedFS S3/STS" + (" (second node)" if key == "s3_second" else "")
     server = _timed(
         f"{label} on {HOST}:{ports.s3}",
@@ -332,7 +351,7 @@ def _new_state(state_dir: Path) -> dict[str, Any]:
 
 def _prepare_state_dir(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    # Others may pass through (PostgreSQL runs as `nobody` when we are root) but not list it.
+    # Others may pass through (PostgreSQL runs as `wio-postgres` when we are root) but not list it.
     state_dir.chmod(0o711)
     (state_dir / "logs").mkdir(exist_ok=True)
 
@@ -442,7 +461,7 @@ def _component_lines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         if not entry or (key in WEED_NODES and "endpoint" not in entry):
             continue
         if key == "postgres":
-            lines.append((key, _address_of(entry["url"], 5432), entry["url"]))
+            lines.append((key, _address_of(entry["url"], 5432), redacted(entry["url"])))
         elif key == "nats":
             lines.append((key, _address_of(entry["url"], 4222), entry["url"]))
         else:

@@ -24,7 +24,14 @@ import pytest
 from deploy.errors import LaunchError
 from deploy.nats import NatsServer, start_nats
 from deploy.ports import WeedPorts, pick_free_port
-from deploy.postgres import PostgresServer, drop_database, ensure_database, start_postgres, with_database
+from deploy.postgres import (
+    PostgresServer,
+    drop_database,
+    ensure_database,
+    generate_password,
+    start_postgres,
+    with_database,
+)
 from deploy.seaweedfs import REGION, ROLE_ARN, S3Access, SeaweedServer, start_seaweedfs
 
 __all__ = ["InfraUnderTest", "S3Access", "S3Node", "infra", "second_s3"]
@@ -92,6 +99,11 @@ class S3Node:
     def __repr__(self) -> str:
         return f"S3Node({self.access!r})"
 
+    @property
+    def server(self) -> SeaweedServer | None:
+        """The running SeaweedFS when this run started it (ports, folder, certificates), else None."""
+        return self._server
+
     def _own(self) -> SeaweedServer:
         if self._server is None:
             pytest.skip("this S3 node comes from the environment; tests cannot stop or start it")
@@ -128,6 +140,11 @@ class InfraUnderTest:
         self._s3: dict[str, S3Node] = {}
         self._database: tuple[str, str] | None = None  # (server URL, database) made here
 
+    @property
+    def postgres(self) -> PostgresServer | None:
+        """The PostgreSQL this run started, or None when WIO_TEST_DATABASE_URL names one."""
+        return self._postgres
+
     def start(self) -> None:
         self._start_postgres()
         nats_url = _env("WIO_TEST_NATS_URL")
@@ -142,7 +159,11 @@ class InfraUnderTest:
         server_url = _env("WIO_TEST_DATABASE_URL")
         if not server_url:
             self._postgres = start_postgres(
-                self.folder, pick_free_port(), database=None, server_options=FAST_POSTGRES
+                self.folder,
+                pick_free_port(),
+                generate_password(),
+                database=None,
+                server_options=FAST_POSTGRES,
             )
             server_url = self._postgres.url("postgres")
         # A database of its own, so this run never sees another run's tables.
@@ -198,7 +219,7 @@ class InfraUnderTest:
 def infra() -> Iterator[InfraUnderTest]:
     """PostgreSQL (a fresh database), NATS JetStream and, on first use of `.s3`, SeaweedFS."""
     folder = Path(tempfile.mkdtemp(prefix="wio-test-"))
-    # PostgreSQL runs as `nobody` under root and must be able to pass through this folder.
+    # PostgreSQL runs as `wio-postgres` under root and must be able to pass through this folder.
     folder.chmod(0o711)
     under_test = InfraUnderTest(folder)
     try:

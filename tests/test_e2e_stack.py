@@ -111,6 +111,12 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert with_new.returncode == 0, with_new.stderr
 
     state = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())
+    # PostgreSQL's generated password reaches the services and nothing that is shown or logged.
+    password = state["postgres_password"]
+    assert password in state["postgres"]["url"]
+    logs = [p.read_text(errors="replace") for p in (Path(env["WIO_DEV_STATE"]) / "logs").iterdir()]
+    for shown in (first.stdout, first.stderr, second.stdout, status.stdout, fresh.stderr, *logs):
+        assert password not in shown
     down = run(env, str(BIN / "wio-dev"), "down")
     assert down.returncode == 0, down.stdout + down.stderr
     pids = _pids(state)
