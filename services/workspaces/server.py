@@ -63,7 +63,15 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         servicers=[add_public, add_internal],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
-        subscribers=[CacheEvictionFeed(runtime.js, workspaces.cache, workspaces.plans, nodes)],
+        subscribers=[
+            CacheEvictionFeed(
+                runtime.js,
+                workspaces.cache,
+                workspaces.plans,
+                nodes,
+                runtime.settings.stream_wait_seconds,
+            )
+        ],
     )
 
 
