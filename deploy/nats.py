@@ -184,3 +184,32 @@ def start_nats(
         process.stop()
         raise LaunchError(f"{exc}\n{tail(log)}") from exc
     return NatsServer(port, store, credentials, process)
+
+
+def password_variable(user: str) -> str:
+    return f"WIO_NATS_{user.upper()}_PASSWORD"
+
+
+def accounts_block() -> str:
+    """The `accounts` block for an operator's own nats-server: wio's users and permissions, each password
+    read from an environment variable of the server (NATS config resolves `$NAME`)."""
+    lines = ["accounts {", f"  {ACCOUNT} {{", "    jetstream: enabled", "    users: ["]
+    for user in USERS:
+        permissions = permissions_for(user)
+        lines += [
+            "      {",
+            f"        user: {user}",
+            f"        password: ${password_variable(user)}",
+            "        permissions: {",
+            f"          publish: {{ allow: {json.dumps(permissions['publish']['allow'])} }}",
+            f"          subscribe: {{ allow: {json.dumps(permissions['subscribe']['allow'])} }}",
+            "          allow_responses: true",
+            "        }",
+            "      }",
+        ]
+    lines += ["    ]", "  }", "}"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(accounts_block())

