@@ -375,3 +375,53 @@ async def test_printed_accounts_block_sets_up_an_operators_own_nats(tmp_path: Pa
         assert (await as_nodes.js.stream_info(STREAMS["auth"])).state.messages == 1
     finally:
         process.stop()
+
+
+async def test_reader_cannot_deliver_one_streams_messages_into_another(
+    fresh_nats: NatsServer, connect_as: Any
+) -> None:
+    """The reader may create consumers, and a push consumer names its delivery subject; delivering a
+    nodes event to `wio.auth.user.disabled` reaches no stream and no deny list."""
+    login = fresh_nats.credentials.password
+    as_auth = await connect_as(fresh_nats.url, "auth", login("auth"))
+    as_nodes = await connect_as(fresh_nats.url, "nodes", login("nodes"))
+    reader = await connect_as(fresh_nats.url, READER, login(READER))
+    await ensure_stream(as_auth.js, "auth")
+    await ensure_stream(as_nodes.js, "nodes")
+    deny_list = DenyList()
+    feed = DenyListFeed(as_nodes.js, deny_list, 900, stream_wait_seconds=5)
+    await feed.start()
+    try:
+        await reader.js.add_consumer(
+            STREAMS["nodes"], ConsumerConfig(deliver_subject=USER_DISABLED, deliver_policy=DeliverPolicy.ALL)
+        )
+        await as_nodes.js.publish("wio.nodes.node.updated", forged_disable("victim", "victim"))
+        await as_auth.js.publish(USER_DISABLED, forged_disable("real", "real"))
+        for _ in range(100):
+            if "real" in deny_list.users:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert deny_list.users == {"real"}
+        assert (await as_auth.js.stream_info(STREAMS["auth"])).state.messages == 1
+    finally:
+        await feed.stop()
+
+
+def test_nats_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.common.config import ConfigError, load_common
+
+    monkeypatch.setenv("WIO_SECRET_KEY", "k")
+    monkeypatch.setenv("WIO_NATS_USER", "nodes")
+    monkeypatch.setenv("WIO_NATS_PASSWORD", "the-nats-password")
+    monkeypatch.setenv("WIO_NATS_STREAM_WAIT_SECONDS", "5")
+    settings = load_common("nodes")
+    assert (settings.nats_user, settings.nats_password, settings.stream_wait_seconds) == (
+        "nodes",
+        "the-nats-password",
+        5.0,
+    )
+    assert "the-nats-password" not in repr(settings)
+    monkeypatch.delenv("WIO_NATS_USER")
+    with pytest.raises(ConfigError, match="WIO_NATS_USER"):
+        load_common("nodes")
