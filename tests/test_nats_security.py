@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nats
 import pytest
@@ -26,8 +26,9 @@ from deploy.ports import pick_free_port
 from deploy.process import spawn, wait_until
 from services.common.deny_feed import DenyListFeed
 from services.common.events import StreamMissingError, ensure_stream
-from services.common.streams import STREAMS, inbox_prefix, stream_for
+from services.common.streams import CONSUMES, STREAMS, inbox_prefix, stream_for
 from services.common.tokens import DenyList
+from services.workspaces.events.subscribers import _evictions
 from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
 from wio.auth.v1 import auth_pb2, events_pb2
 from wio.nodes.v1 import nodes_pb2
@@ -425,3 +426,12 @@ def test_nats_user_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WIO_NATS_USER")
     with pytest.raises(ConfigError, match="WIO_NATS_USER"):
         load_common("nodes")
+
+
+def test_permission_table_covers_every_subscription() -> None:
+    """The streams each service reads (services/common/streams.py, from which its NATS permissions are
+    written) include those its consumers subscribe to."""
+    evictions = _evictions(cast(Any, None), cast(Any, None), cast(Any, None))
+    assert {subject.split(".")[1] for subject in evictions} <= set(CONSUMES["workspaces"])
+    assert all("auth" in domains for domains in CONSUMES.values())  # every deny list reads auth's events
+    assert set(CONSUMES) == set(STREAMS)
