@@ -54,7 +54,8 @@ def permissions_for(user: str) -> dict[str, Any]:
         subscribe = ["_INBOX.>"]
     else:
         own = STREAMS[user]
-        publish = [f"wio.{user}.>", "$JS.API.INFO", f"$JS.API.STREAM.CREATE.{own}"]
+        # STREAM.NAMES: a consumer that names only a subject looks its stream up.
+        publish = [f"wio.{user}.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES", f"$JS.API.STREAM.CREATE.{own}"]
         for domain in CONSUMES[user]:
             publish += _consumer_subjects(STREAMS[domain])
         if user not in CONSUMES[user]:
