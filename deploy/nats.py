@@ -87,10 +87,10 @@ class NatsCredentials:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> NatsCredentials:
-        missing = [user for user in USERS if not data.get(user)]
-        if missing:
-            raise LaunchError(f"the NATS passwords of {', '.join(missing)} are missing from stack.json")
-        return cls({user: str(data[user]) for user in USERS})
+        """The recorded passwords; a user added since they were recorded gets a new one (the server's
+        config is written anew on every start)."""
+        fresh = cls.generate().passwords
+        return cls({user: str(data.get(user) or fresh[user]) for user in USERS})
 
     def password(self, user: str) -> str:
         return self.passwords[user]

@@ -435,3 +435,14 @@ def test_permission_table_covers_every_subscription() -> None:
     assert {subject.split(".")[1] for subject in evictions} <= set(CONSUMES["workspaces"])
     assert all("auth" in domains for domains in CONSUMES.values())  # every deny list reads auth's events
     assert set(CONSUMES) == set(STREAMS)
+
+
+def test_recorded_passwords_are_kept_and_missing_ones_made() -> None:
+    from deploy.nats import NatsCredentials
+
+    recorded = NatsCredentials.generate()
+    assert NatsCredentials.from_json(recorded.to_json()) == recorded
+    partial = {user: password for user, password in recorded.to_json().items() if user != READER}
+    completed = NatsCredentials.from_json(partial)
+    assert completed.password("nodes") == recorded.password("nodes")
+    assert len(completed.password(READER)) >= 24 and completed.password(READER) != recorded.password(READER)
