@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.errors import LaunchError
@@ -32,6 +32,9 @@ class StackSettings:
     secret_key: str
     ports: Mapping[str, int]
     service_keys: Mapping[str, str]
+    # NATS user -> password when the launcher runs NATS; empty for an external NATS, whose user (if
+    # any) the services take from the environment.
+    nats_passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def address(self, name: str) -> str:
         return f"{HOST}:{self.ports[name]}"
@@ -46,8 +49,14 @@ class StackSettings:
             "WIO_WORKSPACES_ADDRESS": self.address("workspaces"),
         }
 
+    def nats_env(self, name: str) -> dict[str, str]:
+        """The service's own NATS user, in its environment only (never in process arguments)."""
+        if name not in self.nats_passwords:
+            return {}
+        return {"WIO_NATS_USER": name, "WIO_NATS_PASSWORD": self.nats_passwords[name]}
+
     def service_env(self, name: str) -> dict[str, str]:
-        env = self.base_env()
+        env = self.base_env() | self.nats_env(name)
         env[f"WIO_{name.upper()}_LISTEN"] = self.address(name)
         if name == "auth":
             env["WIO_AUTH_DIRECTORY"] = ",".join(f"{s}={self.address(s)}" for s in SERVICE_ACCOUNTS)
@@ -113,7 +122,8 @@ def run_bootstrap(
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=errors,
-                env=_python_env(settings.base_env()),
+                # The bootstrap runs the auth service's start-up, so it connects as auth.
+                env=_python_env(settings.base_env() | settings.nats_env("auth")),
                 cwd=project_root(),
                 timeout=timeout,
                 check=False,

@@ -24,7 +24,7 @@ from deploy import ports as port_settings
 from deploy.cli_config import write_cli_config
 from deploy.errors import LaunchError
 from deploy.local_node import register_local_node
-from deploy.nats import nats_info, start_nats
+from deploy.nats import NatsCredentials, nats_info, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
 from deploy.postgres import generate_password, postgres_answers, redacted, start_postgres
 from deploy.process import ManagedProcess
@@ -235,10 +235,20 @@ def _start_nats(up: _Up) -> None:
     if not entry.get("external") and _running(entry, "nats"):
         return
     port = int(up.data["ports"]["nats"])
-    server = _timed(f"NATS JetStream on {HOST}:{port}", lambda: start_nats(up.state_dir, port))
+    if not entry.get("external") and entry.get("users"):
+        credentials = NatsCredentials.from_json(entry["users"])
+    else:
+        credentials = NatsCredentials.generate()
+    server = _timed(f"NATS JetStream on {HOST}:{port}", lambda: start_nats(up.state_dir, port, credentials))
     up.record(
         "nats",
-        {"external": False, "url": server.url, "port": port, "process": server.process.to_json()},
+        {
+            "external": False,
+            "url": server.url,
+            "port": port,
+            "users": credentials.to_json(),
+            "process": server.process.to_json(),
+        },
         server.stop,
     )
 
@@ -337,6 +347,7 @@ def _stack_settings(data: dict[str, Any]) -> StackSettings:
         secret_key=str(data["secret_key"]),
         ports={name: int(data["ports"][name]) for name in SERVICES},
         service_keys=dict(data.get("service_keys", {})),
+        nats_passwords=dict(data["nats"].get("users") or {}),
     )
 
 

@@ -22,7 +22,7 @@ from services.auth import server as auth_server
 from services.auth.config import AuthSettings
 from services.auth.domain.service import IdentityService
 from services.common.config import CommonSettings, TlsSettings
-from services.common.events import ensure_stream
+from services.common.events import wait_for_stream
 from services.common.server import Runtime, Service, serve
 from services.nodes import server as nodes_server
 from services.nodes.config import NodesSettings
@@ -47,6 +47,7 @@ def free_port() -> int:
 def common_settings(
     service: str, infra: Any, listen: str, auth_address: str, **overrides: Any
 ) -> CommonSettings:
+    nats_user, nats_password = infra.nats_login(service)
     values: dict[str, Any] = {
         "service": service,
         "listen": listen,
@@ -60,6 +61,9 @@ def common_settings(
         "shutdown_grace_seconds": 1.0,
         "relay_poll_seconds": 0.2,
         "token_ttl_seconds": 900,
+        "nats_user": nats_user,
+        "nats_password": nats_password,
+        "stream_wait_seconds": 30.0,
     }
     values.update(overrides)
     return CommonSettings(**values)
@@ -318,16 +322,19 @@ class EventWatcher:
 
 @pytest.fixture
 async def events(infra: Any) -> AsyncIterator[Callable[[str], Any]]:
-    """Start watching a subject pattern (e.g. 'wio.auth.>') from this moment on."""
-    nc = await nats.connect(infra.nats_url)
+    """Start watching a subject pattern (e.g. 'wio.auth.>') from this moment on, as the read-only
+    NATS user; the domain's service creates the stream."""
+    user, password = infra.nats_login()
+    nc = await nats.connect(infra.nats_url, user=user or None, password=password or None)
     watchers: list[EventWatcher] = []
 
     async def watch(pattern: str) -> EventWatcher:
         js = nc.jetstream()
-        await ensure_stream(js, pattern.split(".")[1])
+        stream = await wait_for_stream(js, pattern.split(".")[1], 30.0)
         watcher = EventWatcher(nc, None)
         watcher.subscription = await js.subscribe(
             pattern,
+            stream=stream,
             cb=watcher._collect,
             ordered_consumer=True,
             config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),

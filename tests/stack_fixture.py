@@ -2,9 +2,13 @@
 
 The servers are started with the local launcher's own functions (deploy/) on free ports in a
 temporary folder, or taken from running ones named by the environment:
-WIO_TEST_DATABASE_URL, WIO_TEST_NATS_URL, WIO_TEST_S3_ENDPOINT (+ WIO_TEST_S3_ACCESS_KEY,
+WIO_TEST_DATABASE_URL, WIO_TEST_NATS_URL (+ WIO_TEST_NATS_USER, WIO_TEST_NATS_PASSWORD: one user
+that every service and watcher of the run connects as), WIO_TEST_S3_ENDPOINT (+ WIO_TEST_S3_ACCESS_KEY,
 WIO_TEST_S3_SECRET_KEY, WIO_TEST_S3_ROLE_ARN, WIO_TEST_S3_REGION), and for the second S3 node the
 same names with WIO_TEST_S3_SECOND_. Only what was started here is stopped at the end.
+
+The NATS started here has the launcher's users: each service connects as its own user, watchers as
+the read-only one.
 
 The fixtures are plain functions, so they work with any event loop scope.
 """
@@ -22,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from deploy.errors import LaunchError
-from deploy.nats import NatsServer, start_nats
+from deploy.nats import READER, NatsServer, start_nats
 from deploy.ports import WeedPorts, pick_free_port
 from deploy.postgres import (
     PostgresServer,
@@ -153,6 +157,18 @@ class InfraUnderTest:
         else:
             self._nats = start_nats(self.folder, pick_free_port())
             self.nats_url = self._nats.url
+
+    @property
+    def nats_users_enforced(self) -> bool:
+        """Whether this run's NATS has wio's users and permissions (it does when started here)."""
+        return self._nats is not None
+
+    def nats_login(self, user: str = READER) -> tuple[str, str]:
+        """(user, password) for a service's NATS user or the read-only one; on an external NATS, the
+        one user the environment names (or none)."""
+        if self._nats is None:
+            return _env("WIO_TEST_NATS_USER"), _env("WIO_TEST_NATS_PASSWORD")
+        return user, self._nats.credentials.password(user)
 
     def _start_postgres(self) -> None:
         name = f"wio_test_{uuid.uuid4().hex[:10]}"

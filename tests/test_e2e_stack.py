@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,7 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert executed.returncode == 1, executed.stderr
     assert executed.stderr.strip().splitlines()[-1] == "refused", executed.stderr
 
+    _nats_accepts_only_wio(Path(env["WIO_DEV_STATE"]))
     status = run(env, str(BIN / "wio-dev"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
 
@@ -150,3 +152,28 @@ def _alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     # A zombie has exited; only its parent's bookkeeping is left.
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def _nats_accepts_only_wio(state_dir: Path) -> None:
+    """The launched NATS refuses a client without a user; its generated passwords appear in no log and
+    in no process's arguments."""
+    state = json.loads((state_dir / "stack.json").read_text())
+    users = state["nats"]["users"]
+    assert set(users) == {*SERVICES, "reader"}
+    with socket.create_connection(("127.0.0.1", state["nats"]["port"]), timeout=5) as sock:
+        sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        answer = b""
+        while b"-ERR" not in answer and b"PONG" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    assert b"Authorization Violation" in answer, answer
+    logs = "".join(path.read_text(errors="replace") for path in (state_dir / "logs").iterdir())
+    arguments = "".join(
+        Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        for pid in _pids(state)
+        if _alive(pid)
+    )
+    for password in users.values():
+        assert password not in logs and password not in arguments

@@ -2,6 +2,8 @@
 
 Stack-wide settings have no service part (WIO_DATABASE_URL, WIO_NATS_URL, WIO_SECRET_KEY, WIO_TLS_*,
 WIO_AUTH_ADDRESS); one service's settings are WIO_<SERVICE>_*. Defaults suit the local stack.
+WIO_NATS_USER / WIO_NATS_PASSWORD are the NATS user of the service process that reads them: each
+service has its own (the launcher sets them per process).
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class CommonSettings:
     shutdown_grace_seconds: float
     relay_poll_seconds: float
     token_ttl_seconds: int
+    nats_user: str = ""
+    nats_password: str = field(default="", repr=False)
+    # How long a consumer waits for another service to create the stream it reads.
+    stream_wait_seconds: float = 60.0
 
     @property
     def schema(self) -> str:
@@ -86,6 +92,9 @@ def load_common(service: str) -> CommonSettings:
     tls = TlsSettings(env("WIO_TLS_CERT"), env("WIO_TLS_KEY"), env("WIO_TLS_CA"))
     if bool(tls.cert_file) != bool(tls.key_file):
         raise ConfigError("WIO_TLS_CERT and WIO_TLS_KEY must be set together")
+    nats_user, nats_password = env("WIO_NATS_USER"), env("WIO_NATS_PASSWORD")
+    if nats_password and not nats_user:
+        raise ConfigError("WIO_NATS_PASSWORD is set but WIO_NATS_USER is not")
     return CommonSettings(
         service=service,
         listen=env(prefix + "LISTEN", f"127.0.0.1:{DEFAULT_PORTS[service]}"),
@@ -99,4 +108,7 @@ def load_common(service: str) -> CommonSettings:
         shutdown_grace_seconds=env_float("WIO_SHUTDOWN_GRACE_SECONDS", 5.0),
         relay_poll_seconds=env_float("WIO_RELAY_POLL_SECONDS", 0.5),
         token_ttl_seconds=env_int("WIO_TOKEN_TTL_SECONDS", 900),
+        nats_user=nats_user,
+        nats_password=nats_password,
+        stream_wait_seconds=env_float("WIO_NATS_STREAM_WAIT_SECONDS", 60.0),
     )

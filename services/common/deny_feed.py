@@ -2,6 +2,7 @@
 
 Every instance needs every such event, so this is an ordered (ephemeral) consumer per instance rather than
 a shared durable one. It replays from one token lifetime ago: older events concern tokens that have expired.
+The auth service creates the stream; a service started before it waits for it (bounded).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.common.events import ensure_stream, stream_for
+from services.common.events import republished_from, wait_for_stream
 from services.common.tokens import DenyList
 from wio.auth.v1 import events_pb2
 
@@ -26,13 +27,24 @@ APIKEY_REVOKED = "wio.auth.apikey.revoked"
 
 
 class DenyListFeed:
-    def __init__(self, js: JetStreamContext, deny_list: DenyList, token_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        deny_list: DenyList,
+        token_ttl_seconds: int,
+        stream_wait_seconds: float = 60.0,
+    ) -> None:
         self.js = js
         self.deny_list = deny_list
         self.token_ttl_seconds = token_ttl_seconds
+        self.stream_wait_seconds = stream_wait_seconds
         self._subs: list[Subscription] = []
 
     async def _on_message(self, msg: Msg) -> None:
+        origin = republished_from(msg)
+        if origin is not None:
+            log.warning("deny list: ignored %s republished from stream %s", msg.subject, origin)
+            return
         try:
             if msg.subject == USER_DISABLED:
                 self.deny_list.deny_user(events_pb2.UserDisabledEvent.FromString(msg.data).user_id)
@@ -42,19 +54,19 @@ class DenyListFeed:
             log.exception("deny list: cannot read %s event", msg.subject)
 
     async def start(self) -> None:
-        await ensure_stream(self.js, "auth")
+        stream = await wait_for_stream(self.js, "auth", self.stream_wait_seconds)
         since = datetime.now(UTC) - timedelta(seconds=self.token_ttl_seconds + 60)
         for subject in (USER_DISABLED, APIKEY_REVOKED):
-            sub = await self._subscribe(subject, since)
+            sub = await self._subscribe(stream, subject, since)
             self._subs.append(sub)
 
-    async def _subscribe(self, subject: str, since: datetime) -> Subscription:
+    async def _subscribe(self, stream: str, subject: str, since: datetime) -> Subscription:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_TIME,
             opt_start_time=since,
         )
         return await self.js.subscribe(
-            subject, stream=stream_for("auth")[0], cb=self._on_message, ordered_consumer=True, config=config
+            subject, stream=stream, cb=self._on_message, ordered_consumer=True, config=config
         )
 
     async def stop(self) -> None:

@@ -102,9 +102,12 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
         sessions = make_session_factory(engine)
         read_engine = make_read_engine(settings.database_url)
         opened.append(("read database", read_engine.dispose))
-        nc = await events.connect(settings.nats_url, name=f"wio-{settings.service}")
+        nc = await events.connect(
+            settings.nats_url, settings.service, settings.nats_user, settings.nats_password
+        )
         opened.append(("NATS", nc.close))
         js = nc.jetstream()
+        # Its own stream only: the others are their services' to create.
         await events.ensure_stream(js, settings.service)
         outbox_table = metadata.tables[f"{settings.schema}.outbox"]
         outbox = Outbox(outbox_table)
@@ -112,7 +115,7 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
             sessions, outbox, events.JetStreamPublisher(js), poll_seconds=settings.relay_poll_seconds
         )
         deny_list = DenyList()
-        deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds)
+        deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds, settings.stream_wait_seconds)
         await deny_feed.start()
         opened.append(("deny list feed", deny_feed.stop))
         relay.start()

@@ -43,7 +43,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
     runtime.closers.append(close_gateway)
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth.channel)
     cache, plans = CredentialCache(), PlanCache()
-    memberships = MembershipMirror(runtime.nats, identity)
+    memberships = MembershipMirror(runtime.nats, identity, runtime.settings.stream_wait_seconds)
     revision_reads = SqlRevisionReads(common.database_url)
     runtime.closers.append(revision_reads.close)
     workspaces = WorkspacesService(
@@ -74,7 +74,10 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         servicers=[add_public, add_internal],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
-        subscribers=[memberships, CacheEvictionFeed(runtime.js, cache, plans, nodes)],
+        subscribers=[
+            memberships,
+            CacheEvictionFeed(runtime.js, cache, plans, nodes, runtime.settings.stream_wait_seconds),
+        ],
     )
 
 

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.common.events import ensure_stream, stream_for
+from services.common.events import republished_from, stream_for, wait_for_stream
 from services.workspaces.domain.ports import Memberships
 from services.workspaces.domain.revisions import FreshRead
 from wio.auth.v1 import events_pb2 as auth_events
@@ -57,10 +57,12 @@ class MembershipMirror(Memberships):
         self,
         nc: NatsClient,
         identity: Memberships,
+        stream_wait_seconds: float,
         max_users: int = MAX_USERS,
         catch_up_seconds: float = CATCH_UP_SECONDS,
     ) -> None:
         self.nc = nc
+        self.stream_wait_seconds = stream_wait_seconds
         self.identity = identity
         self.max_users = max_users
         self.catch_up_seconds = catch_up_seconds
@@ -79,7 +81,8 @@ class MembershipMirror(Memberships):
 
     async def start(self) -> None:
         js = self.nc.jetstream()
-        await ensure_stream(js, "auth")
+        # Auth's stream is auth's to create: this service's NATS user may only wait for it.
+        await wait_for_stream(js, "auth", self.stream_wait_seconds)
         # Empty, the copy is consistent with everything before now; it follows from the next message on.
         self._entries.clear()
         self._generation += 1
@@ -103,8 +106,11 @@ class MembershipMirror(Memberships):
     async def _on_message(self, msg: Msg) -> None:
         if self._sub is None:
             return
+        origin = republished_from(msg)
         try:
-            users = _affected(msg.subject, msg.data)
+            # A copy another stream republished is not auth's word: it changes nothing here (it still
+            # counts as applied, since it holds a place in the stream's sequence).
+            users = [] if origin is not None else _affected(msg.subject, msg.data)
         except Exception:
             # Unreadable: nobody's entry can be trusted after it.
             log.exception("memberships: cannot read %s event; forgetting every entry", msg.subject)

@@ -1,7 +1,8 @@
 """Evicts cached credential sets and node access when the events say the rights behind them changed.
 
 Every instance keeps its own cache, so each has its own ordered (ephemeral) consumers that start at new
-messages: what happened before the instance started cannot be in its cache.
+messages: what happened before the instance started cannot be in its cache. The auth and nodes services
+create their streams; an instance started before them waits for those (bounded).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from services.common.events import ensure_stream, stream_for
+from services.common.events import republished_from, wait_for_stream
 from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.storage.clients.nodes import NodesClient
 from wio.auth.v1 import events_pb2 as auth_events
@@ -72,15 +73,25 @@ def _evictions(
 
 class CacheEvictionFeed:
     def __init__(
-        self, js: JetStreamContext, cache: CredentialCache, plans: PlanCache, nodes: NodesClient
+        self,
+        js: JetStreamContext,
+        cache: CredentialCache,
+        plans: PlanCache,
+        nodes: NodesClient,
+        stream_wait_seconds: float = 60.0,
     ) -> None:
         self.js = js
+        self.stream_wait_seconds = stream_wait_seconds
         self.handlers = _evictions(cache, plans, nodes)
         self._subs: list[Subscription] = []
 
     async def _on_message(self, msg: Msg) -> None:
         handler = self.handlers.get(msg.subject)
         if handler is None:
+            return
+        origin = republished_from(msg)
+        if origin is not None:
+            log.warning("credential cache: ignored %s republished from stream %s", msg.subject, origin)
             return
         try:
             evicted = handler(msg.data)
@@ -91,14 +102,15 @@ class CacheEvictionFeed:
             log.info("credential cache: %s evicted %d set(s)", msg.subject, evicted)
 
     async def start(self) -> None:
-        for domain in ("auth", "nodes", "workspaces"):
-            await ensure_stream(self.js, domain)
+        streams: dict[str, str] = {}
         for subject in self.handlers:
-            stream = stream_for(subject.split(".")[1])[0]
+            domain = subject.split(".")[1]
+            if domain not in streams:
+                streams[domain] = await wait_for_stream(self.js, domain, self.stream_wait_seconds)
             self._subs.append(
                 await self.js.subscribe(
                     subject,
-                    stream=stream,
+                    stream=streams[domain],
                     cb=self._on_message,
                     ordered_consumer=True,
                     config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
