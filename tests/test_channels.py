@@ -245,10 +245,13 @@ class Replica:
         self.name = name
         self.address = f"127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
+        nats_user, nats_password = infra.nats_login("auth")
         env.update(
             {
                 "WIO_DATABASE_URL": infra.database_url,
                 "WIO_NATS_URL": infra.nats_url,
+                "WIO_NATS_USER": nats_user,
+                "WIO_NATS_PASSWORD": nats_password,
                 "WIO_SECRET_KEY": SECRET_KEY,
                 "WIO_AUTH_ADDRESS": auth.address,
                 "WIO_AUTH_LISTEN": self.address,
