@@ -24,6 +24,8 @@ from deploy.binaries import find_binary
 from deploy.nats import READER, USERS, NatsServer, accounts_block, nats_info, password_variable, start_nats
 from deploy.ports import pick_free_port
 from deploy.process import spawn, wait_until
+from services.common import events
+from services.common.config import ConfigError
 from services.common.deny_feed import DenyListFeed
 from services.common.events import StreamMissingError, ensure_stream
 from services.common.streams import CONSUMES, STREAMS, inbox_prefix, stream_for
@@ -446,3 +448,21 @@ def test_recorded_passwords_are_kept_and_missing_ones_made() -> None:
     completed = NatsCredentials.from_json(partial)
     assert completed.password("nodes") == recorded.password("nodes")
     assert len(completed.password(READER)) >= 24 and completed.password(READER) != recorded.password(READER)
+
+
+async def test_a_service_whose_nats_user_is_refused_stops_starting_at_once(fresh_nats: NatsServer) -> None:
+    """nats-py retries a refused login forever; a service must say so and not start instead."""
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ConfigError, match=r"refused user 'auth'.*WIO_NATS_PASSWORD"):
+        await events.connect(fresh_nats.url, "auth", "auth", "not-the-password", initial_seconds=60)
+    assert asyncio.get_running_loop().time() - started < 30  # refused at once, not after the 60 s bound
+    with pytest.raises(ConfigError, match="without a user"):
+        await events.connect(fresh_nats.url, "auth", initial_seconds=60)
+
+
+async def test_a_service_gives_up_on_a_nats_that_does_not_answer() -> None:
+    closed = f"nats://127.0.0.1:{pick_free_port()}"
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(ConnectionError, match="did not answer within 1 s"):
+        await events.connect(closed, "auth", "auth", "x", initial_seconds=1)
+    assert asyncio.get_running_loop().time() - started < 20

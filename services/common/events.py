@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass
+from typing import Any
 
 import nats
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
+from services.common.config import ConfigError
 from services.common.streams import STREAMS, inbox_prefix, stream_for
+from services.common.tasks import cancel_and_wait
 
 __all__ = [
     "STREAMS",
@@ -32,28 +37,65 @@ DUPLICATE_WINDOW_SECONDS = 600.0
 STREAM_POLL_SECONDS = 0.5
 
 
-class StreamMissingError(Exception):
+class StreamMissingError(ConnectionError):
     """A stream this service reads was not created in time by the service that owns it."""
 
 
-async def connect(url: str, service: str, user: str = "", password: str = "") -> NatsClient:
+# How long a starting service keeps trying to reach NATS; once connected it reconnects without end.
+INITIAL_CONNECT_SECONDS = 30.0
+
+
+def _is_refusal(exc: Exception) -> bool:
+    """The server refused this user (nats-py reports it as a plain error carrying the server's words)."""
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in str(exc).lower()
+
+
+async def connect(
+    url: str,
+    service: str,
+    user: str = "",
+    password: str = "",
+    initial_seconds: float = INITIAL_CONNECT_SECONDS,
+) -> NatsClient:
     """The service's connection, as its own NATS user when one is set; replies and consumer deliveries
-    come under the service's own inbox prefix, the only subjects its user may subscribe to."""
+    come under the service's own inbox prefix, the only subjects its user may subscribe to.
+
+    A refused user ends the start at once (ConfigError), and a NATS that does not answer within
+    `initial_seconds` ends it too (ConnectionError): nats-py itself would retry both forever."""
+    loop = asyncio.get_running_loop()
+    refused: asyncio.Future[Exception] = loop.create_future()
+    connected = False
 
     async def on_error(exc: Exception) -> None:
+        if not connected and _is_refusal(exc) and not refused.done():
+            refused.set_result(exc)
         log.warning("nats: %s", exc)
 
-    return await nats.connect(
-        url,
-        name=f"wio-{service}",
-        user=user or None,
-        password=password or None,
-        inbox_prefix=inbox_prefix(service),
-        connect_timeout=5,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=1,
-        error_cb=on_error,
+    attempt = asyncio.ensure_future(
+        nats.connect(
+            url,
+            name=f"wio-{service}",
+            user=user or None,
+            password=password or None,
+            inbox_prefix=inbox_prefix(service),
+            connect_timeout=5,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            error_cb=on_error,
+        )
     )
+    waiting: set[asyncio.Future[Any]] = {attempt, refused}
+    done, _ = await asyncio.wait(waiting, timeout=initial_seconds, return_when=FIRST_COMPLETED)
+    if attempt in done:
+        connected = True
+        return attempt.result()
+    await cancel_and_wait(attempt)
+    if not attempt.cancelled() and attempt.exception() is None:
+        await attempt.result().close()  # connected just as it was given up
+    if refused.done():
+        who = f"user {user!r}" if user else "a client without a user"
+        raise ConfigError(f"NATS at {url} refused {who}: check WIO_NATS_USER and WIO_NATS_PASSWORD")
+    raise ConnectionError(f"NATS at {url} did not answer within {initial_seconds:.0f} s")
 
 
 async def ensure_stream(js: JetStreamContext, domain: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 RECANCEL_SECONDS = 0.5
 
 
-async def cancel_and_wait(task: asyncio.Task[None]) -> None:
+async def cancel_and_wait(task: asyncio.Task[object]) -> None:
     """Cancels `task` and waits until it has ended. Unlike awaiting it under suppress(CancelledError), a
     cancellation of the caller itself still reaches the caller.
 
