@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.auth.domain import apikeys, rules
+from services.auth.domain.guard import FailureLimiter, KeyChecker
 from services.auth.domain.keyring import KeyRing
 from services.auth.domain.models import ApiKey, Group, User
 from services.auth.domain.ports import IdentityRepository, Transactions
@@ -21,24 +23,42 @@ def _now() -> datetime:
 
 
 class IdentityService:
-    def __init__(self, transactions: Transactions, keyring: KeyRing, token_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        keyring: KeyRing,
+        token_ttl_seconds: int,
+        checker: KeyChecker,
+        limiter: FailureLimiter,
+    ) -> None:
         self._tx = transactions
         self.keyring = keyring
         self.token_ttl_seconds = token_ttl_seconds
+        self.checker = checker
+        self.limiter = limiter
 
     # --- tokens ---------------------------------------------------------------------------------------
 
-    async def exchange_api_key(self, api_key: str) -> tuple[str, float]:
+    async def exchange_api_key(self, api_key: str, client: str) -> tuple[str, float]:
+        """A token for a valid key. `client` is the caller's address: failures are limited per key id
+        and address. The argon2 check runs on the checker's threads and outside any transaction."""
         key_id, _secret = apikeys.split_api_key(api_key)
+        self.limiter.check(key_id, client)
+        key = await self._tx.read(lambda repo: repo.api_key(key_id))
+        now = _now()
+        if key is None or not key.usable_at(now) or not await self.checker.matches(api_key, key.secret_hash):
+            self.limiter.failed(key_id, client)
+            raise DomainError(Reason.API_KEY_INVALID, "API key refused")
         async with self._tx() as tx:
-            key = await tx.repo.api_key(key_id)
-            now = _now()
-            if key is None or not apikeys.api_key_matches(api_key, key.secret_hash) or not key.usable_at(now):
-                raise DomainError(Reason.API_KEY_INVALID, "API key refused")
             user = await tx.repo.user_by_id(key.user_id)
             if user is None or user.disabled:
                 raise DomainError(Reason.API_KEY_INVALID, "API key refused")
+            # Revoked meanwhile (between the read and this transaction): refused all the same.
+            current = await tx.repo.api_key(key.id)
+            if current is None or not current.usable_at(now):
+                raise DomainError(Reason.API_KEY_INVALID, "API key refused")
             await tx.repo.touch_api_key(key.id, now)
+        self.limiter.succeeded(key_id, client)
         caller = Caller(user_id=user.id, username=user.username, role=user.role, api_key_id=key.id)
         return self.keyring.sign(caller, self.token_ttl_seconds)
 
@@ -210,7 +230,10 @@ class IdentityService:
     async def get_group(self, caller: Caller, name: str) -> Group:
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
-            return await self._group(tx.repo, name)
+            group = await self._group(tx.repo, name)
+        if rules.can_see_members(caller, group):
+            return group
+        return dataclasses.replace(group, members=())
 
     async def delete_group(self, caller: Caller, name: str) -> None:
         async with self._tx() as tx:

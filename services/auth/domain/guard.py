@@ -1,0 +1,101 @@
+"""Key exchanges under attack: argon2 checks on a few threads of their own, and a limit on failed
+exchanges per (key id, client address).
+
+argon2 is slow on purpose (19 MiB, two passes). Run on the event loop it stalls every other call of the
+service; run without a bound, twenty wrong secrets at once take every core. So checks run on `threads`
+threads, at most `max_waiting` more wait for one, and beyond that an exchange is refused at once as busy.
+
+Failures are counted per key id *and* client address: a key id is no secret (it is in every token the
+key was exchanged for), so counting per key id alone would let anyone lock its owner out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from services.auth.domain import apikeys
+from services.common.errors import RETRY_AFTER_KEY, DomainError, Reason
+
+BUSY_RETRY_SECONDS = 1
+
+
+class KeyChecker:
+    def __init__(self, threads: int = 1, max_waiting: int = 64) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._capacity = threads + max_waiting
+        self._in_flight = 0
+
+    async def matches(self, api_key: str, secret_hash: str) -> bool:
+        if self._in_flight >= self._capacity:
+            raise DomainError(
+                Reason.AUTH_BUSY,
+                f"too many key exchanges at once; retry in {BUSY_RETRY_SECONDS} s",
+                **{RETRY_AFTER_KEY: str(BUSY_RETRY_SECONDS)},
+            )
+        self._in_flight += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._pool, apikeys.api_key_matches, api_key, secret_hash)
+        finally:
+            self._in_flight -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class FailureLimiter:
+    """At most `max_failures` failed exchanges per (key id, client) within `window_seconds`; a success
+    from that client clears its count. Kept in memory (per instance), bounded to `max_tracked` pairs,
+    the least recently failed forgotten first."""
+
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window_seconds: float = 60.0,
+        max_tracked: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self.max_tracked = max_tracked
+        self._clock = clock
+        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+
+    def _recent(self, pair: tuple[str, str]) -> deque[float]:
+        times = self._failures.get(pair)
+        if times is None:
+            return deque()
+        cutoff = self._clock() - self.window_seconds
+        while times and times[0] <= cutoff:
+            times.popleft()
+        if not times:
+            del self._failures[pair]
+        return times
+
+    def check(self, key_id: str, client: str) -> None:
+        """TOO_MANY_ATTEMPTS with the seconds until the oldest counted failure leaves the window."""
+        times = self._recent((key_id, client))
+        if len(times) >= self.max_failures:
+            wait = max(1, math.ceil(times[0] + self.window_seconds - self._clock()))
+            raise DomainError(
+                Reason.TOO_MANY_ATTEMPTS,
+                f"too many failed attempts with this API key from this address; retry in {wait} s",
+                **{RETRY_AFTER_KEY: str(wait)},
+            )
+
+    def failed(self, key_id: str, client: str) -> None:
+        pair = (key_id, client)
+        times = self._recent(pair)
+        times.append(self._clock())
+        self._failures[pair] = times
+        self._failures.move_to_end(pair)
+        while len(self._failures) > self.max_tracked:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, key_id: str, client: str) -> None:
+        self._failures.pop((key_id, client), None)
