@@ -116,5 +116,7 @@ async def migrate(
             await conn.run_sync(_upgrade, schema, migrations_dir, metadata, attributes or {}, revision)
             await conn.commit()
         finally:
+            # A failed migration leaves its transaction aborted; the unlock needs a usable connection.
+            await conn.rollback()
             await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
             await conn.commit()
