@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -239,21 +240,22 @@ async def test_redirects_are_not_followed(infra: Any) -> None:
 def test_failure_limiter_counts_per_key_and_address_within_the_window() -> None:
     now = [1000.0]
     limiter = FailureLimiter(max_failures=3, window_seconds=60, clock=lambda: now[0])
-    for _ in range(3):
-        limiter.check("k", "ipv4:10.0.0.1")
-        limiter.failed("k", "ipv4:10.0.0.1")
+    for _ in range(3):  # attempts count from their start: three at once use up the pair's attempts
+        limiter.attempt("k", "ipv4:10.0.0.1")
         now[0] += 10
     with pytest.raises(DomainError) as limited:
-        limiter.check("k", "ipv4:10.0.0.1")
+        limiter.attempt("k", "ipv4:10.0.0.1")
     assert limited.value.reason is Reason.TOO_MANY_ATTEMPTS
-    assert limited.value.metadata["retry_after_seconds"] == "30"  # the first failure leaves at 1060
-    limiter.check("k", "ipv4:10.0.0.2")  # another address: not limited
-    limiter.check("other", "ipv4:10.0.0.1")  # another key: not limited
+    assert limited.value.metadata["retry_after_seconds"] == "30"  # the first attempt leaves at 1060
+    limiter.attempt("k", "ipv4:10.0.0.2")  # another address: not limited
+    limiter.attempt("other", "ipv4:10.0.0.1")  # another key: not limited
     now[0] += 31
-    limiter.check("k", "ipv4:10.0.0.1")
-    limiter.failed("k", "ipv4:10.0.0.1")
-    limiter.succeeded("k", "ipv4:10.0.0.1")
-    limiter.check("k", "ipv4:10.0.0.1")
+    limiter.attempt("k", "ipv4:10.0.0.1")  # the oldest left the window
+    with pytest.raises(DomainError):
+        limiter.attempt("k", "ipv4:10.0.0.1")
+    limiter.succeeded("k", "ipv4:10.0.0.1")  # a success clears the pair's count
+    for _ in range(3):
+        limiter.attempt("k", "ipv4:10.0.0.1")
 
 
 @pytest.mark.unit
@@ -293,9 +295,14 @@ async def test_failed_exchanges_are_limited_per_key_and_address(auth: AuthUnderT
     user, key = await auth.new_user("locked")
     wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     limit = auth.identity.limiter.max_failures
-    for _ in range(limit):
-        refused = await failure(auth.stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=wrong)))
-        assert error_reason(refused) == "API_KEY_INVALID"
+    # Twice the limit at once: only `limit` of them get as far as the hash check.
+    burst = await asyncio.gather(
+        *(
+            failure(auth.stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=wrong)))
+            for _ in range(2 * limit)
+        )
+    )
+    assert Counter(error_reason(e) for e in burst) == {"API_KEY_INVALID": limit, "TOO_MANY_ATTEMPTS": limit}
     for attempt in (wrong, key):  # from this address even the right key waits now
         limited = await failure(auth.stub.ExchangeApiKey(auth_pb2.ExchangeApiKeyRequest(api_key=attempt)))
         assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -50,8 +50,10 @@ class KeyChecker:
 
 class FailureLimiter:
     """At most `max_failures` failed exchanges per (key id, client) within `window_seconds`; a success
-    from that client clears its count. Kept in memory (per instance), bounded to `max_tracked` pairs,
-    the least recently failed forgotten first."""
+    from that client clears its count. Each attempt counts as failed from the moment it starts (and is
+    taken back when it succeeds), so twenty attempts at once cannot all pass the check before the first
+    has failed. Kept in memory (per instance), bounded to `max_tracked` pairs, the least recently tried
+    forgotten first."""
 
     def __init__(
         self,
@@ -77,9 +79,11 @@ class FailureLimiter:
             del self._failures[pair]
         return times
 
-    def check(self, key_id: str, client: str) -> None:
-        """TOO_MANY_ATTEMPTS with the seconds until the oldest counted failure leaves the window."""
-        times = self._recent((key_id, client))
+    def attempt(self, key_id: str, client: str) -> None:
+        """Counts an attempt as failed until `succeeded`; TOO_MANY_ATTEMPTS, with the seconds until the
+        oldest counted failure leaves the window, when the pair has no attempt left."""
+        pair = (key_id, client)
+        times = self._recent(pair)
         if len(times) >= self.max_failures:
             wait = max(1, math.ceil(times[0] + self.window_seconds - self._clock()))
             raise DomainError(
@@ -87,10 +91,6 @@ class FailureLimiter:
                 f"too many failed attempts with this API key from this address; retry in {wait} s",
                 **{RETRY_AFTER_KEY: str(wait)},
             )
-
-    def failed(self, key_id: str, client: str) -> None:
-        pair = (key_id, client)
-        times = self._recent(pair)
         times.append(self._clock())
         self._failures[pair] = times
         self._failures.move_to_end(pair)

@@ -43,11 +43,11 @@ class IdentityService:
         """A token for a valid key. `client` is the caller's address: failures are limited per key id
         and address. The argon2 check runs on the checker's threads and outside any transaction."""
         key_id, _secret = apikeys.split_api_key(api_key)
-        self.limiter.check(key_id, client)
+        # Counted as a failure unless it succeeds below.
+        self.limiter.attempt(key_id, client)
         key = await self._tx.read(lambda repo: repo.api_key(key_id))
         now = _now()
         if key is None or not key.usable_at(now) or not await self.checker.matches(api_key, key.secret_hash):
-            self.limiter.failed(key_id, client)
             raise DomainError(Reason.API_KEY_INVALID, "API key refused")
         async with self._tx() as tx:
             user = await tx.repo.user_by_id(key.user_id)
