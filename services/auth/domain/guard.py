@@ -1,5 +1,5 @@
-"""Key exchanges under attack: argon2 checks on a few threads of their own, and a limit on failed
-exchanges per (key id, client address).
+"""Key exchanges under attack: argon2 checks (and hashes of new keys) on a few threads of their own,
+and a limit on failed exchanges per (key id, client address).
 
 argon2 is slow on purpose (19 MiB, two passes). Run on the event loop it stalls every other call of the
 service; run without a bound, twenty wrong secrets at once take every core. So checks run on `threads`
@@ -17,11 +17,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from services.auth.domain import apikeys
 from services.common.errors import RETRY_AFTER_KEY, DomainError, Reason
 
 BUSY_RETRY_SECONDS = 1
+T = TypeVar("T")
 
 
 class KeyChecker:
@@ -31,6 +33,13 @@ class KeyChecker:
         self._in_flight = 0
 
     async def matches(self, api_key: str, secret_hash: str) -> bool:
+        return await self._run(apikeys.api_key_matches, api_key, secret_hash)
+
+    async def hash(self, api_key: str) -> str:
+        """The hash of a new key: as slow as a check, so made on the same threads."""
+        return await self._run(apikeys.hash_api_key, api_key)
+
+    async def _run(self, work: Callable[..., T], *args: str) -> T:
         if self._in_flight >= self._capacity:
             raise DomainError(
                 Reason.AUTH_BUSY,
@@ -39,8 +48,7 @@ class KeyChecker:
             )
         self._in_flight += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, apikeys.api_key_matches, api_key, secret_hash)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
         finally:
             self._in_flight -= 1
 

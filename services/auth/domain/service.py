@@ -93,15 +93,25 @@ class IdentityService:
         await repo.add_user(user)
         return user
 
-    async def _new_key(
-        self, repo: IdentityRepository, user: User, name: str, expires_at: datetime | None
-    ) -> tuple[ApiKey, str]:
+    async def _fresh_key(self) -> tuple[str, str, str]:
+        """(id, full key, its hash), hashed on the checker's threads before any transaction starts."""
         key_id, secret = apikeys.new_api_key()
+        return key_id, secret, await self.checker.hash(secret)
+
+    async def _new_key(
+        self,
+        repo: IdentityRepository,
+        user: User,
+        name: str,
+        expires_at: datetime | None,
+        fresh: tuple[str, str, str],
+    ) -> tuple[ApiKey, str]:
+        key_id, secret, secret_hash = fresh
         key = ApiKey(
             id=key_id,
             user_id=user.id,
             name=name,
-            secret_hash=apikeys.hash_api_key(secret),
+            secret_hash=secret_hash,
             created_at=_now(),
             expires_at=expires_at,
         )
@@ -119,10 +129,11 @@ class IdentityService:
             raise DomainError(Reason.INVALID_ARGUMENT, "role must be user or admin", field="role")
         clean_email = rules.check_email(email)
         display = rules.check_text(display_name, "display_name", rules.MAX_DISPLAY_NAME) or username
+        fresh = await self._fresh_key()
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
             user = await self._create_user(tx.repo, username, clean_email, display, role)
-            key, secret = await self._new_key(tx.repo, user, "initial", None)
+            key, secret = await self._new_key(tx.repo, user, "initial", None, fresh)
             await tx.events.user_created(user)
         return user, key, secret
 
@@ -130,6 +141,7 @@ class IdentityService:
         self, username: str, email: str | None, role: str, fresh_key: bool
     ) -> tuple[User, str | None]:
         """For the launcher: make sure an account exists; a key secret only when one was just made."""
+        fresh = await self._fresh_key()
         async with self._tx() as tx:
             user = await tx.repo.user_by_username(username)
             secret: str | None = None
@@ -141,7 +153,7 @@ class IdentityService:
             elif user.role != role:
                 raise DomainError(Reason.USERNAME_TAKEN, f"{username!r} exists with role {user.role}")
             if fresh_key:
-                _key, secret = await self._new_key(tx.repo, user, "bootstrap", None)
+                _key, secret = await self._new_key(tx.repo, user, "bootstrap", None, fresh)
             return user, secret
 
     async def list_users(self, caller: Caller, include_disabled: bool) -> list[User]:
@@ -277,9 +289,10 @@ class IdentityService:
         name = rules.check_text(name, "name", rules.MAX_KEY_NAME) or "unnamed"
         if expires_at is not None and expires_at <= _now():
             raise DomainError(Reason.INVALID_EXPIRY, "the expiry must lie in the future", field="expires_at")
+        fresh = await self._fresh_key()
         async with self._tx() as tx:
             user = await self._active_user(tx.repo, caller)
-            return await self._new_key(tx.repo, user, name, expires_at)
+            return await self._new_key(tx.repo, user, name, expires_at, fresh)
 
     async def list_api_keys(self, caller: Caller) -> list[ApiKey]:
         async with self._tx() as tx:
