@@ -141,7 +141,6 @@ class IdentityService:
         self, username: str, email: str | None, role: str, fresh_key: bool
     ) -> tuple[User, str | None]:
         """For the launcher: make sure an account exists; a key secret only when one was just made."""
-        fresh = await self._fresh_key()
         async with self._tx() as tx:
             user = await tx.repo.user_by_username(username)
             secret: str | None = None
@@ -153,6 +152,8 @@ class IdentityService:
             elif user.role != role:
                 raise DomainError(Reason.USERNAME_TAKEN, f"{username!r} exists with role {user.role}")
             if fresh_key:
+                # Launcher only, so hashing while the transaction is open costs nobody else.
+                fresh = await self._fresh_key()
                 _key, secret = await self._new_key(tx.repo, user, "bootstrap", None, fresh)
             return user, secret
 
