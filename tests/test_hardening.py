@@ -8,6 +8,7 @@ import asyncio
 import ipaddress
 import socket
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,10 +32,13 @@ from services.common.callers import INTERNAL_CALLERS, service_of
 from services.common.db import make_session_factory, migrate
 from services.common.errors import DomainError, Reason
 from services.common.grpc_errors import error_reason, retry_delay
+from services.common.identity import Caller
 from services.common.netguard import NetworkPolicy, parse_networks
-from services.common.s3 import S3Endpoint, S3FailureKind, S3Gateway, check_node
+from services.common.s3 import NodeCheckResult, S3Endpoint, S3Failure, S3FailureKind, S3Gateway, check_node
 from services.common.secrets import SecretBox, SecretUnreadable
 from services.nodes.config import networks
+from services.nodes.domain.models import NodeSettings
+from services.nodes.domain.service import NOT_VERIFIED, NodesService
 from services.nodes.storage import tables as nodes_tables
 from services.nodes.storage.repository import SqlNodesRepository, secret_binding
 from tests.conftest import SECRET_KEY, AuthUnderTest, NodesUnderTest, free_port
@@ -530,3 +534,59 @@ async def test_migration_binds_existing_node_secrets_to_their_rows(fresh_databas
         assert box.open(sealed, secret_binding(node_id)) == b"old-secret"
     finally:
         await engine.dispose()
+
+
+class _Tx:
+    class Repo:
+        async def node(self, ref: str) -> None:
+            return None
+
+    repo = Repo()
+
+
+@asynccontextmanager
+async def _no_database() -> AsyncIterator[Any]:
+    yield _Tx()
+
+
+class _FailingConnector:
+    """A connector whose check fails as a given S3 failure would."""
+
+    timeout_seconds = 0.0
+
+    def __init__(self, failure: S3Failure) -> None:
+        self.failure = failure
+
+    async def check(self, settings: Any, with_sts: bool = True) -> NodeCheckResult:
+        return NodeCheckResult(self.failure.reachable, False, False, 3.0, self.failure)
+
+
+@pytest.mark.unit
+async def test_every_kind_of_failed_check_reads_the_same_to_a_non_admin() -> None:
+    """Reachable or not, S3 or not: a non-admin's failed registration cannot tell them apart, and an
+    admin's can."""
+    kinds = [
+        S3Failure(S3FailureKind.ADDRESS_REFUSED, "list buckets: address refused: 10.0.0.5"),
+        S3Failure(S3FailureKind.UNREACHABLE, "list buckets: cannot connect to the endpoint"),
+        S3Failure(S3FailureKind.TIMED_OUT, "list buckets: timed out"),
+        S3Failure(S3FailureKind.REFUSED, "list buckets: 404 Not Found"),  # HTTP, not S3
+        S3Failure(S3FailureKind.CREDENTIALS, "list buckets: credentials refused (InvalidAccessKeyId)"),
+    ]
+    user = Caller("u1", "someone", "user")
+    admin = Caller("a1", "root", "admin")
+    settings = NodeSettings("n1", "https://s3.example.org", "", "minio", "ak", "sk")
+
+    async def told(caller: Caller, failed: S3Failure) -> tuple[str, str, float]:
+        nodes = NodesService(_no_database, _FailingConnector(failed), None, None)  # type: ignore[arg-type]
+        started = time.monotonic()
+        with pytest.raises(DomainError) as refused:
+            await nodes.register_node(caller, settings)
+        return refused.value.reason.value, refused.value.message, time.monotonic() - started
+
+    as_user = await asyncio.gather(*(told(user, f) for f in kinds))
+    assert {(reason, message) for reason, message, _ in as_user} == {
+        ("NODE_NOT_VERIFIED", f"node check failed: {NOT_VERIFIED}")
+    }
+    assert all(seconds >= 0.9 for _, _, seconds in as_user)  # each waited out the call deadline
+    as_admin = await asyncio.gather(*(told(admin, f) for f in kinds))
+    assert len({reason for reason, _, _ in as_admin}) == len(kinds)
