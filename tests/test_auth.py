@@ -432,7 +432,7 @@ async def test_internal_rpcs_refuse_users_and_answer_services(auth: AuthUnderTes
         "SERVICE_CALLER_REQUIRED",
     )
     _svc, service_key = await auth.identity.bootstrap_account(
-        f"svc-t{uuid.uuid4().hex[:8]}", None, "service", True
+        f"svc-workspaces-{uuid.uuid4().hex[:8]}", None, "service", True
     )
     assert service_key is not None
     md = await auth.as_key(service_key)

@@ -372,7 +372,8 @@ async def test_nodes_and_roots_through_the_cli(
 ) -> None:
     # workspaces runs because nodes asks it whether a root still holds workspaces before removing it.
     s3 = infra.s3
-    _owner, owner_key = await auth.new_user("cli-op")
+    # The node is on loopback: only an admin may register it.
+    _owner, owner_key = await auth.new_user("cli-op", admin=True)
     _other, other_key = await auth.new_user("cli-other")
     owner = Cli(tmp_path, write_config(tmp_path / "owner", auth.address, nodes.address, owner_key))
     other = Cli(tmp_path, write_config(tmp_path / "other", auth.address, nodes.address, other_key))

@@ -191,13 +191,14 @@ async def lab(
     folder = tmp_path_factory.mktemp("cli-ws")
     s3 = infra.s3
 
-    async def user(prefix: str) -> User:
-        created, key = await auth.new_user(prefix)
+    async def user(prefix: str, admin: bool = False) -> User:
+        created, key = await auth.new_user(prefix, admin=admin)
         home = folder / prefix
         config = write_config(home, auth.address, nodes.address, workspaces.address, key)
         return User(created.username, key, home, config, [Cli(home, config)])
 
-    alice, bob, carol = await user("clia"), await user("clib"), await user("clic")
+    # Alice registers the test nodes, on loopback: only an admin may.
+    alice, bob, carol = await user("clia", admin=True), await user("clib"), await user("clic")
     as_alice = await auth.as_key(alice.key)
     group = unique("team")
     await auth.stub.CreateGroup(auth_pb2.CreateGroupRequest(name=group), metadata=as_alice)

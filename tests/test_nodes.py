@@ -55,7 +55,7 @@ async def test_register_then_check(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, events: Any
 ) -> None:
     watcher = await events("wio.nodes.>")
-    user, key = await auth.new_user("op")
+    user, key = await auth.new_user("op", admin=True)
     md = await auth.as_key(key)
     name = unique("lab")
     registered = await nodes.stub.RegisterNode(register_request(infra.s3, name), metadata=md)
@@ -76,7 +76,7 @@ async def test_register_then_check(
 async def test_wrong_secret_refused_and_nothing_stored(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any
 ) -> None:
-    _user, key = await auth.new_user("op")
+    _user, key = await auth.new_user("op", admin=True)
     md = await auth.as_key(key)
     name = unique("bad")
     await expect_error(
@@ -95,7 +95,7 @@ async def test_wrong_secret_refused_and_nothing_stored(
 async def test_silent_or_closed_endpoint_refused_within_bound(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, silent_port: int
 ) -> None:
-    _user, key = await auth.new_user("op")
+    _user, key = await auth.new_user("op", admin=True)
     md = await auth.as_key(key)
     name = unique("silent")
     started = time.monotonic()
@@ -123,7 +123,7 @@ async def test_silent_or_closed_endpoint_refused_within_bound(
 
 
 async def test_missing_sts_role_refused(nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any) -> None:
-    _user, key = await auth.new_user("op")
+    _user, key = await auth.new_user("op", admin=True)
     md = await auth.as_key(key)
     name = unique("norole")
     error = await expect_error(
@@ -172,7 +172,7 @@ async def test_hub_and_spoke_operator_keeps_control(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, second_s3: Any, workspaces: WorkspacesUnderTest
 ) -> None:
     # Deleting a root asks the workspaces service whether it is in use, so it must be running.
-    _owner, owner_key = await auth.new_user("spoke")
+    _owner, owner_key = await auth.new_user("spoke", admin=True)
     _other, other_key = await auth.new_user("other")
     owner, other = await auth.as_key(owner_key), await auth.as_key(other_key)
     name = unique("spoke")
@@ -256,7 +256,7 @@ async def test_roots_overlap_and_buckets(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, events: Any
 ) -> None:
     watcher = await events("wio.nodes.root.>")
-    _user, key = await auth.new_user("roots")
+    _user, key = await auth.new_user("roots", admin=True)
     md = await auth.as_key(key)
     name = unique("rootnode")
     await nodes.stub.RegisterNode(register_request(infra.s3, name), metadata=md)
@@ -339,7 +339,7 @@ async def test_roots_overlap_and_buckets(
 async def test_allowed_creators_are_resolved(nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any) -> None:
     from wio.auth.v1 import auth_pb2
 
-    user, key = await auth.new_user("creators")
+    user, key = await auth.new_user("creators", admin=True)
     friend, _ = await auth.new_user("friend")
     md = await auth.as_key(key)
     group = unique("grp")
@@ -374,7 +374,7 @@ async def test_allowed_creators_are_resolved(nodes: NodesUnderTest, auth: AuthUn
 async def test_internal_access_only_for_services(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any
 ) -> None:
-    _user, key = await auth.new_user("int")
+    _user, key = await auth.new_user("int", admin=True)
     md = await auth.as_key(key)
     name = unique("inode")
     node = (await nodes.stub.RegisterNode(register_request(infra.s3, name), metadata=md)).node
@@ -384,7 +384,7 @@ async def test_internal_access_only_for_services(
         "SERVICE_CALLER_REQUIRED",
     )
     _svc, service_key = await auth.identity.bootstrap_account(
-        f"svc-ws-{uuid.uuid4().hex[:6]}", None, "service", True
+        f"svc-workspaces-{uuid.uuid4().hex[:6]}", None, "service", True
     )
     assert service_key is not None
     access = await nodes.internal.GetNodeAccess(
@@ -404,7 +404,7 @@ async def test_secrets_never_in_clear(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    _user, key = await auth.new_user("sec")
+    _user, key = await auth.new_user("sec", admin=True)
     md = await auth.as_key(key)
     name = unique("secret")
     secret = infra.s3.secret_key
@@ -435,7 +435,7 @@ async def test_node_outage_is_detected_and_isolated(
     nodes: NodesUnderTest, auth: AuthUnderTest, infra: Any, second_s3: Any, events: Any
 ) -> None:
     watcher = await events("wio.nodes.node.status_changed")
-    _user, key = await auth.new_user("outage")
+    _user, key = await auth.new_user("outage", admin=True)
     md = await auth.as_key(key)
     healthy, flaky = unique("healthy"), unique("flaky")
     await nodes.stub.RegisterNode(register_request(infra.s3, healthy), metadata=md)

@@ -140,15 +140,16 @@ def s3_client(endpoint: str, region: str, key: str, secret: str) -> Any:
     )
 
 
-async def person(auth: AuthUnderTest, prefix: str) -> Person:
-    user, key = await auth.new_user(prefix)
+async def person(auth: AuthUnderTest, prefix: str, admin: bool = False) -> Person:
+    user, key = await auth.new_user(prefix, admin=admin)
     return Person(user.username, key, await auth.as_key(key))
 
 
 @pytest.fixture(scope="module")
 async def lab(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, workspaces: Any) -> AsyncIterator[Lab]:
     s3 = infra.s3
-    operator = await person(auth, "op")
+    # The node is on loopback: only an admin may register it.
+    operator = await person(auth, "op", admin=True)
     node, bucket = unique("tools"), unique("tools")
     await nodes.register_test_s3(s3, node, operator.md)
     await nodes.stub.CreateRoot(

@@ -98,15 +98,16 @@ class Lab:
     people: dict[str, Person] = field(default_factory=dict)
 
 
-async def person(auth: AuthUnderTest, prefix: str) -> Person:
-    user, key = await auth.new_user(prefix)
+async def person(auth: AuthUnderTest, prefix: str, admin: bool = False) -> Person:
+    user, key = await auth.new_user(prefix, admin=admin)
     return Person(user.username, key, await auth.as_key(key))
 
 
 @pytest.fixture(scope="module")
 async def lab(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, workspaces: Any) -> AsyncIterator[Lab]:
     s3 = infra.s3
-    operator = await person(auth, "op")
+    # The node is on loopback: only an admin may register it.
+    operator = await person(auth, "op", admin=True)
     node = unique("lab")
     await nodes.register_test_s3(s3, node, operator.md)
     admin_s3 = s3_client(s3.endpoint, s3.region, s3.access_key, s3.secret_key)
@@ -849,7 +850,7 @@ async def test_accessible_workspaces_for_services_only_and_workspace_events(
         "SERVICE_CALLER_REQUIRED",
     )
     _svc, service_key = await auth.identity.bootstrap_account(
-        f"svc-ix-{uuid.uuid4().hex[:6]}", None, "service", True
+        f"svc-indexer-{uuid.uuid4().hex[:6]}", None, "service", True
     )
     assert service_key is not None
     service = await auth.as_key(service_key)

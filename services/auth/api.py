@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from grpc.aio import ServicerContext
 
@@ -11,6 +12,15 @@ from services.auth.domain.service import IdentityService
 from services.common.identity import require_caller
 from services.common.proto import timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
+
+
+def client_address(context: ServicerContext[Any, Any]) -> str:
+    """The caller's address without its port ("ipv4:10.0.0.7", "ipv6:[::1]"), as gRPC saw the peer."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in {"ipv4", "ipv6"}:
+        return f"{kind}:{rest.rpartition(':')[0] or rest}"
+    return peer
 
 
 class AuthApi(auth_pb2_grpc.AuthServiceServicer):
@@ -23,7 +33,7 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         request: auth_pb2.ExchangeApiKeyRequest,
         context: ServicerContext[auth_pb2.ExchangeApiKeyRequest, auth_pb2.ExchangeApiKeyResponse],
     ) -> auth_pb2.ExchangeApiKeyResponse:
-        token, expires = await self.identity.exchange_api_key(request.api_key)
+        token, expires = await self.identity.exchange_api_key(request.api_key, client_address(context))
         return auth_pb2.ExchangeApiKeyResponse(
             access_token=token,
             expires_at=timestamp(datetime.fromtimestamp(expires, UTC)),

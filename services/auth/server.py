@@ -8,6 +8,7 @@ import grpc
 
 from services.auth.api import PUBLIC_METHODS, AuthApi, AuthInternalApi
 from services.auth.config import AuthSettings
+from services.auth.domain.guard import FailureLimiter, KeyChecker
 from services.auth.domain.keyring import KeyRing, new_signing_key
 from services.auth.domain.ports import Transactions
 from services.auth.domain.service import IdentityService
@@ -39,7 +40,14 @@ async def build(settings: AuthSettings, runtime: Runtime) -> Service[IdentitySer
     box = SecretBox(runtime.settings.secret_key, "auth-signing-keys")
     transactions = make_transactions(runtime.sessions, runtime.outbox, box, runtime.read_sessions)
     keyring = await load_keyring(transactions)
-    identity = IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds)
+    checker = KeyChecker(settings.hash_threads, settings.hash_max_waiting)
+
+    async def close_checker() -> None:
+        checker.close()
+
+    runtime.closers.append(close_checker)
+    limiter = FailureLimiter(settings.exchange_max_failures, settings.exchange_window_seconds)
+    identity = IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds, checker, limiter)
 
     async def local_jwks() -> list[dict[str, str]]:
         # Auth verifies its own tokens without a network hop.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +69,24 @@ async def execute_unique(
         raise taken(constraint) from exc
 
 
-def _upgrade(connection: Connection, schema: str, migrations_dir: Path, metadata: MetaData) -> None:
+def _upgrade(
+    connection: Connection,
+    schema: str,
+    migrations_dir: Path,
+    metadata: MetaData,
+    attributes: Mapping[str, object],
+    revision: str,
+) -> None:
     config = Config()
     config.set_main_option("script_location", str(migrations_dir))
+    # Migrations that re-encrypt stored secrets read the key here (op.get_context().config.attributes).
+    config.attributes.update(attributes)
     script = ScriptDirectory.from_config(config)
 
-    def to_head(revision: object, _context: object) -> object:
-        return script._upgrade_revs("head", revision)  # type: ignore[arg-type]
+    def upgrade_to(current: object, _context: object) -> object:
+        return script._upgrade_revs(revision, current)  # type: ignore[arg-type]
 
-    with EnvironmentContext(config, script, fn=to_head) as env:
+    with EnvironmentContext(config, script, fn=upgrade_to) as env:
         env.configure(
             connection=connection,
             target_metadata=metadata,
@@ -88,16 +97,26 @@ def _upgrade(connection: Connection, schema: str, migrations_dir: Path, metadata
             env.run_migrations()
 
 
-async def migrate(engine: AsyncEngine, schema: str, migrations_dir: Path, metadata: MetaData) -> None:
-    """Create the schema and bring it to the newest revision; safe when instances start together."""
+async def migrate(
+    engine: AsyncEngine,
+    schema: str,
+    migrations_dir: Path,
+    metadata: MetaData,
+    attributes: Mapping[str, object] | None = None,
+    revision: str = "head",
+) -> None:
+    """Create the schema and bring it to the newest revision (or `revision`); safe when instances start
+    together. `attributes` reach the migration scripts (the secret key, for those that re-encrypt)."""
     lock_id = zlib.crc32(f"wio-migrate-{schema}".encode())
     async with engine.connect() as conn:
         await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
         try:
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             await conn.commit()
-            await conn.run_sync(_upgrade, schema, migrations_dir, metadata)
+            await conn.run_sync(_upgrade, schema, migrations_dir, metadata, attributes or {}, revision)
             await conn.commit()
         finally:
+            # A failed migration leaves its transaction aborted; the unlock needs a usable connection.
+            await conn.rollback()
             await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
             await conn.commit()

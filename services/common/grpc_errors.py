@@ -8,11 +8,11 @@ from collections.abc import Iterable, Iterator
 from typing import cast
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from services.common.channels import ANSWER_DETAILS_KEY, RETRY_PUSHBACK_KEY
-from services.common.errors import REASON_KIND, DomainError, Kind, Reason
+from services.common.errors import REASON_KIND, RETRY_AFTER_KEY, DomainError, Kind, Reason
 
 KIND_TO_CODE: dict[Kind, grpc.StatusCode] = {
     Kind.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
@@ -40,22 +40,42 @@ def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, T
     info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=domain, metadata=error.metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
+    details = [detail]
+    retry_after = error.metadata.get(RETRY_AFTER_KEY)
+    if retry_after is not None:
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after))))
+        details.append(retry)
+    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
     return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()), (RETRY_PUSHBACK_KEY, "-1"))
 
 
-def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
-    """The ErrorInfo a failed call carried, if any: only a wio service that answered sends one."""
+def _details_of(error: grpc.RpcError) -> list[any_pb2.Any]:
+    """The google.rpc.Status details a failed call carried: only a wio service that answered sends any."""
     trailers = error.trailing_metadata() if hasattr(error, "trailing_metadata") else None
     # grpc's stubs type each item as an object with key and value; at run time they are (key, value) pairs.
     pairs = cast("Iterable[tuple[str, str | bytes]]", trailers or ())
     for key, value in pairs:
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                if detail.Unpack(info):
-                    return info
+            return list(status_pb2.Status.FromString(value).details)
+    return []
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo a failed call carried, if any."""
+    for detail in _details_of(error):
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
+
+
+def retry_delay(error: grpc.RpcError) -> float | None:
+    """The google.rpc.RetryInfo delay a failed call carried, in seconds, if any."""
+    for detail in _details_of(error):
+        retry = error_details_pb2.RetryInfo()
+        if detail.Unpack(retry):
+            return float(retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9)
     return None
 
 
@@ -70,6 +90,10 @@ UNKNOWN_REASON_BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: Reason.INVALID_ARGUMENT,
     grpc.StatusCode.PERMISSION_DENIED: Reason.PERMISSION_DENIED,
 }
+
+
+# The callee refused this service itself (not its user): for the user, the dependency is unavailable.
+CALLER_REFUSED = {Reason.SERVICE_CALLER_REQUIRED, Reason.SERVICE_NOT_ALLOWED}
 
 
 def _code(error: grpc.RpcError) -> grpc.StatusCode:
@@ -106,7 +130,7 @@ def from_callee(error: grpc.RpcError, service: str) -> DomainError:
         fallback = UNKNOWN_REASON_BY_CODE.get(code, Reason.DEPENDENCY_UNAVAILABLE)
         metadata.setdefault("callee_reason", info.reason)
         return DomainError(fallback, f"the {service} service answered: {_details(error)}", **metadata)
-    if REASON_KIND[reason] is Kind.UNAUTHENTICATED or reason is Reason.SERVICE_CALLER_REQUIRED:
+    if REASON_KIND[reason] is Kind.UNAUTHENTICATED or reason in CALLER_REFUSED:
         return DomainError(
             Reason.DEPENDENCY_UNAVAILABLE,
             f"the {service} service refused this service's credential ({reason.value})",

@@ -12,6 +12,7 @@ from typing import Any, TypeAlias, cast
 
 import grpc
 
+from services.common.callers import may_call, service_of
 from services.common.errors import DomainError, Reason
 from services.common.grpc_errors import status_for
 from services.common.identity import request_id, set_caller
@@ -140,10 +141,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 if scheme.lower() != "bearer" or not token:
                     raise DomainError(Reason.UNAUTHENTICATED, "this call needs an access token")
                 caller = await self.verifier.verify(token.strip())
-                if is_internal_method(method) and not caller.is_service:
-                    raise DomainError(
-                        Reason.SERVICE_CALLER_REQUIRED, "internal call: only wio services may make it"
-                    )
+                if is_internal_method(method):
+                    if not caller.is_service:
+                        raise DomainError(
+                            Reason.SERVICE_CALLER_REQUIRED, "internal call: only wio services may make it"
+                        )
+                    if not may_call(caller.username, method):
+                        raise DomainError(
+                            Reason.SERVICE_NOT_ALLOWED,
+                            f"internal call: the {service_of(caller.username)} service may not make it",
+                        )
                 set_caller(caller)
                 return await behavior(request, context)
 

@@ -28,12 +28,15 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from services.common.errors import DomainError, Reason
+from services.common.netguard import AddressRefused, NetworkPolicy, guard_client
 
 T = TypeVar("T")
 
 # boto3 needs a RoleArn; MinIO ignores it.
 PLACEHOLDER_ROLE_ARN = "arn:aws:iam::000000000000:role/wio"
 MIN_CREDENTIAL_SECONDS = 900
+# Where a node that passed its operator's check may be reached: anywhere but link-local and metadata.
+CHECKED_NODE_NETWORKS = NetworkPolicy.anything_but_never()
 
 
 class NodeConnection(Protocol):
@@ -62,9 +65,11 @@ class S3Endpoint:
     secret_key: str = field(repr=False)
     sts_endpoint: str = ""
     role_arn: str = ""
+    # Checked on every connection (services/common/netguard.py).
+    network: NetworkPolicy = CHECKED_NODE_NETWORKS
 
     @classmethod
-    def of(cls, node: NodeConnection) -> S3Endpoint:
+    def of(cls, node: NodeConnection, network: NetworkPolicy = CHECKED_NODE_NETWORKS) -> S3Endpoint:
         return cls(
             endpoint=node.endpoint,
             region=node.region,
@@ -72,6 +77,7 @@ class S3Endpoint:
             secret_key=node.secret_key,
             sts_endpoint=node.sts_endpoint,
             role_arn=node.role_arn,
+            network=network,
         )
 
 
@@ -84,6 +90,7 @@ class TemporaryCredentials:
 
 
 class S3FailureKind(StrEnum):
+    ADDRESS_REFUSED = "address_refused"  # the endpoint's address is not one wio may connect to
     UNREACHABLE = "unreachable"  # no connection to the endpoint
     TIMED_OUT = "timed_out"  # no answer before the timeout
     CREDENTIALS = "credentials"  # the node refused the key itself
@@ -91,10 +98,12 @@ class S3FailureKind(StrEnum):
     NO_BUCKET = "no_bucket"
     NOT_FOUND = "not_found"
     REFUSED = "refused"  # any other error the node answered with
+    NOT_VERIFIED = "not_verified"  # any of the above, told apart to admins only (nodes' checks)
 
 
 # The one table from an S3 failure to the domain's reason; every caller of a node goes through it.
 FAILURE_REASONS: dict[S3FailureKind, Reason] = {
+    S3FailureKind.ADDRESS_REFUSED: Reason.NODE_ADDRESS_REFUSED,
     S3FailureKind.UNREACHABLE: Reason.NODE_UNREACHABLE,
     S3FailureKind.TIMED_OUT: Reason.NODE_TIMED_OUT,
     S3FailureKind.CREDENTIALS: Reason.NODE_CREDENTIALS_REFUSED,
@@ -102,6 +111,13 @@ FAILURE_REASONS: dict[S3FailureKind, Reason] = {
     S3FailureKind.NO_BUCKET: Reason.BUCKET_NOT_FOUND,
     S3FailureKind.NOT_FOUND: Reason.OBJECT_NOT_FOUND,
     S3FailureKind.REFUSED: Reason.NODE_REFUSED,
+    S3FailureKind.NOT_VERIFIED: Reason.NODE_NOT_VERIFIED,
+}
+UNREACHED = {
+    S3FailureKind.ADDRESS_REFUSED,
+    S3FailureKind.UNREACHABLE,
+    S3FailureKind.TIMED_OUT,
+    S3FailureKind.NOT_VERIFIED,
 }
 
 # Error codes by which S3 and STS refuse the key that signed the request.
@@ -132,7 +148,7 @@ class S3Failure(Exception):
 
     @property
     def reachable(self) -> bool:
-        return self.kind not in {S3FailureKind.UNREACHABLE, S3FailureKind.TIMED_OUT}
+        return self.kind not in UNREACHED
 
     def domain_error(self, context: str = "") -> DomainError:
         return DomainError(self.reason, f"{context}: {self.message}" if context else self.message)
@@ -142,6 +158,9 @@ def classify(exc: BaseException, during: str, sts: bool = False) -> S3Failure:
     """The S3Failure for an exception of boto3 (or of the deadline around it) during a call."""
     if isinstance(exc, S3Failure):
         return exc
+    refused = exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else exc
+    if isinstance(refused, AddressRefused):
+        return S3Failure(S3FailureKind.ADDRESS_REFUSED, f"{during}: address refused: {refused}")
     if isinstance(exc, ConnectTimeoutError | EndpointConnectionError):
         return S3Failure(S3FailureKind.UNREACHABLE, f"{during}: cannot connect to the endpoint")
     if isinstance(exc, TimeoutError | ReadTimeoutError):
@@ -179,7 +198,7 @@ class S3Gateway:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="s3")
         # Clients are made on the event loop's thread only, so the session is never used concurrently.
         self._session = boto3.session.Session()
-        self._clients: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._clients: OrderedDict[tuple[object, ...], Any] = OrderedDict()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -192,11 +211,13 @@ class S3Gateway:
             retries={"max_attempts": 1, "mode": "standard"},
             s3={"addressing_style": "path"},
             signature_version="s3v4",
+            # Connect to the node itself: a proxy from the environment would hide its address.
+            proxies={},
         )
 
     def client(self, service: str, ep: S3Endpoint) -> Any:
         url = ep.sts_endpoint or ep.endpoint if service == "sts" else ep.endpoint
-        key = (service, url, ep.region, ep.access_key, ep.secret_key)
+        key = (service, url, ep.region, ep.access_key, ep.secret_key, ep.network)
         client = self._clients.get(key)
         if client is not None:
             self._clients.move_to_end(key)
@@ -209,6 +230,7 @@ class S3Gateway:
             aws_secret_access_key=ep.secret_key,
             config=self._config(),
         )
+        guard_client(client, ep.network)
         self._clients[key] = client
         while len(self._clients) > self.MAX_CLIENTS:
             self._clients.popitem(last=False)

@@ -98,7 +98,7 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
     try:
         engine = make_engine(settings.database_url)
         opened.append(("database", engine.dispose))
-        await migrate(engine, settings.schema, migrations_dir, metadata)
+        await migrate(engine, settings.schema, migrations_dir, metadata, {"secret_key": settings.secret_key})
         sessions = make_session_factory(engine)
         read_engine = make_read_engine(settings.database_url)
         opened.append(("read database", read_engine.dispose))

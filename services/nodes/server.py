@@ -44,7 +44,7 @@ async def build(settings: NodesSettings, runtime: Runtime) -> Service[NodesServi
     )
     nodes = NodesService(
         transactions,
-        S3NodeConnector(gateway),
+        S3NodeConnector(gateway, settings.user_networks, settings.admin_networks),
         AuthDirectory(auth),
         WorkspacesUsage(workspaces_channel, auth),
         settings.degraded_latency_ms,

@@ -41,3 +41,8 @@ def check_text(value: str, field: str, limit: int) -> str:
 def can_manage_group(caller: Caller, group: Group) -> bool:
     """Membership is managed by the group's creator and by admins."""
     return caller.is_admin or caller.user_id == group.created_by
+
+
+def can_see_members(caller: Caller, group: Group) -> bool:
+    """Who is in a group is known to its members, its managers and admins only."""
+    return can_manage_group(caller, group) or caller.username in group.members

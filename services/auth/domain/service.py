@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from services.auth.domain import apikeys, rules
+from services.auth.domain.guard import FailureLimiter, KeyChecker
 from services.auth.domain.keyring import KeyRing
 from services.auth.domain.models import ApiKey, Group, User
 from services.auth.domain.ports import IdentityRepository, Transactions
@@ -21,24 +23,42 @@ def _now() -> datetime:
 
 
 class IdentityService:
-    def __init__(self, transactions: Transactions, keyring: KeyRing, token_ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        keyring: KeyRing,
+        token_ttl_seconds: int,
+        checker: KeyChecker,
+        limiter: FailureLimiter,
+    ) -> None:
         self._tx = transactions
         self.keyring = keyring
         self.token_ttl_seconds = token_ttl_seconds
+        self.checker = checker
+        self.limiter = limiter
 
     # --- tokens ---------------------------------------------------------------------------------------
 
-    async def exchange_api_key(self, api_key: str) -> tuple[str, float]:
+    async def exchange_api_key(self, api_key: str, client: str) -> tuple[str, float]:
+        """A token for a valid key. `client` is the caller's address: failures are limited per key id
+        and address. The argon2 check runs on the checker's threads and outside any transaction."""
         key_id, _secret = apikeys.split_api_key(api_key)
+        # Counted as a failure unless it succeeds below.
+        self.limiter.attempt(key_id, client)
+        key = await self._tx.read(lambda repo: repo.api_key(key_id))
+        now = _now()
+        if key is None or not key.usable_at(now) or not await self.checker.matches(api_key, key.secret_hash):
+            raise DomainError(Reason.API_KEY_INVALID, "API key refused")
         async with self._tx() as tx:
-            key = await tx.repo.api_key(key_id)
-            now = _now()
-            if key is None or not apikeys.api_key_matches(api_key, key.secret_hash) or not key.usable_at(now):
-                raise DomainError(Reason.API_KEY_INVALID, "API key refused")
             user = await tx.repo.user_by_id(key.user_id)
             if user is None or user.disabled:
                 raise DomainError(Reason.API_KEY_INVALID, "API key refused")
+            # Revoked meanwhile (between the read and this transaction): refused all the same.
+            current = await tx.repo.api_key(key.id)
+            if current is None or not current.usable_at(now):
+                raise DomainError(Reason.API_KEY_INVALID, "API key refused")
             await tx.repo.touch_api_key(key.id, now)
+        self.limiter.succeeded(key_id, client)
         caller = Caller(user_id=user.id, username=user.username, role=user.role, api_key_id=key.id)
         return self.keyring.sign(caller, self.token_ttl_seconds)
 
@@ -73,15 +93,25 @@ class IdentityService:
         await repo.add_user(user)
         return user
 
-    async def _new_key(
-        self, repo: IdentityRepository, user: User, name: str, expires_at: datetime | None
-    ) -> tuple[ApiKey, str]:
+    async def _fresh_key(self) -> tuple[str, str, str]:
+        """(id, full key, its hash), hashed on the checker's threads before any transaction starts."""
         key_id, secret = apikeys.new_api_key()
+        return key_id, secret, await self.checker.hash(secret)
+
+    async def _new_key(
+        self,
+        repo: IdentityRepository,
+        user: User,
+        name: str,
+        expires_at: datetime | None,
+        fresh: tuple[str, str, str],
+    ) -> tuple[ApiKey, str]:
+        key_id, secret, secret_hash = fresh
         key = ApiKey(
             id=key_id,
             user_id=user.id,
             name=name,
-            secret_hash=apikeys.hash_api_key(secret),
+            secret_hash=secret_hash,
             created_at=_now(),
             expires_at=expires_at,
         )
@@ -99,10 +129,11 @@ class IdentityService:
             raise DomainError(Reason.INVALID_ARGUMENT, "role must be user or admin", field="role")
         clean_email = rules.check_email(email)
         display = rules.check_text(display_name, "display_name", rules.MAX_DISPLAY_NAME) or username
+        fresh = await self._fresh_key()
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
             user = await self._create_user(tx.repo, username, clean_email, display, role)
-            key, secret = await self._new_key(tx.repo, user, "initial", None)
+            key, secret = await self._new_key(tx.repo, user, "initial", None, fresh)
             await tx.events.user_created(user)
         return user, key, secret
 
@@ -121,7 +152,9 @@ class IdentityService:
             elif user.role != role:
                 raise DomainError(Reason.USERNAME_TAKEN, f"{username!r} exists with role {user.role}")
             if fresh_key:
-                _key, secret = await self._new_key(tx.repo, user, "bootstrap", None)
+                # Launcher only, so hashing while the transaction is open costs nobody else.
+                fresh = await self._fresh_key()
+                _key, secret = await self._new_key(tx.repo, user, "bootstrap", None, fresh)
             return user, secret
 
     async def list_users(self, caller: Caller, include_disabled: bool) -> list[User]:
@@ -210,7 +243,10 @@ class IdentityService:
     async def get_group(self, caller: Caller, name: str) -> Group:
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
-            return await self._group(tx.repo, name)
+            group = await self._group(tx.repo, name)
+        if rules.can_see_members(caller, group):
+            return group
+        return dataclasses.replace(group, members=())
 
     async def delete_group(self, caller: Caller, name: str) -> None:
         async with self._tx() as tx:
@@ -254,9 +290,10 @@ class IdentityService:
         name = rules.check_text(name, "name", rules.MAX_KEY_NAME) or "unnamed"
         if expires_at is not None and expires_at <= _now():
             raise DomainError(Reason.INVALID_EXPIRY, "the expiry must lie in the future", field="expires_at")
+        fresh = await self._fresh_key()
         async with self._tx() as tx:
             user = await self._active_user(tx.repo, caller)
-            return await self._new_key(tx.repo, user, name, expires_at)
+            return await self._new_key(tx.repo, user, name, expires_at, fresh)
 
     async def list_api_keys(self, caller: Caller) -> list[ApiKey]:
         async with self._tx() as tx:

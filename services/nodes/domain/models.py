@@ -24,6 +24,10 @@ class NodeSettings:
     role_arn: str = ""
     max_credential_seconds: int = 0
     policy_size_limit: int = 0
+    # Set by wio, never by the request: the connection settings were last set by an admin, so the node
+    # may be reached on the networks open to admins only (loopback, private ranges), and its failures
+    # may say why they failed.
+    admin_networks: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,12 @@ Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
 
 
 class NodeConnector(Protocol):
-    """The S3 side: checks and bucket work with a node's own credentials. A failed call raises a
-    DomainError (NODE_UNREACHABLE, NODE_TIMED_OUT, NODE_CREDENTIALS_REFUSED, ...)."""
+    """The S3 side: checks and bucket work with a node's own credentials, connecting only to addresses
+    the node's networks allow (NodeSettings.admin_networks). A failed call raises a DomainError
+    (NODE_ADDRESS_REFUSED, NODE_UNREACHABLE, NODE_TIMED_OUT, NODE_CREDENTIALS_REFUSED, ...)."""
 
+    @property
+    def timeout_seconds(self) -> float: ...
     async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult: ...
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool: ...
     async def create_bucket(self, settings: NodeSettings, bucket: str) -> None: ...

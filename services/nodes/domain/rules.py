@@ -63,6 +63,7 @@ def check_node_settings(s: NodeSettings) -> NodeSettings:
         role_arn=s.role_arn.strip(),
         max_credential_seconds=max_seconds,
         policy_size_limit=limit,
+        admin_networks=s.admin_networks,
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 import uuid
 from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
-from services.common.s3 import NodeCheckResult
+from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
 from services.nodes.domain import rules
 from services.nodes.domain.models import ROOT_TYPES, Creator, Node, NodeSettings, Root
 from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, RootUsage, Transactions
@@ -48,6 +50,22 @@ def refuse_failed_check(check: NodeCheckResult) -> None:
         raise check.failure.domain_error("node check failed")
 
 
+# What a failed check says about a node that no admin set up: the same whatever failed, so the service
+# cannot be used to learn which addresses and ports answer, and how.
+NOT_VERIFIED = (
+    "the node could not be verified: check its endpoint, access key, secret and role, and that its "
+    "address is one wio may reach"
+)
+
+
+def as_told(check: NodeCheckResult, settings: NodeSettings) -> NodeCheckResult:
+    """A check as its operator may see it: in full for a node an admin set up, otherwise a failure is
+    only a failure (closed port, open port, HTTP that is not S3 and a refused address look alike)."""
+    if settings.admin_networks or check.failure is None:
+        return check
+    return NodeCheckResult(False, False, False, 0.0, S3Failure(S3FailureKind.NOT_VERIFIED, NOT_VERIFIED))
+
+
 class NodesService:
     def __init__(
         self,
@@ -62,6 +80,9 @@ class NodesService:
         self.directory = directory
         self.usage = usage
         self.degraded_latency_ms = degraded_latency_ms
+        # A failure told as NOT_VERIFIED takes as long as a call's deadline, so its timing does not tell
+        # a closed port from one that does not answer either.
+        self.not_verified_seconds = connector.timeout_seconds + 1
 
     # --- helpers --------------------------------------------------------------------------------------
 
@@ -82,15 +103,25 @@ class NodesService:
     def is_operator(caller: Caller, node: Node) -> bool:
         return caller.is_admin or caller.user_id == node.operator_id
 
+    async def _check(self, caller: Caller, settings: NodeSettings) -> NodeCheckResult:
+        """The connector's check as the caller may see it: in full for admins, else as_told."""
+        started = time.monotonic()
+        check = await self.connector.check(settings)
+        if not caller.is_admin:
+            check = as_told(check, settings)
+        if check.failure is not None and check.failure.kind is S3FailureKind.NOT_VERIFIED:
+            await asyncio.sleep(max(0.0, started + self.not_verified_seconds - time.monotonic()))
+        return check
+
     # --- nodes ----------------------------------------------------------------------------------------
 
     async def register_node(self, caller: Caller, settings: NodeSettings) -> tuple[Node, NodeCheckResult]:
-        settings = rules.check_node_settings(settings)
+        settings = rules.check_node_settings(dataclasses.replace(settings, admin_networks=caller.is_admin))
         async with self._tx() as tx:
             if await tx.repo.node(settings.name) is not None:
                 raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists", field="name")
         # Talk to the node outside any transaction; nothing is stored unless it passes.
-        check = await self.connector.check(settings)
+        check = await self._check(caller, settings)
         refuse_failed_check(check)
         status, detail = status_of(check, self.degraded_latency_ms)
         now = _now()
@@ -122,17 +153,18 @@ class NodesService:
 
     async def check_node(self, caller: Caller, ref: str) -> tuple[Node, NodeCheckResult]:
         node = await self.get_node(caller, ref)
-        check = await self.connector.check(node.settings)
+        check = await self._check(caller, node.settings)
         node = await self.record_probe(node.id, check)
         return node, check
 
     async def record_probe(self, node_id: str, check: NodeCheckResult) -> Node:
-        """Store a probe's outcome; a change of status is an event."""
-        status, detail = status_of(check, self.degraded_latency_ms)
+        """Store a probe's outcome (as its operator may see it); a change of status is an event."""
         async with self._tx() as tx:
             node = await tx.repo.node_by_id(node_id)
             if node is None:
                 raise DomainError(Reason.NODE_NOT_FOUND, "the node was removed")
+            check = as_told(check, node.settings)
+            status, detail = status_of(check, self.degraded_latency_ms)
             seen = _now() if check.reachable else node.last_seen_at
             await tx.repo.set_status(node.id, status, detail, check.latency_ms, seen)
             if status != node.status:
@@ -153,7 +185,11 @@ class NodesService:
             raise DomainError(
                 Reason.INVALID_ARGUMENT, "name at least one field to update", field="update_mask"
             )
+        changed = sorted(changes)
         node = await self.get_node(caller, ref)
+        if CONNECTION_FIELDS & set(changes):
+            # Whoever sets where the node is decides which networks it may be on.
+            changes = {**changes, "admin_networks": caller.is_admin}
         settings = rules.check_node_settings(dataclasses.replace(node.settings, **changes))  # type: ignore[arg-type]
         if settings.name != node.name:
             async with self._tx() as tx:
@@ -161,11 +197,11 @@ class NodesService:
                     raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists", field="name")
         check: NodeCheckResult | None = None
         if CONNECTION_FIELDS & set(changes):
-            check = await self.connector.check(settings)
+            check = await self._check(caller, settings)
             refuse_failed_check(check)
         async with self._tx() as tx:
             updated = await tx.repo.update_settings(node.id, settings)
-            await tx.events.node_updated(updated, sorted(changes))
+            await tx.events.node_updated(updated, changed)
         self.connector.forget(node.settings)
         return updated, check
 

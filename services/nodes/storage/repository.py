@@ -18,6 +18,11 @@ from services.nodes.events.publishers import OutboxNodesEvents
 from services.nodes.storage import tables as t
 
 
+def secret_binding(node_id: str) -> str:
+    """What a node's sealed secret key is bound to (migration 0003 wrote the same for existing rows)."""
+    return f"node:{node_id}:secret_key"
+
+
 class SqlNodesRepository:
     def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self.s = session
@@ -30,11 +35,12 @@ class SqlNodesRepository:
             region=row.region,
             kind=row.kind,
             access_key=row.access_key,
-            secret_key=self.box.open(row.secret_key_sealed).decode(),
+            secret_key=self.box.open(row.secret_key_sealed, secret_binding(str(row.id))).decode(),
             sts_endpoint=row.sts_endpoint,
             role_arn=row.role_arn,
             max_credential_seconds=row.max_credential_seconds,
             policy_size_limit=row.policy_size_limit,
+            admin_networks=row.admin_networks,
         )
         return Node(
             id=str(row.id),
@@ -48,18 +54,19 @@ class SqlNodesRepository:
             latency_ms=row.latency_ms,
         )
 
-    def _settings_values(self, s: NodeSettings) -> dict[str, Any]:
+    def _settings_values(self, node_id: str, s: NodeSettings) -> dict[str, Any]:
         return {
             "name": s.name,
             "endpoint": s.endpoint,
             "region": s.region,
             "kind": s.kind,
             "access_key": s.access_key,
-            "secret_key_sealed": self.box.seal(s.secret_key.encode()),
+            "secret_key_sealed": self.box.seal(s.secret_key.encode(), secret_binding(node_id)),
             "sts_endpoint": s.sts_endpoint,
             "role_arn": s.role_arn,
             "max_credential_seconds": s.max_credential_seconds,
             "policy_size_limit": s.policy_size_limit,
+            "admin_networks": s.admin_networks,
         }
 
     async def add_node(self, node: Node) -> None:
@@ -74,7 +81,7 @@ class SqlNodesRepository:
                 status_detail=node.status_detail,
                 last_seen_at=node.last_seen_at,
                 latency_ms=node.latency_ms,
-                **self._settings_values(node.settings),
+                **self._settings_values(node.id, node.settings),
             ),
             lambda _: self._name_taken(node.name),
         )
@@ -103,7 +110,7 @@ class SqlNodesRepository:
             self.s,
             update(t.nodes)
             .where(t.nodes.c.id == node_id)
-            .values(**self._settings_values(settings))
+            .values(**self._settings_values(node_id, settings))
             .returning(*t.nodes.c),
             lambda _: self._name_taken(settings.name),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -37,6 +38,8 @@ nodes = Table(
     Column("role_arn", String(300), nullable=False),
     Column("max_credential_seconds", Integer, nullable=False),
     Column("policy_size_limit", Integer, nullable=False),
+    # The connection settings were last set by an admin (NodeSettings.admin_networks).
+    Column("admin_networks", Boolean, nullable=False),
     Column("operator_id", UUID(as_uuid=False), nullable=False, index=True),
     Column("operator_username", String(63), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
