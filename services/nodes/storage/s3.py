@@ -11,8 +11,10 @@ class S3NodeConnector:
     def __init__(self, gateway: S3Gateway) -> None:
         self.gateway = gateway
 
-    async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult:
-        return await check_node(self.gateway, S3Endpoint.of(settings), with_sts)
+    async def check(
+        self, settings: NodeSettings, with_sts: bool = True, probe_case: bool = False
+    ) -> NodeCheckResult:
+        return await check_node(self.gateway, S3Endpoint.of(settings), with_sts, probe_case)
 
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool:
         try:
