@@ -161,7 +161,7 @@ class Workspaces:
             full += "/"
         check_grantable(full)
         if access.object_case_ignored:
-            variants = [v for v in await self._case_variants(access, root.bucket, full) if v != full]
+            variants = await self._case_variants(access, root.bucket, full)
             if variants:
                 raise DomainError(
                     Reason.WORKSPACE_OVERLAPS,
@@ -172,20 +172,19 @@ class Workspaces:
         return await self._insert(caller, name, root, full, case_ignored=access.object_case_ignored)
 
     async def _case_variants(self, access: NodeAccess, bucket: str, prefix: str) -> list[str]:
-        """The folders in the bucket that equal `prefix` ignoring case, found one level at a time (S3
-        lists case-sensitively): what a grant on `prefix` reaches on a node that ignores case."""
-        found = [""]
+        """The folders on the way to `prefix` that equal it, or one of its parents, ignoring case but not
+        exactly (`Proj/` for `proj/sub/`): what a grant on `prefix` may reach on a node that ignores case.
+        One listing per level (S3 lists case-sensitively), down the exact path while it exists."""
+        variants: list[str] = []
+        parent = ""
         for segment in prefix.rstrip("/").split("/"):
-            listed = [await self.store.list_folders(access, bucket, parent) for parent in found]
-            found = [
-                folder
-                for folders in listed
-                for folder in folders
-                if folder.rstrip("/").rsplit("/", 1)[-1].lower() == segment.lower()
-            ]
-            if not found:
+            wanted = f"{parent}{segment}/"
+            folders = await self.store.list_folders(access, bucket, parent)
+            variants += [f for f in folders if f != wanted and f.lower() == wanted.lower()]
+            if wanted not in folders:
                 break
-        return found
+            parent = wanted
+        return variants
 
     async def _insert(
         self,
