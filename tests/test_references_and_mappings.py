@@ -207,6 +207,27 @@ async def test_a_second_registration_of_one_server_cannot_map_its_folders_again(
     # Other folders of the bucket remain free to map.
     await root(nodes, second_operator, second.id, bucket, nodes_pb2.ROOT_TYPE_UNMANAGED, base_prefix="other/")
 
+    # Another host name for the server is another endpoint to wio (it resolves no names), but moving a
+    # node onto the first one's endpoint is refused while its roots would map the same folders twice.
+    port = host_port.rsplit(":", 1)[1]
+    third = (await register(nodes, s3, second_operator, endpoint=f"http://localhost:{port}")).node
+    await root(nodes, second_operator, third.id, bucket, nodes_pb2.ROOT_TYPE_UNMANAGED, base_prefix="data/")
+    error = await expect_error(
+        nodes.stub.UpdateNode(
+            nodes_pb2.UpdateNodeRequest(
+                node=third.id,
+                changes=nodes_pb2.RegisterNodeRequest(endpoint=s3.endpoint),
+                update_mask=field_mask_pb2.FieldMask(paths=["endpoint"]),
+            ),
+            metadata=second_operator.md,
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "ROOT_OVERLAPS",
+    )
+    assert mapped.id in (error.details() or "")
+    shown = await nodes.stub.GetNode(nodes_pb2.GetNodeRequest(node=third.id), metadata=second_operator.md)
+    assert shown.node.endpoint == f"http://localhost:{port}"
+
 
 # --- rights that outlive their source -----------------------------------------------------------------
 

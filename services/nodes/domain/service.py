@@ -130,6 +130,23 @@ class NodesService:
             await tx.events.node_registered(node)
         return node, check, notices
 
+    async def _refuse_mapped_twice(self, repo: NodesRepository, node: Node, endpoint: str) -> None:
+        """Refuses when a root of `node` overlaps a root of another node at `endpoint`."""
+        others = {n.id for n in _same_endpoint(endpoint, await repo.list_nodes()) if n.id != node.id}
+        roots = await repo.list_roots(None)
+        theirs = [r for r in roots if r.node_id in others]
+        for mine in (r for r in roots if r.node_id == node.id):
+            clash = rules.find_overlap(
+                mine.bucket, mine.base_prefix, theirs, node.capabilities.object_case_ignored
+            )
+            if clash is not None:
+                raise DomainError(
+                    Reason.ROOT_OVERLAPS,
+                    f"root {mine.id} ({mine.bucket}/{mine.base_prefix}) would overlap root {clash.id} "
+                    f"({clash.bucket}/{clash.base_prefix}) on node {clash.node_name} at that endpoint",
+                    field="endpoint",
+                )
+
     async def list_nodes(self) -> list[Node]:
         async with self._tx() as tx:
             return await tx.repo.list_nodes()
@@ -195,6 +212,10 @@ class NodesService:
             check = await self.connector.check(settings)
             refuse_failed_check(check)
         async with self._tx() as tx:
+            if rules.endpoint_key(settings.endpoint) != rules.endpoint_key(node.settings.endpoint):
+                # Moving to a server other nodes reach must not map their folders a second time.
+                await tx.repo.lock_endpoint(rules.endpoint_key(settings.endpoint))
+                await self._refuse_mapped_twice(tx.repo, node, settings.endpoint)
             updated = await tx.repo.update_settings(node.id, settings)
             await tx.events.node_updated(updated, sorted(changes))
         self.connector.forget(node.settings)
