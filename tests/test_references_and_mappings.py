@@ -154,6 +154,30 @@ async def test_case_equal_folders_are_never_mapped_nor_reachable(
             "WORKSPACE_OVERLAPS",
         )
         assert "ignoring case" in (error.details() or "")
+    # Where no folder exists yet, the workspaces themselves are compared ignoring case.
+    later = await make(
+        workspaces,
+        operator,
+        unique("later"),
+        ws_pb2.WORKSPACE_TYPE_UNMANAGED,
+        root=unmanaged.id,
+        prefix="later/",
+    )
+    error = await expect_error(
+        make(
+            workspaces,
+            operator,
+            unique("later"),
+            ws_pb2.WORKSPACE_TYPE_UNMANAGED,
+            root=unmanaged.id,
+            prefix="LATER/",
+        ),
+        grpc.StatusCode.ALREADY_EXISTS,
+        "WORKSPACE_OVERLAPS",
+    )
+    assert f"{operator.name}/{later.name}/" in (error.details() or "") and "ignoring case" in (
+        error.details() or ""
+    )
 
     # No credential wio issues for this root reaches either folder, in any case.
     sets = [

@@ -208,7 +208,8 @@ class Workspaces:
                 raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
             other = await tx.repo.overlapping(root.id, prefix, case_ignored)
             if other is not None:
-                how = " (ignoring case, as this node matches objects)" if other.prefix != prefix else ""
+                exact = rules.prefixes_nest(prefix, other.prefix)
+                how = "" if exact else " ignoring case, as this node matches objects"
                 raise DomainError(
                     Reason.WORKSPACE_OVERLAPS,
                     f"{prefix!r} overlaps workspace {other.ref}/ at {other.prefix!r}{how}",
