@@ -130,15 +130,15 @@ class NodesService:
             await tx.events.node_registered(node)
         return node, check, notices
 
-    async def _refuse_mapped_twice(self, repo: NodesRepository, node: Node, endpoint: str) -> None:
+    async def _refuse_mapped_twice(
+        self, repo: NodesRepository, node: Node, endpoint: str, case_ignored: bool
+    ) -> None:
         """Refuses when a root of `node` overlaps a root of another node at `endpoint`."""
         others = {n.id for n in _same_endpoint(endpoint, await repo.list_nodes()) if n.id != node.id}
         roots = await repo.list_roots(None)
         theirs = [r for r in roots if r.node_id in others]
         for mine in (r for r in roots if r.node_id == node.id):
-            clash = rules.find_overlap(
-                mine.bucket, mine.base_prefix, theirs, node.capabilities.object_case_ignored
-            )
+            clash = rules.find_overlap(mine.bucket, mine.base_prefix, theirs, case_ignored)
             if clash is not None:
                 raise DomainError(
                     Reason.ROOT_OVERLAPS,
@@ -208,16 +208,25 @@ class NodesService:
                 if await tx.repo.node(settings.name) is not None:
                     raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists", field="name")
         check: NodeCheckResult | None = None
+        capabilities = node.capabilities
         if CONNECTION_FIELDS & set(changes):
-            check = await self.connector.check(settings)
+            check = await self.connector.check(settings, probe_case=True)
             refuse_failed_check(check)
+            # Another server or key may match objects otherwise: what the probe finds now is what counts.
+            capabilities = rules.capabilities_after(settings.kind, check.object_case_ignored, Capabilities())
+        changed = sorted(changes) + (["capabilities"] if capabilities != node.capabilities else [])
         async with self._tx() as tx:
             if rules.endpoint_key(settings.endpoint) != rules.endpoint_key(node.settings.endpoint):
                 # Moving to a server other nodes reach must not map their folders a second time.
                 await tx.repo.lock_endpoint(rules.endpoint_key(settings.endpoint))
-                await self._refuse_mapped_twice(tx.repo, node, settings.endpoint)
+                await self._refuse_mapped_twice(
+                    tx.repo, node, settings.endpoint, capabilities.object_case_ignored
+                )
             updated = await tx.repo.update_settings(node.id, settings)
-            await tx.events.node_updated(updated, sorted(changes))
+            if capabilities != node.capabilities:
+                await tx.repo.set_capabilities(node.id, capabilities)
+                updated = dataclasses.replace(updated, capabilities=capabilities)
+            await tx.events.node_updated(updated, changed)
         self.connector.forget(node.settings)
         return updated, check
 
