@@ -105,6 +105,15 @@ async def test_a_workspace_named_like_a_user_does_not_capture_their_references(
     own = await get(workspaces, bob, f"{bob.name}/{alice.name}/secret")
     assert own.workspace.id == squat.id and own.path == "secret"
 
+    # A user with no workspace at all is still a user (the identity service says so): squatting their
+    # name captures nothing either.
+    carol = await person(auth, "carol")
+    await make(workspaces, bob, carol.name, ws_pb2.WORKSPACE_TYPE_PUBLIC, node=node.id)
+    for who in (bob, carol):
+        await expect_error(
+            get(workspaces, who, f"{carol.name}/plans"), grpc.StatusCode.NOT_FOUND, "WORKSPACE_NOT_FOUND"
+        )
+
 
 # --- case-equal folders on a node that ignores case ---------------------------------------------------
 
