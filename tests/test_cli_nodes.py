@@ -404,6 +404,8 @@ async def test_nodes_and_roots_through_the_cli(
     code, out, err = await owner("node", "check", name)
     assert code == 0, err
     assert "STS:         ok" in out
+    # SeaweedFS matches session-policy object resources ignoring case, and the probe says so.
+    assert "object matching: ignores case" in out and "policy size limit 2048" in out
 
     code, out, err = await owner("root", "create", name, bucket, "--prefix", "ws")
     assert code == 0, err

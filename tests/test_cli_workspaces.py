@@ -595,7 +595,7 @@ async def test_why_import_and_link(lab: Lab) -> None:
 
     # An unmanaged workspace maps a folder by hand; import maps the rest, once.
     unmanaged = lab.buckets["unmanaged"]
-    for key in ("proj-a/readme.txt", "proj-b/x/y.txt", "Old Stuff/z.txt", "kept/k.txt"):
+    for key in ("proj-a/readme.txt", "proj-b/x/y.txt", "Old Stuff/z.txt", "kept/k.txt", "Case/a", "case/b"):
         lab.put(unmanaged, key)
     kept = unique("kept")
     out = await ok(alice, "ws", "create", kept, "--prefix", "kept", "--root", lab.roots["unmanaged"])
@@ -607,12 +607,16 @@ async def test_why_import_and_link(lab: Lab) -> None:
     )
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[-1] == "imported 3 folders; 1 already mapped, 0 skipped"
+    assert lines[-1] == "imported 3 folders; 1 already mapped, 2 skipped"
+    # SeaweedFS ignores case in session policies: folders equal ignoring case are skipped, named together.
+    warnings = sorted(line for line in err.splitlines() if line.startswith("warning: skipped "))
+    assert [w.split(":")[1].strip() for w in warnings] == ["skipped Case/", "skipped case/"], err
+    assert "equals case/ ignoring case" in warnings[0] and "equals Case/ ignoring case" in warnings[1]
     created = sorted(line.split()[1] for line in lines[:-1])
     assert created == sorted(f"{me}/{n}/" for n in ("proj-a", "proj-b", "old-stuff"))
     assert all(line.endswith(" (unmanaged)") for line in lines[:-1])
     out = await ok(alice, "root", "import", lab.roots["unmanaged"])
-    assert out == "imported 0 folders; 4 already mapped, 0 skipped\n"
+    assert out == "imported 0 folders; 4 already mapped, 2 skipped\n"
 
     out = await ok(alice, "ws", "rm", kept, "--yes")
     assert out == f"removed workspace {me}/{kept}/ (its data was not touched)\n"

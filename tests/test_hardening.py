@@ -541,6 +541,9 @@ class _Tx:
         async def node(self, ref: str) -> None:
             return None
 
+        async def list_nodes(self) -> list[Any]:
+            return []
+
     repo = Repo()
 
 
@@ -557,7 +560,7 @@ class _FailingConnector:
     def __init__(self, failure: S3Failure) -> None:
         self.failure = failure
 
-    async def check(self, settings: Any, with_sts: bool = True) -> NodeCheckResult:
+    async def check(self, settings: Any, with_sts: bool = True, probe_case: bool = False) -> NodeCheckResult:
         return NodeCheckResult(self.failure.reachable, False, False, 3.0, self.failure)
 
 

@@ -138,6 +138,8 @@ def create_node(
         print_json(reply)
     else:
         typer.echo(f"registered node {reply.node.name} ({check_summary(reply.node, reply.check)})")
+        for notice in reply.notices:
+            typer.echo(f"note: {notice}", err=True)
 
 
 @app.command("show")
@@ -155,6 +157,21 @@ def show_node(node: NodeRef, as_json: JsonOption = False) -> None:
         typer.echo(node_details(found))
 
 
+def capabilities_line(capabilities: Any) -> str:
+    """What the node does with session policies, as its last probe found."""
+    if not capabilities.case_probed:
+        case = "not probed yet, taken as ignoring case"
+    elif capabilities.object_case_ignored:
+        case = "ignores case (a grant on proj/ also reaches Proj/)"
+    else:
+        case = "honours case"
+    escapes = "honoured" if capabilities.escapes_honoured else "not honoured"
+    return (
+        f"object matching: {case}; policy size limit {capabilities.policy_size_limit}; "
+        f"escapes {escapes}; shortest session {capabilities.min_credential_seconds} s"
+    )
+
+
 @app.command("check")
 def check_node(node: NodeRef, as_json: JsonOption = False) -> None:
     """Connect to a node now and record the result; exits non-zero when the check fails."""
@@ -169,6 +186,7 @@ def check_node(node: NodeRef, as_json: JsonOption = False) -> None:
         print_json(reply)
     else:
         typer.echo(check_details(reply.check))
+        typer.echo(capabilities_line(reply.node.capabilities))
     if check_failed(reply.check):
         raise CliError(f"node {reply.node.name} failed its check")
 

@@ -141,7 +141,7 @@ def import_root(
         return
     print_lines(workspace_line(workspace) for workspace in reply.created)
     for skipped in reply.skipped:
-        typer.echo(f"skipped {skipped.prefix}: {skipped.reason}")
+        typer.echo(f"warning: skipped {skipped.prefix}: {skipped.reason}", err=True)
     created = len(reply.created)
     typer.echo(
         f"imported {created} folder{'' if created == 1 else 's'}; "

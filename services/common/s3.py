@@ -236,6 +236,31 @@ class S3Gateway:
             self._clients.popitem(last=False)
         return client
 
+    async def get_object_status(
+        self, ep: S3Endpoint, credentials: TemporaryCredentials, bucket: str, key: str
+    ) -> str:
+        """GetObject with temporary credentials, answering only how it went: "ok", "not_found" or
+        "denied" (any other failure raises). For probes: the body is never read."""
+        client = self._session.client(
+            "s3",
+            endpoint_url=ep.endpoint,
+            region_name=ep.region or "us-east-1",
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.session_token,
+            config=self._config(),
+        )
+        try:
+            response = await self.call("probe get", lambda: client.get_object(Bucket=bucket, Key=key))
+        except S3Failure as failure:
+            if failure.kind in {S3FailureKind.NOT_FOUND, S3FailureKind.NO_BUCKET}:
+                return "not_found"
+            if failure.kind == S3FailureKind.CREDENTIALS:  # AccessDenied from S3
+                return "denied"
+            raise
+        response["Body"].close()
+        return "ok"
+
     def forget(self, ep: S3Endpoint) -> None:
         """Drop cached clients of an endpoint (its settings changed or it was removed)."""
         for key in [k for k in self._clients if k[1] in {ep.endpoint, ep.sts_endpoint}]:
@@ -299,6 +324,9 @@ class NodeCheckResult:
     sts_ok: bool
     latency_ms: float
     failure: S3Failure | None
+    # Whether the node's session policies match object resources ignoring case (probe_case_matching);
+    # None when not probed or the probe could not tell.
+    object_case_ignored: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -314,8 +342,39 @@ PROBE_POLICY = {
 }
 
 
-async def check_node(gateway: S3Gateway, ep: S3Endpoint, with_sts: bool = True) -> NodeCheckResult:
-    """Connect, prove the credentials with ListBuckets, then prove AssumeRole with a tiny session policy."""
+# The case probe: a session granted `probe/` in a bucket that need not exist asks for `PROBE/missing`.
+CASE_PROBE_BUCKET = "wio-probe"
+CASE_PROBE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [f"arn:aws:s3:::{CASE_PROBE_BUCKET}/probe/*"],
+        }
+    ],
+}
+
+
+async def probe_case_matching(gateway: S3Gateway, ep: S3Endpoint) -> bool | None:
+    """Whether session-policy object resources match ignoring case, writing nothing: a throw-away session
+    granted `probe/` gets `PROBE/missing`. Not found (the grant matched) means case is ignored; access
+    denied means it is honoured; anything else (e.g. STS refused) tells nothing."""
+    try:
+        session = await gateway.assume_role(
+            ep, json.dumps(CASE_PROBE_POLICY), MIN_CREDENTIAL_SECONDS, "wio-case-probe"
+        )
+        outcome = await gateway.get_object_status(ep, session, CASE_PROBE_BUCKET, "PROBE/missing")
+    except S3Failure:
+        return None
+    return {"not_found": True, "ok": True, "denied": False}[outcome]
+
+
+async def check_node(
+    gateway: S3Gateway, ep: S3Endpoint, with_sts: bool = True, probe_case: bool = False
+) -> NodeCheckResult:
+    """Connect, prove the credentials with ListBuckets, then prove AssumeRole with a tiny session policy;
+    with `probe_case`, also find out whether object resources match ignoring case."""
     started = time.perf_counter()
     try:
         await gateway.list_buckets(ep)
@@ -330,4 +389,5 @@ async def check_node(gateway: S3Gateway, ep: S3Endpoint, with_sts: bool = True) 
     except S3Failure as failure:
         # STS may live elsewhere (sts_endpoint), so its failure keeps its own kind: a timeout stays one.
         return NodeCheckResult(True, True, False, latency, failure)
-    return NodeCheckResult(True, True, True, latency, None)
+    case_ignored = await probe_case_matching(gateway, ep) if probe_case else None
+    return NodeCheckResult(True, True, True, latency, None, case_ignored)

@@ -43,6 +43,7 @@ def node_pb(node: Node, detailed: bool) -> nodes_pb2.Node:
         created_at=timestamp(node.created_at),
         max_credential_seconds=s.max_credential_seconds,
         policy_size_limit=s.policy_size_limit,
+        capabilities=capabilities_pb(node),
     )
     if detailed:
         # Operator and admins only; the secret key never leaves the service on a user-facing RPC.
@@ -62,6 +63,8 @@ def root_pb(root: Root) -> nodes_pb2.Root:
         base_prefix=root.base_prefix,
         type=ROOT_TYPE[root.type],
         allowed_creators=[c.label() for c in root.allowed_creators],
+        allowed_user_ids=[c.id for c in root.allowed_creators if c.kind == "user"],
+        allowed_group_ids=[c.id for c in root.allowed_creators if c.kind == "group"],
         created_by=root.created_by,
         created_at=timestamp(root.created_at),
     )
@@ -94,6 +97,18 @@ def access_pb(node: Node) -> nodes_pb2.NodeAccess:
         kind=KIND[s.kind],
         status=STATUS[node.status],
         operator_id=node.operator_id,
+        capabilities=capabilities_pb(node),
+    )
+
+
+def capabilities_pb(node: Node) -> nodes_pb2.NodeCapabilities:
+    c = node.capabilities
+    return nodes_pb2.NodeCapabilities(
+        object_case_ignored=c.object_case_ignored,
+        case_probed=c.case_probed,
+        policy_size_limit=node.settings.policy_size_limit,
+        escapes_honoured=c.escapes_honoured,
+        min_credential_seconds=c.min_credential_seconds,
     )
 
 

@@ -31,6 +31,18 @@ class NodeSettings:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a node's S3 does with session policies. Whether object resources match ignoring case is
+    probed (rules.capabilities_after); until a probe tells, it is taken as ignored, the safe reading.
+    The other facts are known per kind."""
+
+    object_case_ignored: bool = True
+    case_probed: bool = False
+    escapes_honoured: bool = False
+    min_credential_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class Node:
     id: str
     settings: NodeSettings
@@ -41,6 +53,7 @@ class Node:
     status_detail: str = ""
     last_seen_at: datetime | None = None
     latency_ms: float = 0.0
+    capabilities: Capabilities = Capabilities()
 
     @property
     def name(self) -> str:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from services.common.errors import DomainError, Reason
 from services.common.names import check_name
-from services.nodes.domain.models import KINDS, NodeSettings, Root
+from services.nodes.domain.models import KINDS, Capabilities, NodeSettings, Root
 
 # Kinds whose STS needs a role ARN; MinIO's AssumeRole takes none.
 ROLE_REQUIRED = {"aws", "seaweedfs", "ceph"}
@@ -83,6 +83,41 @@ def _check_url(value: str, field: str) -> str:
     return value
 
 
+# Per kind: whether IAM escapes (${*}, ${?}, ${$}) in policy resources are honoured (AWS documents them;
+# SeaweedFS 4.48 was measured not to; the others are not measured here, so taken as not), and the
+# shortest session STS issues. Policies never rely on escapes: the workspaces service refuses such
+# prefixes (its domain/policy.py).
+ESCAPES_HONOURED = {"aws": True}
+MIN_SESSION_SECONDS = 900
+
+
+def capabilities_after(kind: str, probed_case_ignored: bool | None, before: Capabilities) -> Capabilities:
+    """A node's capabilities once a probe answered: its kind's facts, and the case matching the probe
+    found; a probe that could not tell keeps what was known."""
+    if probed_case_ignored is None:
+        case_ignored, probed = before.object_case_ignored, before.case_probed
+    else:
+        case_ignored, probed = probed_case_ignored, True
+    return Capabilities(
+        object_case_ignored=case_ignored,
+        case_probed=probed,
+        escapes_honoured=ESCAPES_HONOURED.get(kind, False),
+        min_credential_seconds=MIN_SESSION_SECONDS,
+    )
+
+
+def endpoint_key(endpoint: str) -> str:
+    """An endpoint as compared with others: scheme and host lowercased, the default port made explicit,
+    no trailing slash. `HTTP://S3.Example.org/` and `http://s3.example.org:80` are one server."""
+    parts = urlsplit(endpoint.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{parts.path.rstrip('/')}"
+
+
 def check_bucket(bucket: str) -> str:
     if not BUCKET_RE.fullmatch(bucket) or ".." in bucket:
         raise DomainError(Reason.INVALID_BUCKET, f"{bucket!r} is not a valid bucket name", field="bucket")
@@ -113,8 +148,15 @@ def prefixes_overlap(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def find_overlap(bucket: str, base_prefix: str, existing: list[Root]) -> Root | None:
+def find_overlap(
+    bucket: str, base_prefix: str, existing: list[Root], case_ignored: bool = False
+) -> Root | None:
+    """A root over the same folders. Where the node matches objects ignoring case, prefixes equal
+    ignoring case are the same folders to it."""
     for root in existing:
-        if root.bucket == bucket and prefixes_overlap(root.base_prefix, base_prefix):
+        theirs, mine = root.base_prefix, base_prefix
+        if case_ignored:
+            theirs, mine = theirs.lower(), mine.lower()
+        if root.bucket == bucket and prefixes_overlap(theirs, mine):
             return root
     return None

@@ -12,7 +12,7 @@ from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
 from services.nodes.domain import rules
-from services.nodes.domain.models import ROOT_TYPES, Creator, Node, NodeSettings, Root
+from services.nodes.domain.models import ROOT_TYPES, Capabilities, Creator, Node, NodeSettings, Root
 from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, RootUsage, Transactions
 
 # Fields an update may change; the connection ones are checked against the node before they are stored.
@@ -43,6 +43,12 @@ def status_of(check: NodeCheckResult, degraded_latency_ms: float) -> tuple[str, 
     if check.latency_ms > degraded_latency_ms:
         return "degraded", f"slow: {check.latency_ms:.0f} ms"
     return "online", ""
+
+
+def _same_endpoint(endpoint: str, nodes: list[Node]) -> list[Node]:
+    """The nodes registered at this endpoint (compared normalized: rules.endpoint_key)."""
+    key = rules.endpoint_key(endpoint)
+    return [n for n in nodes if rules.endpoint_key(n.settings.endpoint) == key]
 
 
 def refuse_failed_check(check: NodeCheckResult) -> None:
@@ -103,10 +109,13 @@ class NodesService:
     def is_operator(caller: Caller, node: Node) -> bool:
         return caller.is_admin or caller.user_id == node.operator_id
 
-    async def _check(self, caller: Caller, settings: NodeSettings) -> NodeCheckResult:
-        """The connector's check as the caller may see it: in full for admins, else as_told."""
+    async def _check(
+        self, caller: Caller, settings: NodeSettings, probe_case: bool = True
+    ) -> NodeCheckResult:
+        """The connector's check as the caller may see it: in full for admins, else as_told. With
+        `probe_case` (registration, checks, new connection settings) it also probes case matching."""
         started = time.monotonic()
-        check = await self.connector.check(settings)
+        check = await self.connector.check(settings, probe_case=probe_case)
         if not caller.is_admin:
             check = as_told(check, settings)
         if check.failure is not None and check.failure.kind is S3FailureKind.NOT_VERIFIED:
@@ -115,11 +124,24 @@ class NodesService:
 
     # --- nodes ----------------------------------------------------------------------------------------
 
-    async def register_node(self, caller: Caller, settings: NodeSettings) -> tuple[Node, NodeCheckResult]:
+    async def register_node(
+        self, caller: Caller, settings: NodeSettings
+    ) -> tuple[Node, NodeCheckResult, list[str]]:
+        """A new node, its check, and notices for the operator. The same server may be registered again
+        (two people may hold their own keys to it): that is allowed and said, naming the node; what must
+        not happen twice, mapping the same folders, is refused when a root is created."""
         settings = rules.check_node_settings(dataclasses.replace(settings, admin_networks=caller.is_admin))
+        notices: list[str] = []
         async with self._tx() as tx:
             if await tx.repo.node(settings.name) is not None:
                 raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists", field="name")
+            for same in _same_endpoint(settings.endpoint, await tx.repo.list_nodes()):
+                keys = " with the same access key" if same.settings.access_key == settings.access_key else ""
+                notices.append(
+                    f"{settings.endpoint} is already registered{keys} as node {same.name} "
+                    f"(operator {same.operator_username}): roots over folders another root there maps "
+                    "are refused"
+                )
         # Talk to the node outside any transaction; nothing is stored unless it passes.
         check = await self._check(caller, settings)
         refuse_failed_check(check)
@@ -135,11 +157,29 @@ class NodesService:
             status_detail=detail,
             last_seen_at=now,
             latency_ms=check.latency_ms,
+            capabilities=rules.capabilities_after(settings.kind, check.object_case_ignored, Capabilities()),
         )
         async with self._tx() as tx:
             await tx.repo.add_node(node)
             await tx.events.node_registered(node)
-        return node, check
+        return node, check, notices
+
+    async def _refuse_mapped_twice(
+        self, repo: NodesRepository, node: Node, endpoint: str, case_ignored: bool
+    ) -> None:
+        """Refuses when a root of `node` overlaps a root of another node at `endpoint`."""
+        others = {n.id for n in _same_endpoint(endpoint, await repo.list_nodes()) if n.id != node.id}
+        roots = await repo.list_roots(None)
+        theirs = [r for r in roots if r.node_id in others]
+        for mine in (r for r in roots if r.node_id == node.id):
+            clash = rules.find_overlap(mine.bucket, mine.base_prefix, theirs, case_ignored)
+            if clash is not None:
+                raise DomainError(
+                    Reason.ROOT_OVERLAPS,
+                    f"root {mine.id} ({mine.bucket}/{mine.base_prefix}) would overlap root {clash.id} "
+                    f"({clash.bucket}/{clash.base_prefix}) on node {clash.node_name} at that endpoint",
+                    field="endpoint",
+                )
 
     async def list_nodes(self) -> list[Node]:
         async with self._tx() as tx:
@@ -158,7 +198,8 @@ class NodesService:
         return node, check
 
     async def record_probe(self, node_id: str, check: NodeCheckResult) -> Node:
-        """Store a probe's outcome (as its operator may see it); a change of status is an event."""
+        """Store a probe's outcome (as its operator may see it, and the capabilities it found); a change of
+        status is an event."""
         async with self._tx() as tx:
             node = await tx.repo.node_by_id(node_id)
             if node is None:
@@ -169,8 +210,19 @@ class NodesService:
             await tx.repo.set_status(node.id, status, detail, check.latency_ms, seen)
             if status != node.status:
                 await tx.events.status_changed(node, node.status, status, detail)
+            capabilities = rules.capabilities_after(
+                node.settings.kind, check.object_case_ignored, node.capabilities
+            )
+            if capabilities != node.capabilities:
+                await tx.repo.set_capabilities(node.id, capabilities)
+                await tx.events.node_updated(node, ["capabilities"])
             return dataclasses.replace(
-                node, status=status, status_detail=detail, latency_ms=check.latency_ms, last_seen_at=seen
+                node,
+                status=status,
+                status_detail=detail,
+                latency_ms=check.latency_ms,
+                last_seen_at=seen,
+                capabilities=capabilities,
             )
 
     async def update_node(
@@ -196,11 +248,24 @@ class NodesService:
                 if await tx.repo.node(settings.name) is not None:
                     raise DomainError(Reason.NODE_NAME_TAKEN, f"node {settings.name!r} exists", field="name")
         check: NodeCheckResult | None = None
+        capabilities = node.capabilities
         if CONNECTION_FIELDS & set(changes):
             check = await self._check(caller, settings)
             refuse_failed_check(check)
+            # Another server or key may match objects otherwise: what the probe finds now is what counts.
+            capabilities = rules.capabilities_after(settings.kind, check.object_case_ignored, Capabilities())
+        changed = sorted(changes) + (["capabilities"] if capabilities != node.capabilities else [])
         async with self._tx() as tx:
+            if rules.endpoint_key(settings.endpoint) != rules.endpoint_key(node.settings.endpoint):
+                # Moving to a server other nodes reach must not map their folders a second time.
+                await tx.repo.lock_endpoint(rules.endpoint_key(settings.endpoint))
+                await self._refuse_mapped_twice(
+                    tx.repo, node, settings.endpoint, capabilities.object_case_ignored
+                )
             updated = await tx.repo.update_settings(node.id, settings)
+            if capabilities != node.capabilities:
+                await tx.repo.set_capabilities(node.id, capabilities)
+                updated = dataclasses.replace(updated, capabilities=capabilities)
             await tx.events.node_updated(updated, changed)
         self.connector.forget(node.settings)
         return updated, check
@@ -246,13 +311,18 @@ class NodesService:
         async with self._tx() as tx:
             node = await self._node(tx.repo, node_ref)
             self._check_operator(caller, node)
-            # Serialize root creation per node so two overlapping roots cannot both pass the check.
+            # Serialize root creation per server (every node registered at this endpoint), so two
+            # overlapping roots cannot both pass the check; the node's own lock keeps it from going.
+            await tx.repo.lock_endpoint(rules.endpoint_key(node.settings.endpoint))
             await tx.repo.lock_node_roots(node.id)
-            clash = rules.find_overlap(bucket, prefix, await tx.repo.list_roots(node.id))
+            same_server = {n.id for n in _same_endpoint(node.settings.endpoint, await tx.repo.list_nodes())}
+            roots = [r for r in await tx.repo.list_roots(None) if r.node_id in same_server | {node.id}]
+            clash = rules.find_overlap(bucket, prefix, roots, node.capabilities.object_case_ignored)
             if clash is not None:
                 raise DomainError(
                     Reason.ROOT_OVERLAPS,
-                    f"overlaps root {clash.id} ({clash.bucket}/{clash.base_prefix}) on node {node.name}",
+                    f"overlaps root {clash.id} ({clash.bucket}/{clash.base_prefix}) on node "
+                    f"{clash.node_name}: the same folders are mapped once",
                 )
             created = False
             exists = await self.connector.bucket_exists(node.settings, bucket)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory, execute_unique
@@ -13,7 +14,7 @@ from services.common.errors import DomainError, Reason
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
 from services.common.unit_of_work import SqlTransactions, is_uuid
-from services.nodes.domain.models import Creator, Node, NodeSettings, Root
+from services.nodes.domain.models import Capabilities, Creator, Node, NodeSettings, Root
 from services.nodes.events.publishers import OutboxNodesEvents
 from services.nodes.storage import tables as t
 
@@ -52,6 +53,7 @@ class SqlNodesRepository:
             status_detail=row.status_detail,
             last_seen_at=row.last_seen_at,
             latency_ms=row.latency_ms,
+            capabilities=Capabilities(**row.capabilities),
         )
 
     def _settings_values(self, node_id: str, s: NodeSettings) -> dict[str, Any]:
@@ -81,6 +83,7 @@ class SqlNodesRepository:
                 status_detail=node.status_detail,
                 last_seen_at=node.last_seen_at,
                 latency_ms=node.latency_ms,
+                capabilities=dataclasses.asdict(node.capabilities),
                 **self._settings_values(node.id, node.settings),
             ),
             lambda _: self._name_taken(node.name),
@@ -124,6 +127,16 @@ class SqlNodesRepository:
             .where(t.nodes.c.id == node_id)
             .values(status=status, status_detail=detail[:1000], latency_ms=latency_ms, last_seen_at=seen)
         )
+
+    async def set_capabilities(self, node_id: str, capabilities: Capabilities) -> None:
+        await self.s.execute(
+            update(t.nodes)
+            .where(t.nodes.c.id == node_id)
+            .values(capabilities=dataclasses.asdict(capabilities))
+        )
+
+    async def lock_endpoint(self, endpoint_key: str) -> None:
+        await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"endpoint:{endpoint_key}"))))
 
     async def delete_node(self, node_id: str) -> None:
         await self.s.execute(delete(t.nodes).where(t.nodes.c.id == node_id))

@@ -27,8 +27,10 @@ class S3NodeConnector:
     def timeout_seconds(self) -> float:
         return self.gateway.timeout_seconds
 
-    async def check(self, settings: NodeSettings, with_sts: bool = True) -> NodeCheckResult:
-        return await check_node(self.gateway, self._endpoint(settings), with_sts)
+    async def check(
+        self, settings: NodeSettings, with_sts: bool = True, probe_case: bool = False
+    ) -> NodeCheckResult:
+        return await check_node(self.gateway, self._endpoint(settings), with_sts, probe_case)
 
     async def bucket_exists(self, settings: NodeSettings, bucket: str) -> bool:
         try:

@@ -47,6 +47,8 @@ nodes = Table(
     Column("status_detail", Text, nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=True),
     Column("latency_ms", Float, nullable=False),
+    # domain.models.Capabilities as a JSON object: probed or per-kind facts about session policies.
+    Column("capabilities", JSON, nullable=False),
 )
 
 roots = Table(

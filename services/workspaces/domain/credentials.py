@@ -128,13 +128,14 @@ class Credentials:
         # Read before the rights are: a change committed in between then shows as a newer revision.
         read = await self.revisions.get(scopes)
         moment = now()
-        found, shares = await self.references.candidates(references)
+        found = await self.references.candidates(references)
+        shares = found.shares
         groups_read: frozenset[str] | None = None
         if principal is None:
             principal = await self.references.principal_for(caller, shares)
             groups_read = frozenset(s.sharee_id for s in shares if s.sharee_kind == "group")
         chosen: dict[str, tuple[Workspace, Level]] = {}
-        for resolved in self.references.pick_all(principal, references, found, shares, Level.READ):
+        for resolved in self.references.pick_all(principal, references, found, Level.READ):
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)
         if node:
             visible, node_shares = await self.references.visible(principal, moment)

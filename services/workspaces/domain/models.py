@@ -57,6 +57,9 @@ class Share:
     created_by: str
     created_at: datetime
     expires_at: datetime | None = None
+    # The `own` share its creator held when they made it (None when the owner made it): this share never
+    # outlives it nor grants more (domain/shares.py keeps it so).
+    granted_through: str | None = None
 
     def active_at(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now

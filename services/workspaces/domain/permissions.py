@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
@@ -28,6 +28,35 @@ def decide(principal: Principal, workspace: Workspace, shares: Iterable[Share], 
     if best.level == Level.NONE and workspace.type == "public":
         return Decision(Level.READ, "public workspace")
     return best
+
+
+def granting_share(
+    principal: Principal, workspace: Workspace, shares: Iterable[Share], now: datetime
+) -> Share | None:
+    """The active `own` share through which a non-owner manages the workspace: the longest-lasting one
+    when several reach them. None for the owner, or for someone without `own`."""
+    if workspace.owner_id == principal.user_id:
+        return None
+    owning = [
+        s
+        for s in shares
+        if s.workspace_id == workspace.id
+        and s.active_at(now)
+        and s.level == Level.OWN
+        and (
+            (s.sharee_kind == "user" and s.sharee_id == principal.user_id)
+            or (s.sharee_kind == "group" and s.sharee_id in principal.group_ids)
+        )
+    ]
+    return max(owning, key=lambda s: (s.expires_at is None, s.expires_at or now), default=None)
+
+
+def capped_by(share: Share, granting: Share) -> Share:
+    """`share` as a share made through `granting` may be: no higher level, no later expiry."""
+    expires_at = share.expires_at
+    if granting.expires_at is not None and (expires_at is None or expires_at > granting.expires_at):
+        expires_at = granting.expires_at
+    return replace(share, level=min(share.level, granting.level), expires_at=expires_at)
 
 
 @dataclass(frozen=True)

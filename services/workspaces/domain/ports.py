@@ -23,8 +23,9 @@ class WorkspacesRepository(Protocol):
     async def owned_by(self, user_id: str) -> list[Workspace]: ...
     async def in_root(self, root_id: str) -> list[Workspace]: ...
     async def count_in_root(self, root_id: str) -> int: ...
-    async def overlapping(self, root_id: str, prefix: str) -> Workspace | None:
-        """A workspace of the root whose prefix holds `prefix` or lies inside it."""
+    async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
+        """A workspace of the root whose prefix holds `prefix` or lies inside it (ignoring case: as the
+        node matches them)."""
         ...
 
     async def lock_root(self, root_id: str) -> None: ...
@@ -35,6 +36,7 @@ class WorkspacesRepository(Protocol):
     async def share(self, share_id: str) -> Share | None: ...
     async def shares_of(self, workspace_ids: Sequence[str]) -> list[Share]: ...
     async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]: ...
+    async def shares_made_through(self, share_id: str) -> list[Share]: ...
     async def update_share(self, share: Share) -> None: ...
     async def delete_share(self, share_id: str) -> None: ...
 
@@ -84,8 +86,11 @@ class RootInfo:
     bucket: str
     base_prefix: str
     type: str
-    # Usernames and group:NAME labels; empty means every logged-in user may create workspaces here.
+    # Usernames and group:NAME labels, to show; empty means every logged-in user may create workspaces here.
     allowed_creators: tuple[str, ...] = ()
+    # What counts: ids, since a deleted group's (or user's) name may be taken again by someone else.
+    allowed_user_ids: frozenset[str] = frozenset()
+    allowed_group_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ class NodeAccess:
     max_credential_seconds: int = 3600
     policy_size_limit: int = 2048
     operator_id: str = ""
+    # The node's session policies match object resources ignoring case (probed by the nodes service):
+    # prefixes equal ignoring case are then one place, and never two workspaces.
+    object_case_ignored: bool = True
 
 
 class Nodes(Protocol):
@@ -118,7 +126,13 @@ class Memberships(Protocol):
         ...
 
 
-class Identity(Memberships, Protocol):
+class Usernames(Protocol):
+    async def existing(self, names: Sequence[str]) -> set[str]:
+        """Those of `names` that are usernames of existing users."""
+        ...
+
+
+class Identity(Memberships, Usernames, Protocol):
     async def user(self, username: str) -> tuple[str, str]: ...
     async def group(self, name: str) -> tuple[str, str]: ...
 

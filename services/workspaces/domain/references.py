@@ -1,5 +1,5 @@
-"""Reading references (`name`, `owner/name`, `name/path`) as a caller can see them, and what a caller can
-reach: the queries every other use case starts from."""
+"""Reading references (`owner/name[/inner]`, `name[/inner]`; the grammar is rules.reading) as a caller can
+see them, and what a caller can reach: the queries every other use case starts from."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from services.common.identity import Caller
 from services.workspaces.domain import rules
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
 from services.workspaces.domain.permissions import decide
-from services.workspaces.domain.ports import Memberships, Transactions, WorkspacesRepository
+from services.workspaces.domain.ports import Memberships, Transactions, Usernames, WorkspacesRepository
 
 
 def now() -> datetime:
@@ -26,10 +26,21 @@ class Resolved:
     decision: Decision
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """Every workspace some references could name, their shares, and which of the references' first
+    segments are usernames (so which reading of each the grammar takes: rules.reading)."""
+
+    workspaces: list[Workspace]
+    shares: list[Share]
+    usernames: frozenset[str]
+
+
 class References:
-    def __init__(self, transactions: Transactions, memberships: Memberships) -> None:
+    def __init__(self, transactions: Transactions, memberships: Memberships, usernames: Usernames) -> None:
         self._tx = transactions
         self.memberships = memberships
+        self.usernames = usernames
 
     async def principal(self, caller: Caller) -> Principal:
         groups = await self.memberships.groups(caller.user_id)
@@ -44,19 +55,20 @@ class References:
 
     async def resolve(self, principal: Principal, reference: str, at_least: Level = Level.READ) -> Resolved:
         """Read a reference as the caller can see it; anything they may not read is simply not found."""
-        found, shares = await self.candidates([reference])
-        return self.pick_all(principal, [reference], found, shares, at_least)[0]
+        found = await self.candidates([reference], known=(principal.username,))
+        return self.pick_all(principal, [reference], found, at_least)[0]
 
     async def resolve_for_caller(
         self, caller: Caller, references: Sequence[str], at_least: Level = Level.READ
     ) -> list[Resolved]:
         """`resolve` for several references of the caller, with their groups only when they matter."""
-        found, shares = await self.candidates(references)
-        principal = await self.principal_for(caller, shares)
-        return self.pick_all(principal, references, found, shares, at_least)
+        found = await self.candidates(references, known=(caller.username,))
+        principal = await self.principal_for(caller, found.shares)
+        return self.pick_all(principal, references, found, at_least)
 
-    async def candidates(self, references: Sequence[str]) -> tuple[list[Workspace], list[Share]]:
-        """Every workspace the references could name, and their shares: one query each."""
+    async def candidates(self, references: Sequence[str], known: Sequence[str] = ()) -> Candidates:
+        """Every workspace the references could name and their shares (one query each), and which first
+        segments are usernames: owners of a workspace found, `known` ones, else asked of identity."""
         readings = [r for reference in references for r in rules.readings(reference)]
         pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
         names = sorted({r.name for r in readings if r.owner is None})
@@ -65,20 +77,27 @@ class References:
             found = await repo.by_references(pairs, names)
             return found, await repo.shares_of([w.id for w in found])
 
-        return await self._tx.read(query)
+        found, shares = await self._tx.read(query)
+        heads = {owner for owner, _name in pairs}
+        usernames = heads & ({w.owner_username for w in found} | set(known))
+        if heads - usernames:
+            usernames |= await self.usernames.existing(sorted(heads - usernames))
+        return Candidates(found, shares, frozenset(usernames))
 
     def pick_all(
-        self,
-        principal: Principal,
-        references: Sequence[str],
-        found: list[Workspace],
-        shares: list[Share],
-        at_least: Level,
+        self, principal: Principal, references: Sequence[str], found: Candidates, at_least: Level
     ) -> list[Resolved]:
         moment = now()
-        decisions = {w.id: decide(principal, w, shares, moment) for w in found}
+        decisions = {w.id: decide(principal, w, found.shares, moment) for w in found.workspaces}
         return [
-            _pick(reference, rules.readings(reference), found, decisions, at_least)
+            pick(
+                reference,
+                rules.reading(reference, found.usernames),
+                principal.user_id,
+                found.workspaces,
+                decisions,
+                at_least,
+            )
             for reference in references
         ]
 
@@ -99,34 +118,31 @@ class References:
         return await self._tx.read(query)
 
 
-def _pick(
+def pick(
     reference: str,
-    readings: list[rules.Reference],
-    found: list[Workspace],
+    reading: rules.Reference,
+    user_id: str,
+    found: Sequence[Workspace],
     decisions: dict[str, Decision],
     at_least: Level,
 ) -> Resolved:
-    """The one workspace a reference names among those the caller can read, or a clear error."""
-    unique: dict[str, Resolved] = {}
-    for reading in readings:
-        for workspace in found:
-            if workspace.name != reading.name:
-                continue
-            if reading.owner is not None and workspace.owner_username != reading.owner:
-                continue
-            decision = decisions[workspace.id]
-            if decision.level >= Level.READ:
-                unique.setdefault(workspace.id, Resolved(workspace, reading.path, decision))
-    if not unique:
+    """The one workspace a reading names among those the caller can read, or a clear error: with an
+    owner, that user's workspace only; without, the caller's own first, then a unique visible one."""
+    named = [w for w in found if w.name == reading.name and decisions[w.id].level >= Level.READ]
+    if reading.owner is not None:
+        matches = [w for w in named if w.owner_username == reading.owner]
+    else:
+        matches = [w for w in named if w.owner_id == user_id] or named
+    if not matches:
         raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"no workspace {reference!r} that you can see")
-    if len(unique) > 1:
-        names = ", ".join(sorted(f"{r.workspace.ref}/" for r in unique.values()))
+    if len(matches) > 1:
+        names = ", ".join(sorted(f"{w.ref}/" for w in matches))
         raise DomainError(Reason.WORKSPACE_AMBIGUOUS, f"{reference!r} could mean {names}: name the owner too")
-    resolved = next(iter(unique.values()))
+    workspace = matches[0]
+    resolved = Resolved(workspace, reading.path, decisions[workspace.id])
     if resolved.decision.level < at_least:
         raise DomainError(
             Reason.PERMISSION_DENIED,
-            f"you have {resolved.decision.level.label} on {resolved.workspace.ref}/, "
-            f"this needs {at_least.label}",
+            f"you have {resolved.decision.level.label} on {workspace.ref}/, this needs {at_least.label}",
         )
     return resolved

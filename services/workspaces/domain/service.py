@@ -38,7 +38,7 @@ class WorkspacesService:
         self._tx = transactions
         self.identity = identity
         self.memberships = memberships
-        self.references = References(transactions, memberships)
+        self.references = References(transactions, memberships, identity)
         self.workspaces = Workspaces(transactions, self.references, nodes, memberships, store)
         self.shares = Shares(transactions, self.references, identity, memberships)
         self.links = Links(self.references, nodes, store)

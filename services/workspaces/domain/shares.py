@@ -11,8 +11,8 @@ from datetime import datetime
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
-from services.workspaces.domain.permissions import Factor, decide, factors
-from services.workspaces.domain.ports import Identity, Memberships, Transactions
+from services.workspaces.domain.permissions import Factor, capped_by, decide, factors, granting_share
+from services.workspaces.domain.ports import Identity, Memberships, Transaction, Transactions
 from services.workspaces.domain.references import References, Resolved
 from services.workspaces.domain.references import now as current_time
 
@@ -45,9 +45,8 @@ class Shares:
             )
         if expires_at is not None and expires_at <= current_time():
             raise DomainError(Reason.INVALID_EXPIRY, "the expiry must lie in the future", field="expires_at")
-        resolved = await self.references.resolve(
-            await self.references.principal(caller), reference, Level.OWN
-        )
+        principal = await self.references.principal(caller)
+        resolved = await self.references.resolve(principal, reference, Level.OWN)
         if sharee.startswith("group:"):
             kind, (sharee_id, sharee_name) = "group", await self.identity.group(sharee[6:])
         else:
@@ -66,15 +65,17 @@ class Shares:
             expires_at=expires_at,
         )
         async with self._tx() as tx:
-            existing = [
-                s
-                for s in await tx.repo.shares_of([resolved.workspace.id])
-                if s.sharee_kind == kind and s.sharee_id == sharee_id
-            ]
-            if existing:
+            shares = await tx.repo.shares_of([resolved.workspace.id])
+            if any(s.sharee_kind == kind and s.sharee_id == sharee_id for s in shares):
                 raise DomainError(
                     Reason.SHARE_EXISTS, f"{sharee} already has a share of {resolved.workspace.ref}/"
                 )
+            # An `own` sharee shares through their own share: never longer, never more.
+            granting = granting_share(principal, resolved.workspace, shares, share.created_at)
+            if granting is not None:
+                share = capped_by(dataclasses.replace(share, granted_through=granting.id), granting)
+            elif resolved.workspace.owner_id != caller.user_id:
+                raise DomainError(Reason.PERMISSION_DENIED, f"you no longer manage {resolved.workspace.ref}/")
             await tx.repo.add_share(share)
             await tx.events.share_changed("granted", share)
         return share, resolved.workspace
@@ -112,15 +113,35 @@ class Shares:
             expires_at=expires_at if set_expiry else share.expires_at,
         )
         async with self._tx() as tx:
+            granting = await tx.repo.share(share.granted_through) if share.granted_through else None
+            if granting is not None:
+                updated = capped_by(updated, granting)
             await tx.repo.update_share(updated)
             await tx.events.share_changed("updated", updated)
+            await self._cascade(tx, updated, revoked=False)
         return updated, workspace
 
     async def revoke(self, caller: Caller, share_id: str) -> None:
         share, _workspace = await self._managed_share(caller, share_id)
         async with self._tx() as tx:
+            await self._cascade(tx, share, revoked=True)
             await tx.repo.delete_share(share.id)
             await tx.events.share_changed("revoked", share)
+
+    async def _cascade(self, tx: Transaction, granting: Share, revoked: bool) -> None:
+        """The shares made through `granting`, and those made through them: revoked with it, or capped to
+        its level and expiry when it changed. In the caller's transaction, each with its event."""
+        for made in await tx.repo.shares_made_through(granting.id):
+            if revoked:
+                await self._cascade(tx, made, revoked=True)
+                await tx.repo.delete_share(made.id)
+                await tx.events.share_changed("revoked", made)
+                continue
+            capped = capped_by(made, granting)
+            if capped != made:
+                await tx.repo.update_share(capped)
+                await tx.events.share_changed("updated", capped)
+                await self._cascade(tx, capped, revoked=False)
 
     async def listing(
         self, caller: Caller, reference: str

@@ -32,9 +32,9 @@ class ImportResult:
     already_mapped: int = 0
 
 
-def _may_create(root: RootInfo, username: str, group_names: set[str]) -> bool:
-    labels = set(root.allowed_creators)
-    return username in labels or any(f"group:{g}" in labels for g in group_names)
+def _may_create(root: RootInfo, user_id: str, group_ids: set[str]) -> bool:
+    """Compared by id: a group deleted and its name created again by anyone grants nothing."""
+    return user_id in root.allowed_user_ids or bool(group_ids & root.allowed_group_ids)
 
 
 def _settle(task: asyncio.Future[Any]) -> None:
@@ -133,8 +133,8 @@ class Workspaces:
             raise DomainError(Reason.NO_SUITABLE_ROOT, f"no {kind} root matches; see `wio root ls`")
         # Groups matter only where a root names its allowed creators.
         restricted = any(r.allowed_creators for r in roots)
-        group_names = set((await self.memberships.groups(caller.user_id)).values()) if restricted else set()
-        allowed = [r for r in roots if not r.allowed_creators or _may_create(r, caller.username, group_names)]
+        group_ids = set(await self.memberships.groups(caller.user_id)) if restricted else set()
+        allowed = [r for r in roots if not r.allowed_creators or _may_create(r, caller.user_id, group_ids)]
         if not allowed:
             raise DomainError(
                 Reason.NOT_ALLOWED_TO_CREATE, "you are not among the allowed creators of that root"
@@ -160,7 +160,31 @@ class Workspaces:
         if not full.endswith("/"):
             full += "/"
         check_grantable(full)
-        return await self._insert(caller, name, root, full)
+        if access.object_case_ignored:
+            variants = await self._case_variants(access, root.bucket, full)
+            if variants:
+                raise DomainError(
+                    Reason.WORKSPACE_OVERLAPS,
+                    f"{full!r} equals {', '.join(repr(v) for v in variants)} ignoring case, and node "
+                    f"{root.node_name} matches objects ignoring case: a grant on one would reach the other",
+                    field="prefix",
+                )
+        return await self._insert(caller, name, root, full, case_ignored=access.object_case_ignored)
+
+    async def _case_variants(self, access: NodeAccess, bucket: str, prefix: str) -> list[str]:
+        """The folders on the way to `prefix` that equal it, or one of its parents, ignoring case but not
+        exactly (`Proj/` for `proj/sub/`): what a grant on `prefix` may reach on a node that ignores case.
+        One listing per level (S3 lists case-sensitively), down the exact path while it exists."""
+        variants: list[str] = []
+        parent = ""
+        for segment in prefix.rstrip("/").split("/"):
+            wanted = f"{parent}{segment}/"
+            folders = await self.store.list_folders(access, bucket, parent)
+            variants += [f for f in folders if f != wanted and f.lower() == wanted.lower()]
+            if wanted not in folders:
+                break
+            parent = wanted
+        return variants
 
     async def _insert(
         self,
@@ -169,19 +193,27 @@ class Workspaces:
         root: RootInfo,
         prefix: str,
         confirmed: Awaitable[object] | None = None,
+        case_ignored: bool = False,
     ) -> Workspace:
         """One indexed look-up for a name taken and one for a nesting prefix, whatever the number of
         workspaces. In managed roots a prefix is <base>/<owner>/<name>/, so two of them nest only when
         equal, which the table's unique constraints refuse even between concurrent creates: only an
-        unmanaged root is locked, so that the check and the insert of a mapped prefix cannot interleave."""
+        unmanaged root is locked, so that the check and the insert of a mapped prefix cannot interleave.
+        On a node that matches objects ignoring case, prefixes equal ignoring case are one place: a grant
+        on one reaches the other, so they are never two workspaces."""
         async with self._tx() as tx:
             if root.type == "unmanaged":
                 await tx.repo.lock_root(root.id)
             if await tx.repo.by_owner_and_name(caller.username, name) is not None:
                 raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
-            other = await tx.repo.overlapping(root.id, prefix)
+            other = await tx.repo.overlapping(root.id, prefix, case_ignored)
             if other is not None:
-                raise DomainError(Reason.WORKSPACE_OVERLAPS, f"{prefix!r} overlaps workspace {other.ref}/")
+                exact = rules.prefixes_nest(prefix, other.prefix)
+                how = "" if exact else " ignoring case, as this node matches objects"
+                raise DomainError(
+                    Reason.WORKSPACE_OVERLAPS,
+                    f"{prefix!r} overlaps workspace {other.ref}/ at {other.prefix!r}{how}",
+                )
             workspace = _new_workspace(caller, name, root, prefix)
             await tx.repo.add_workspace(workspace)
             await tx.events.workspace_created(workspace)
@@ -240,6 +272,17 @@ class Workspaces:
             )
         folders = await self.store.list_folders(access, root.bucket, root.base_prefix)
         result = ImportResult()
+        if access.object_case_ignored:
+            # A grant on one would reach the other: neither is mapped, and the operator is told why.
+            for folder, others in rules.case_siblings(folders).items():
+                result.skipped.append(
+                    (
+                        folder,
+                        f"equals {', '.join(others)} ignoring case, and node {root.node_name} matches "
+                        "objects ignoring case: rename one of them, then import again",
+                    )
+                )
+            folders = [f for f in folders if f not in dict(result.skipped)]
         async with self._tx() as tx:
             await tx.repo.lock_root(root.id)
             mapped = [w.prefix for w in await tx.repo.in_root(root.id)]
@@ -248,8 +291,9 @@ class Workspaces:
                 if folder in mapped:
                     result.already_mapped += 1
                     continue
-                if any(rules.prefixes_nest(folder, other) for other in mapped):
-                    result.skipped.append((folder, "overlaps a folder already mapped by a workspace"))
+                nesting = [o for o in mapped if rules.prefixes_nest(folder, o, access.object_case_ignored)]
+                if nesting:
+                    result.skipped.append((folder, f"overlaps {nesting[0]}, already mapped by a workspace"))
                     continue
                 try:
                     check_grantable(folder)

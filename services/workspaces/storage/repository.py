@@ -47,6 +47,7 @@ def _share(row: Any) -> Share:
         created_by=str(row.created_by),
         created_at=row.created_at,
         expires_at=row.expires_at,
+        granted_through=str(row.granted_through) if row.granted_through else None,
     )
 
 
@@ -128,19 +129,20 @@ class SqlWorkspacesRepository:
         query = select(func.count()).select_from(t.workspaces).where(t.workspaces.c.root_id == root_id)
         return int((await self.s.execute(query)).scalar_one())
 
-    async def overlapping(self, root_id: str, prefix: str) -> Workspace | None:
+    async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
         """Two index look-ups: the prefixes that hold `prefix` are its ancestors (at most one per '/'),
-        and those inside it form one range in byte order ('0' follows '/')."""
+        and those inside it form one range in byte order ('0' follows '/'). Ignoring case, the same on
+        lowercased prefixes (a scan of the root's workspaces: unmanaged roots hold few)."""
+        column: ColumnElement[str] = t.workspaces.c.prefix
+        if case_ignored:
+            column, prefix = func.lower(column), prefix.lower()
         ancestors = [prefix[: i + 1] for i, char in enumerate(prefix) if char == "/"]
-        inside = t.workspaces.c.prefix.collate("C")
+        inside = column.collate("C")
         query = (
             select(t.workspaces)
             .where(
                 t.workspaces.c.root_id == root_id,
-                or_(
-                    t.workspaces.c.prefix.in_(ancestors),
-                    and_(inside >= prefix, inside < prefix[:-1] + "0"),
-                ),
+                or_(column.in_(ancestors), and_(inside >= prefix, inside < prefix[:-1] + "0")),
             )
             .limit(1)
         )
@@ -191,6 +193,7 @@ class SqlWorkspacesRepository:
                 created_by=share.created_by,
                 created_at=share.created_at,
                 expires_at=share.expires_at,
+                granted_through=share.granted_through,
             ),
             lambda _: DomainError(Reason.SHARE_EXISTS, f"{share.sharee_label} already has a share"),
         )
@@ -218,6 +221,10 @@ class SqlWorkspacesRepository:
         query = select(t.shares).where(_shared_with(user_id, group_ids))
         rows = (await self.s.execute(query.order_by(t.shares.c.created_at))).all()
         return [_share(r) for r in rows]
+
+    async def shares_made_through(self, share_id: str) -> list[Share]:
+        query = select(t.shares).where(t.shares.c.granted_through == share_id).order_by(t.shares.c.created_at)
+        return [_share(r) for r in (await self.s.execute(query)).all()]
 
     async def update_share(self, share: Share) -> None:
         await self.s.execute(

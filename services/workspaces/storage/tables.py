@@ -57,6 +57,8 @@ shares = Table(
     Column("created_by", UUID(as_uuid=False), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=True),
+    # The share its creator managed the workspace through (domain/shares.py): revoked and capped with it.
+    Column("granted_through", UUID(as_uuid=False), nullable=True, index=True),
     UniqueConstraint("workspace_id", "sharee_kind", "sharee_id", name="uq_shares_sharee"),
 )
 

@@ -107,6 +107,7 @@ class Node(_message.Message):
     STATUS_DETAIL_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     ACCESS_KEY_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     endpoint: _builtins.str
@@ -127,6 +128,8 @@ class Node(_message.Message):
     def last_seen_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def capabilities(self) -> Global___NodeCapabilities: ...
     def __init__(
         self,
         *,
@@ -147,14 +150,57 @@ class Node(_message.Message):
         status_detail: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         access_key: _builtins.str = ...,
+        capabilities: Global___NodeCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_seen_at", b"last_seen_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created_at", b"created_at", "last_seen_at", b"last_seen_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "created_at", b"created_at", "endpoint", b"endpoint", "id", b"id", "kind", b"kind", "last_seen_at", b"last_seen_at", "latency_ms", b"latency_ms", "max_credential_seconds", b"max_credential_seconds", "name", b"name", "operator_id", b"operator_id", "operator_username", b"operator_username", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "status", b"status", "status_detail", b"status_detail", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "capabilities", b"capabilities", "created_at", b"created_at", "endpoint", b"endpoint", "id", b"id", "kind", b"kind", "last_seen_at", b"last_seen_at", "latency_ms", b"latency_ms", "max_credential_seconds", b"max_credential_seconds", "name", b"name", "operator_id", b"operator_id", "operator_username", b"operator_username", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "status", b"status", "status_detail", b"status_detail", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Node: _TypeAlias = Node  # noqa: Y015
+
+@_typing.final
+class NodeCapabilities(_message.Message):
+    """What a node's S3 does with session policies: probed at registration and by CheckNode, not assumed
+    from its kind where a probe can tell.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECT_CASE_IGNORED_FIELD_NUMBER: _builtins.int
+    CASE_PROBED_FIELD_NUMBER: _builtins.int
+    POLICY_SIZE_LIMIT_FIELD_NUMBER: _builtins.int
+    ESCAPES_HONOURED_FIELD_NUMBER: _builtins.int
+    MIN_CREDENTIAL_SECONDS_FIELD_NUMBER: _builtins.int
+    object_case_ignored: _builtins.bool
+    """Session-policy object resources match without regard to case (SeaweedFS): a grant on `proj/` also
+    reaches `Proj/`. True until a probe showed otherwise, the safe reading.
+    """
+    case_probed: _builtins.bool
+    """Whether object_case_ignored comes from a probe of this node (false: not probed yet)."""
+    policy_size_limit: _builtins.int
+    """The largest session policy the node accepts, in characters."""
+    escapes_honoured: _builtins.bool
+    """Whether IAM escapes (${*}, ${?}, ${$}) in policy resources are honoured."""
+    min_credential_seconds: _builtins.int
+    """The shortest credential lifetime the node's STS issues, in seconds."""
+    def __init__(
+        self,
+        *,
+        object_case_ignored: _builtins.bool = ...,
+        case_probed: _builtins.bool = ...,
+        policy_size_limit: _builtins.int = ...,
+        escapes_honoured: _builtins.bool = ...,
+        min_credential_seconds: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_probed", b"case_probed", "escapes_honoured", b"escapes_honoured", "min_credential_seconds", b"min_credential_seconds", "object_case_ignored", b"object_case_ignored", "policy_size_limit", b"policy_size_limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeCapabilities: _TypeAlias = NodeCapabilities  # noqa: Y015
 
 @_typing.final
 class Root(_message.Message):
@@ -169,6 +215,8 @@ class Root(_message.Message):
     ALLOWED_CREATORS_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
+    ALLOWED_USER_IDS_FIELD_NUMBER: _builtins.int
+    ALLOWED_GROUP_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     node_id: _builtins.str
     node_name: _builtins.str
@@ -183,6 +231,12 @@ class Root(_message.Message):
 
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def allowed_user_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The same allowed creators by id, which is what counts: a name may later belong to someone else."""
+
+    @_builtins.property
+    def allowed_group_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -195,10 +249,12 @@ class Root(_message.Message):
         allowed_creators: _abc.Iterable[_builtins.str] | None = ...,
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
+        allowed_user_ids: _abc.Iterable[_builtins.str] | None = ...,
+        allowed_group_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_creators", b"allowed_creators", "base_prefix", b"base_prefix", "bucket", b"bucket", "created_at", b"created_at", "created_by", b"created_by", "id", b"id", "node_id", b"node_id", "node_name", b"node_name", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_creators", b"allowed_creators", "allowed_group_ids", b"allowed_group_ids", "allowed_user_ids", b"allowed_user_ids", "base_prefix", b"base_prefix", "bucket", b"bucket", "created_at", b"created_at", "created_by", b"created_by", "id", b"id", "node_id", b"node_id", "node_name", b"node_name", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -253,6 +309,7 @@ class NodeAccess(_message.Message):
     KIND_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     endpoint: _builtins.str
     region: _builtins.str
@@ -265,6 +322,8 @@ class NodeAccess(_message.Message):
     kind: Global___NodeKind.ValueType
     status: Global___NodeStatus.ValueType
     operator_id: _builtins.str
+    @_builtins.property
+    def capabilities(self) -> Global___NodeCapabilities: ...
     def __init__(
         self,
         *,
@@ -280,10 +339,11 @@ class NodeAccess(_message.Message):
         kind: Global___NodeKind.ValueType = ...,
         status: Global___NodeStatus.ValueType = ...,
         operator_id: _builtins.str = ...,
+        capabilities: Global___NodeCapabilities | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "endpoint", b"endpoint", "kind", b"kind", "max_credential_seconds", b"max_credential_seconds", "node_id", b"node_id", "operator_id", b"operator_id", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "secret_key", b"secret_key", "status", b"status", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "capabilities", b"capabilities", "endpoint", b"endpoint", "kind", b"kind", "max_credential_seconds", b"max_credential_seconds", "node_id", b"node_id", "operator_id", b"operator_id", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "secret_key", b"secret_key", "status", b"status", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -343,19 +403,25 @@ class RegisterNodeResponse(_message.Message):
 
     NODE_FIELD_NUMBER: _builtins.int
     CHECK_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def node(self) -> Global___Node: ...
     @_builtins.property
     def check(self) -> Global___NodeCheck: ...
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Things the operator should know, e.g. that the endpoint is already registered as another node."""
+
     def __init__(
         self,
         *,
         node: Global___Node | None = ...,
         check: Global___NodeCheck | None = ...,
+        notices: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "node", b"node"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "node", b"node", "notices", b"notices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 import grpc
 
 from services.common.clients import CALL_TIMEOUT_SECONDS, AuthClient
+from services.common.errors import DomainError, Reason
 from services.common.grpc_errors import callee_errors
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -29,6 +33,21 @@ class IdentityClient:
     async def user(self, username: str) -> tuple[str, str]:
         user = await self.auth.lookup_user(username)
         return str(user.id), str(user.username)
+
+    async def existing(self, names: Sequence[str]) -> set[str]:
+        """Usernames are looked up one by one, concurrently; a match by email does not count."""
+
+        async def exists(name: str) -> bool:
+            try:
+                user = await self.auth.lookup_user(name)
+            except DomainError as error:
+                if error.reason == Reason.USER_NOT_FOUND:
+                    return False
+                raise
+            return str(user.username) == name
+
+        found = await asyncio.gather(*(exists(name) for name in names))
+        return {name for name, yes in zip(names, found, strict=True) if yes}
 
     async def group(self, name: str) -> tuple[str, str]:
         group = await self.auth.get_group(name)

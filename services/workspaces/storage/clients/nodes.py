@@ -26,6 +26,8 @@ def _root(root: nodes_pb2.Root) -> RootInfo:
         base_prefix=root.base_prefix,
         type=ROOT_TYPES.get(root.type, ""),
         allowed_creators=tuple(root.allowed_creators),
+        allowed_user_ids=frozenset(root.allowed_user_ids),
+        allowed_group_ids=frozenset(root.allowed_group_ids),
     )
 
 
@@ -41,6 +43,10 @@ def _access(access: nodes_pb2.NodeAccess) -> NodeAccess:
         max_credential_seconds=access.max_credential_seconds,
         policy_size_limit=access.policy_size_limit,
         operator_id=access.operator_id,
+        # A node service that predates capabilities sends none: the safe reading.
+        object_case_ignored=(
+            access.capabilities.object_case_ignored if access.HasField("capabilities") else True
+        ),
     )
 
 
