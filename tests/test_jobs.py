@@ -458,9 +458,8 @@ async def replica(
 
 
 async def test_two_replicas_publish_each_shares_events_in_order(
-    infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, events: Any
+    infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, events: Any, outage_node: OutageNode
 ) -> None:
-    watcher = await events("wio.workspaces.share.>")
     api_key = await _service_key(auth, "workspaces")
     owner = await person(auth, "ord")
     sharees = [await person(auth, "shr") for _ in range(10)]
@@ -468,11 +467,14 @@ async def test_two_replicas_publish_each_shares_events_in_order(
         replica(infra, auth, nodes, api_key) as (one, one_runtime),
         replica(infra, auth, nodes, api_key) as (two, two_runtime),
     ):
+        watcher = await events("wio.workspaces.share.>")  # the replicas made the stream
         # One relay is active at a time, whichever replica (or other process) holds the lock.
         assert not (one_runtime.relay.active and two_runtime.relay.active)
         names = [unique("o") for _ in range(20)]
         for name in names:
-            await one.CreateWorkspace(ws_pb2.CreateWorkspaceRequest(name=name), metadata=owner.md)
+            await one.CreateWorkspace(
+                ws_pb2.CreateWorkspaceRequest(name=name, node=outage_node.name), metadata=owner.md
+            )
 
         # Several at a time, each grant and its revoke through different replicas.
         limit = asyncio.Semaphore(8)
