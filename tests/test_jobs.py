@@ -583,3 +583,34 @@ async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
             await relay.stop()
         async with runtime.engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+async def test_the_cli_says_when_the_marker_is_pending_and_the_workspace_still_deleting(
+    outage_node: OutageNode,
+    workspaces: WorkspacesUnderTest,
+    nodes: NodesUnderTest,
+    auth: AuthUnderTest,
+    tmp_path: Path,
+) -> None:
+    from tests.test_cli_nodes import Cli
+
+    user = await person(auth, "clij")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[server]\\naddress = "{auth.address}"\\n'
+        f'[server.services]\\nnodes = "{nodes.address}"\\nworkspaces = "{workspaces.address}"\\n'
+        f'[auth]\\napi_key = "{user.key}"\\n'
+    )
+    config.chmod(0o600)
+    cli = Cli(tmp_path, config)
+    name = unique("c")
+    outage_node.s3.stop()
+    try:
+        code, out, err = await cli("workspace", "create", name, "--node", outage_node.name)
+        assert code == 0, err
+        assert f"created workspace {user.name}/{name}/" in out and "marker pending" in out, out
+        code, out, err = await cli("workspace", "rm", name, "--force", "--yes")
+        assert code == 0, err
+        assert out.startswith(f"removed workspace {user.name}/{name}/ (deleting:"), out
+    finally:
+        outage_node.s3.start()
