@@ -597,9 +597,9 @@ async def test_the_cli_says_when_the_marker_is_pending_and_the_workspace_still_d
     user = await person(auth, "clij")
     config = tmp_path / "config.toml"
     config.write_text(
-        f'[server]\\naddress = "{auth.address}"\\n'
-        f'[server.services]\\nnodes = "{nodes.address}"\\nworkspaces = "{workspaces.address}"\\n'
-        f'[auth]\\napi_key = "{user.key}"\\n'
+        f'[server]\naddress = "{auth.address}"\n'
+        f'[server.services]\nnodes = "{nodes.address}"\nworkspaces = "{workspaces.address}"\n'
+        f'[auth]\napi_key = "{user.key}"\n'
     )
     config.chmod(0o600)
     cli = Cli(tmp_path, config)
