@@ -380,18 +380,23 @@ async def test_the_worker_retries_with_backoff_records_errors_and_prunes_done_jo
         wt.jobs,
         {kind: flaky},
         poll_seconds=0.1,
-        first_backoff_seconds=0.3,
+        first_backoff_seconds=1.0,
         max_backoff_seconds=5.0,
         keep_done_seconds=0.0,
     )
-    assert runner.backoff(1) < 0.4 < runner.backoff(3) < runner.backoff(10) <= 6.0
+    # Doubling from 1 s up to the 5 s ceiling, each with up to 20 % jitter.
+    assert (
+        0.8 <= runner.backoff(1) <= 1.2
+        and 3.2 <= runner.backoff(3) <= 4.8
+        and 4.0 <= runner.backoff(10) <= 6.0
+    )
     async with workspaces.runtime.sessions() as session, session.begin():
         job_id = await runner_queue_add(session, kind)
     assert await runner.run_now(job_id) is None  # failed: retried later
     state = await runner.state(job_id)
     assert state is not None and state.attempts == 1 and state.last_error == "RuntimeError: refused 1"
     assert state.run_at > datetime.now(UTC)
-    assert await runner.run_now(job_id) is None  # not due yet: not run
+    assert await runner.run_due() == 0  # not due again yet
     assert calls == ["7"]
     await runner.start()
     try:

@@ -74,6 +74,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+# A new job is left to the request that wrote it (JobRunner.run_now right after the commit) this long before
+# the worker may take it, so that the request can tell its caller whether the work is done.
+HANDOFF_SECONDS = 5.0
+
+
 class JobQueue:
     """Adds jobs inside the caller's transaction."""
 
@@ -83,11 +88,13 @@ class JobQueue:
     async def add(
         self, session: AsyncSession, kind: str, payload: Mapping[str, Any], run_at: datetime | None = None
     ) -> str:
+        """`run_at`: when the worker may first take it (by default after HANDOFF_SECONDS)."""
         job_id = str(uuid.uuid4())
         now = _now()
+        due = run_at or now + timedelta(seconds=HANDOFF_SECONDS)
         await session.execute(
             self.table.insert().values(
-                id=job_id, kind=kind, payload=dict(payload), created_at=now, run_at=run_at or now, attempts=0
+                id=job_id, kind=kind, payload=dict(payload), created_at=now, run_at=due, attempts=0
             )
         )
         return job_id
@@ -126,13 +133,14 @@ class JobRunner(Generic[OutcomeT]):
         return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
     async def _claim(self, job_id: str | None = None) -> list[tuple[str, str, Mapping[str, Any], int]]:
+        """Due jobs, or the one named (due or not, as run_now hands a new job over), if nobody holds it."""
         t = self.table
         now = _now()
         query = (
             select(t.c.id, t.c.kind, t.c.payload, t.c.attempts)
             .where(
                 t.c.done_at.is_(None),
-                t.c.run_at <= now,
+                t.c.run_at <= now if job_id is None else t.c.id == job_id,
                 or_(t.c.locked_until.is_(None), t.c.locked_until < now),
                 t.c.kind.in_(list(self.handlers)),
             )
@@ -140,8 +148,6 @@ class JobRunner(Generic[OutcomeT]):
             .limit(self.batch_size)
             .with_for_update(skip_locked=True)
         )
-        if job_id is not None:
-            query = query.where(t.c.id == job_id)
         async with self.sessions() as session, session.begin():
             rows = (await session.execute(query)).all()
             if rows:
@@ -184,9 +190,9 @@ class JobRunner(Generic[OutcomeT]):
         return outcome
 
     async def run_now(self, job_id: str) -> OutcomeT | None:
-        """Runs this job at once if it is due and nobody else holds it (e.g. right after the request that
-        wrote it); answers the handler's outcome, or None if it failed or was not run. Whatever it leaves
-        undone the worker takes up."""
+        """Runs this job at once unless it is done or someone else holds it: meant for the request that
+        wrote it, right after the commit. Answers the handler's outcome, or None if it failed or was not
+        run. Whatever it leaves undone the worker takes up."""
         claimed = await self._claim(job_id)
         return await self._run(*claimed[0]) if claimed else None
 
