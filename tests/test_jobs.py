@@ -444,6 +444,15 @@ async def test_published_outbox_rows_are_pruned(workspaces: WorkspacesUnderTest,
 # --- two replicas ---------------------------------------------------------------------------------------
 
 
+class SlowPublisher:
+    def __init__(self, inner: Any, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        await asyncio.sleep(self.seconds)
+        await self.inner.publish(subject, payload, headers)
+
+
 @contextlib.asynccontextmanager
 async def replica(
     infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest, api_key: str
@@ -467,12 +476,16 @@ async def test_two_replicas_publish_each_shares_events_in_order(
 ) -> None:
     api_key = await _service_key(auth, "workspaces")
     owner = await person(auth, "ord")
-    sharees = [await person(auth, "shr") for _ in range(10)]
+    sharees = [await person(auth, "shr") for _ in range(20)]
     async with (
         replica(infra, auth, nodes, api_key) as (one, one_runtime),
         replica(infra, auth, nodes, api_key) as (two, two_runtime),
     ):
         watcher = await events("wio.workspaces.share.>")  # the replicas made the stream
+        # A JetStream that takes a little while per publish widens the window in which two publishing
+        # relays could overtake each other.
+        for runtime in (one_runtime, two_runtime):
+            runtime.relay.publisher = SlowPublisher(runtime.relay.publisher, 0.01)
         # One relay is active at a time, whichever replica (or other process) holds the lock.
         assert not (one_runtime.relay.active and two_runtime.relay.active)
         names = [unique("o") for _ in range(20)]
@@ -482,7 +495,7 @@ async def test_two_replicas_publish_each_shares_events_in_order(
             )
 
         # Several at a time, each grant and its revoke through different replicas.
-        limit = asyncio.Semaphore(8)
+        limit = asyncio.Semaphore(12)
 
         async def grant_then_revoke(name: str, sharee: Person) -> str:
             async with limit:
