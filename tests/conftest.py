@@ -64,6 +64,8 @@ def common_settings(
         "nats_user": nats_user,
         "nats_password": nats_password,
         "stream_wait_seconds": 30.0,
+        "job_poll_seconds": 0.2,
+        "job_max_backoff_seconds": 1.0,
     }
     values.update(overrides)
     return CommonSettings(**values)
@@ -198,6 +200,10 @@ class WorkspacesUnderTest:
         return workspaces_pb2_grpc.WorkspacesInternalServiceStub(self.channel)
 
 
+# A deleted workspace's last sweep (WIO_WORKSPACES_LAST_SWEEP_SECONDS), shortened for tests.
+LAST_SWEEP_SECONDS = 2.0
+
+
 @pytest.fixture(scope="session")
 def addresses() -> dict[str, str]:
     """Nodes and workspaces ask each other questions, so both addresses are known before either starts."""
@@ -249,6 +255,7 @@ async def workspaces(
         nodes_address=addresses["nodes"],
         credential_seconds=900,
         s3_timeout_seconds=5.0,
+        last_sweep_seconds=LAST_SWEEP_SECONDS,
     )
     service = await workspaces_server.start(settings)
     async with serving(service) as channel:

@@ -197,3 +197,28 @@ def test_scopes_a_change_advances_and_a_plan_reads() -> None:
     assert revisions.read_by_references(["alice/data/x"]) == {"ref:alice/data", "name:alice"}
     assert revisions.read_by_references(["data"]) == {"name:data"}
     assert revisions.read_by_principal("u2", ["g1"]) == {"user:u2", "group:g1", "public"}
+
+
+async def test_a_failed_issue_frees_its_key_lock_and_a_cached_set_keeps_it() -> None:
+    cache = CredentialCache()
+    failing, issued = CacheKey("u", "n", "failing"), CacheKey("u", "n", "issued")
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            async with cache.issuing(failing):
+                raise RuntimeError("STS refused")
+    assert cache.lock_count == 0
+    async with cache.issuing(issued):
+        cache.put(issued, credentials("k", 900.0), 0.0, frozenset())
+    assert cache.lock_count == 1
+    # Concurrent first requests still wait for one another.
+    order: list[str] = []
+
+    async def issue(name: str) -> None:
+        async with cache.issuing(failing):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    await asyncio.gather(issue("a"), issue("b"))
+    assert order == ["a in", "a out", "b in", "b out"]
+    assert cache.lock_count == 1

@@ -157,7 +157,8 @@ def create_workspace(
         name=name, type=type_value(kind), node=node, root=root, prefix=prefix
     )
     with connect() as client:
-        workspace = stubs.workspaces(client).CreateWorkspace(request).workspace
+        created = stubs.workspaces(client).CreateWorkspace(request)
+    workspace = created.workspace
     if as_json:
         print_json(workspace)
         return
@@ -165,6 +166,11 @@ def create_workspace(
         f"created workspace {workspace_ref(workspace)} ({enum_label(workspace, 'type')}) "
         f"on {workspace.node_name}: {workspace.bucket}/{workspace.prefix}"
     )
+    if created.marker_pending:
+        typer.echo(
+            f"marker pending: {workspace.node_name} did not answer, so the empty folder shows in S3 tools "
+            "once it does; the workspace is usable now"
+        )
 
 
 app.command("create")(create_workspace)
@@ -226,6 +232,11 @@ def delete_workspace(
         )
     if unmanaged:
         typer.echo(f"removed workspace {ref} (its data was not touched)")
+    elif deleted.objects_pending:
+        typer.echo(
+            f"removed workspace {ref} (deleting: {found.node_name} did not answer; its objects are removed "
+            "as soon as it does, and its name is free again after that)"
+        )
     else:
         count = int(deleted.objects_deleted)
         typer.echo(f"removed workspace {ref} ({count} object{'' if count == 1 else 's'} deleted)")

@@ -74,6 +74,11 @@ class CommonSettings:
     nats_password: str = field(default="", repr=False)
     # How long a consumer waits for another service to create the stream it reads.
     stream_wait_seconds: float = 60.0
+    # The job worker (services/common/jobs.py): how often it looks for due jobs, how long a claimed job is
+    # held before another worker may take it (its worker died), and the longest wait between retries.
+    job_poll_seconds: float = 1.0
+    job_lease_seconds: float = 60.0
+    job_max_backoff_seconds: float = 300.0
 
     @property
     def schema(self) -> str:
@@ -111,4 +116,7 @@ def load_common(service: str) -> CommonSettings:
         nats_user=nats_user,
         nats_password=nats_password,
         stream_wait_seconds=env_float("WIO_NATS_STREAM_WAIT_SECONDS", 60.0),
+        job_poll_seconds=env_float("WIO_JOB_POLL_SECONDS", 1.0),
+        job_lease_seconds=env_float("WIO_JOB_LEASE_SECONDS", 60.0),
+        job_max_backoff_seconds=env_float("WIO_JOB_MAX_BACKOFF_SECONDS", 300.0),
     )

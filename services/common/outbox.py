@@ -9,13 +9,25 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from google.protobuf.message import Message
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.common.db import SessionFactory
 from services.common.errors import DomainError, Reason
@@ -144,17 +156,81 @@ class Publisher(Protocol):
 
 @dataclass
 class OutboxRelay:
-    """Publishes committed outbox rows in order; safe to run in several instances (SKIP LOCKED)."""
+    """Publishes committed outbox rows in the order they were written.
+
+    Order per entity holds across replicas because one relay per service is active at a time: the one
+    holding a PostgreSQL session advisory lock (keyed by the outbox table) on a dedicated connection of
+    `engine`. The others wait and try again each poll; when the holder stops or dies, its connection
+    closes, PostgreSQL releases the lock and the next replica takes over. Rows are still claimed with
+    SKIP LOCKED, so a relay that has just lost its connection cannot publish a row twice. Without an
+    engine (tests of the relay alone) every instance publishes.
+
+    Published rows are deleted once `keep_published_seconds` old, which keeps the table bounded; by then
+    JetStream's duplicate window for them has long passed."""
 
     sessions: SessionFactory
     outbox: Outbox
     publisher: Publisher
     poll_seconds: float = 0.5
     batch_size: int = 100
+    engine: AsyncEngine | None = None
+    keep_published_seconds: float = 3600.0
+    prune_every_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
+        self._lock_connection: AsyncConnection | None = None
+        self._last_prune = 0.0
         self.outbox.publisher = self.publisher
+
+    @property
+    def _lock_key(self) -> str:
+        return f"wio.outbox.{self.outbox.table.fullname}"
+
+    @property
+    def active(self) -> bool:
+        """Whether this relay holds the service's relay lock (always, without an engine)."""
+        return self.engine is None or self._lock_connection is not None
+
+    async def _take_lead(self) -> bool:
+        """Answers whether this relay is the active one, taking the lock if it is free. A lock connection
+        that no longer answers is given up (the server released the lock with it)."""
+        if self.engine is None:
+            return True
+        if self._lock_connection is not None:
+            try:
+                await self._lock_connection.exec_driver_sql("SELECT 1")
+                await self._lock_connection.commit()
+                return True
+            except Exception as exc:
+                log.warning("outbox relay lost its lock connection: %s", exc)
+                await self._release()
+        connection = await self.engine.connect()
+        try:
+            taken = (
+                await connection.execute(select(func.pg_try_advisory_lock(func.hashtext(self._lock_key))))
+            ).scalar_one()
+            # A session lock outlives the transaction: end it so the connection is not idle in one.
+            await connection.commit()
+        except BaseException:
+            await connection.close()
+            raise
+        if not taken:
+            await connection.close()
+            return False
+        self._lock_connection = connection
+        log.info("outbox relay of %s is active", self.outbox.table.fullname)
+        return True
+
+    async def _release(self) -> None:
+        connection, self._lock_connection = self._lock_connection, None
+        if connection is not None:
+            # Invalidating closes the database connection itself (closing would only hand it back to the
+            # pool, lock and all), which releases the lock.
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     async def publish_pending(self) -> int:
         """Publish one batch; answers how many rows were published."""
@@ -190,11 +266,28 @@ class OutboxRelay:
                 )
             return len(published)
 
+    async def prune(self) -> int:
+        """Deletes published rows older than keep_published_seconds; answers how many."""
+        table = self.outbox.table
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.keep_published_seconds)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(delete(table).where(table.c.published_at < cutoff))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _round(self) -> None:
+        if not await self._take_lead():
+            return
+        while await self.publish_pending() == self.batch_size:
+            pass
+        now = asyncio.get_running_loop().time()
+        if now - self._last_prune >= self.prune_every_seconds:
+            self._last_prune = now
+            await self.prune()
+
     async def run(self) -> None:
         while True:
             try:
-                while await self.publish_pending() == self.batch_size:
-                    pass
+                await self._round()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -209,3 +302,4 @@ class OutboxRelay:
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        await self._release()

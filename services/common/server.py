@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -19,7 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common import events
@@ -28,6 +28,7 @@ from services.common.config import CommonSettings
 from services.common.db import SessionFactory, make_engine, make_read_engine, make_session_factory, migrate
 from services.common.deny_feed import DenyListFeed
 from services.common.interceptors import AuthInterceptor, ErrorInterceptor, RequestIdInterceptor
+from services.common.jobs import Handler, JobRunner, OutcomeT
 from services.common.outbox import Outbox, OutboxRelay
 from services.common.tokens import DenyList, JwksFetcher, TokenVerifier
 
@@ -112,7 +113,11 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
         outbox_table = metadata.tables[f"{settings.schema}.outbox"]
         outbox = Outbox(outbox_table)
         relay = OutboxRelay(
-            sessions, outbox, events.JetStreamPublisher(js), poll_seconds=settings.relay_poll_seconds
+            sessions,
+            outbox,
+            events.JetStreamPublisher(js),
+            poll_seconds=settings.relay_poll_seconds,
+            engine=engine,
         )
         deny_list = DenyList()
         deny_feed = DenyListFeed(js, deny_list, settings.token_ttl_seconds, settings.stream_wait_seconds)
@@ -235,6 +240,22 @@ async def serve(
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
+
+
+def job_runner(
+    runtime: Runtime, table: Table, handlers: Mapping[str, Handler[OutcomeT]]
+) -> JobRunner[OutcomeT]:
+    """The service's job worker over its jobs table; list it among the service's subscribers so that it
+    starts after the rest of the service and stops before it."""
+    settings = runtime.settings
+    return JobRunner(
+        runtime.sessions,
+        table,
+        handlers,
+        poll_seconds=settings.job_poll_seconds,
+        lease_seconds=settings.job_lease_seconds,
+        max_backoff_seconds=settings.job_max_backoff_seconds,
+    )
 
 
 def auth_client(runtime: Runtime) -> AuthClient:

@@ -8,17 +8,18 @@ import grpc
 
 from services.common.s3 import S3Gateway
 from services.common.secrets import SecretBox
-from services.common.server import Runtime, Service, auth_client, serve, start_service
+from services.common.server import Runtime, Service, auth_client, job_runner, serve, start_service
 from services.common.tls import client_channel
 from services.nodes.api import NodesApi, NodesInternalApi
 from services.nodes.config import NodesSettings
 from services.nodes.domain.health import HealthMonitor
+from services.nodes.domain.jobs import NodeJobs
 from services.nodes.domain.service import NodesService
 from services.nodes.storage.clients.identity import AuthDirectory
 from services.nodes.storage.clients.workspaces import WorkspacesUsage
 from services.nodes.storage.repository import transactions as make_transactions
 from services.nodes.storage.s3 import S3NodeConnector
-from services.nodes.storage.tables import metadata
+from services.nodes.storage.tables import jobs, metadata
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
@@ -42,11 +43,14 @@ async def build(settings: NodesSettings, runtime: Runtime) -> Service[NodesServi
     transactions = make_transactions(
         runtime.sessions, runtime.outbox, SecretBox(common.secret_key, "node-secrets")
     )
+    connector = S3NodeConnector(gateway, settings.user_networks, settings.admin_networks)
+    worker = job_runner(runtime, jobs, NodeJobs(transactions, connector).handlers())
     nodes = NodesService(
         transactions,
-        S3NodeConnector(gateway, settings.user_networks, settings.admin_networks),
+        connector,
         AuthDirectory(auth),
         WorkspacesUsage(workspaces_channel, auth),
+        worker,
         settings.degraded_latency_ms,
     )
 
@@ -62,7 +66,7 @@ async def build(settings: NodesSettings, runtime: Runtime) -> Service[NodesServi
         servicers=[add_public, add_internal],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
-        subscribers=[HealthMonitor(nodes, settings.probe_interval_seconds)],
+        subscribers=[HealthMonitor(nodes, settings.probe_interval_seconds), worker],
     )
 
 

@@ -36,10 +36,12 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         ],
     ) -> workspaces_pb2.CreateWorkspaceResponse:
         kind = type_from(request.type, required=False) or "private"
-        workspace = await self.workspaces.create_workspace(
+        workspace, marker_pending = await self.workspaces.create_workspace(
             require_caller(), request.name, kind, request.node, request.root, request.prefix
         )
-        return workspaces_pb2.CreateWorkspaceResponse(workspace=workspace_pb(workspace, Level.OWN))
+        return workspaces_pb2.CreateWorkspaceResponse(
+            workspace=workspace_pb(workspace, Level.OWN), marker_pending=marker_pending
+        )
 
     async def ListWorkspaces(
         self,
@@ -72,8 +74,10 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
             workspaces_pb2.DeleteWorkspaceRequest, workspaces_pb2.DeleteWorkspaceResponse
         ],
     ) -> workspaces_pb2.DeleteWorkspaceResponse:
-        deleted = await self.workspaces.delete_workspace(require_caller(), request.workspace, request.force)
-        return workspaces_pb2.DeleteWorkspaceResponse(objects_deleted=deleted)
+        deleted, pending = await self.workspaces.delete_workspace(
+            require_caller(), request.workspace, request.force
+        )
+        return workspaces_pb2.DeleteWorkspaceResponse(objects_deleted=deleted, objects_pending=pending)
 
     async def CreateShare(
         self,

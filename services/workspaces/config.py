@@ -13,6 +13,9 @@ class WorkspacesSettings:
     nodes_address: str
     credential_seconds: int
     s3_timeout_seconds: float
+    # A deleted workspace's objects are swept once more this long after the delete, and its name is free
+    # only then: credentials issued before the delete may write until they expire.
+    last_sweep_seconds: float = 960.0
 
 
 def load() -> WorkspacesSettings:
@@ -24,4 +27,6 @@ def load() -> WorkspacesSettings:
         nodes_address=env("WIO_NODES_ADDRESS", "127.0.0.1:50152"),
         credential_seconds=seconds,
         s3_timeout_seconds=env_float("WIO_WORKSPACES_S3_TIMEOUT_SECONDS", 5.0),
+        # The longest credential lifetime (they are issued for at most credential_seconds) and a margin.
+        last_sweep_seconds=env_float("WIO_WORKSPACES_LAST_SWEEP_SECONDS", seconds + 60.0),
     )

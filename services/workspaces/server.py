@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
 
 from services.common.s3 import S3Gateway
-from services.common.server import Runtime, Service, auth_client, serve, start_service
+from services.common.server import Runtime, Service, auth_client, job_runner, serve, start_service
 from services.common.tls import client_channel
 from services.workspaces.api import WorkspacesApi, WorkspacesInternalApi
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.domain.cache import CredentialCache, PlanCache
+from services.workspaces.domain.jobs import WorkspaceJobs
 from services.workspaces.domain.service import WorkspacesService
 from services.workspaces.events.memberships import MembershipMirror
 from services.workspaces.events.subscribers import CacheEvictionFeed
@@ -20,7 +22,7 @@ from services.workspaces.storage.clients.nodes import NodesClient
 from services.workspaces.storage.repository import transactions
 from services.workspaces.storage.revision_reads import SqlRevisionReads
 from services.workspaces.storage.s3 import S3ObjectStore
-from services.workspaces.storage.tables import metadata
+from services.workspaces.storage.tables import jobs, metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
@@ -46,15 +48,21 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
     memberships = MembershipMirror(runtime.nats, identity, runtime.settings.stream_wait_seconds)
     revision_reads = SqlRevisionReads(common.database_url)
     runtime.closers.append(revision_reads.close)
+    tx = transactions(runtime.sessions, runtime.outbox, runtime.read_sessions)
+    store = S3ObjectStore(gateway)
+    last_sweep = timedelta(seconds=settings.last_sweep_seconds)
+    worker = job_runner(runtime, jobs, WorkspaceJobs(tx, nodes, store, last_sweep).handlers())
     workspaces = WorkspacesService(
-        transactions(runtime.sessions, runtime.outbox, runtime.read_sessions),
+        tx,
         nodes,
         identity,
-        S3ObjectStore(gateway),
+        store,
         memberships=memberships,
         cache=cache,
         plans=plans,
         read_revisions=revision_reads,
+        jobs=worker,
+        last_sweep_delay=last_sweep,
         credential_seconds=settings.credential_seconds,
     )
     # Credential records still being written are waited for after the RPCs and the feed have stopped.
@@ -77,6 +85,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         subscribers=[
             memberships,
             CacheEvictionFeed(runtime.js, cache, plans, nodes, runtime.settings.stream_wait_seconds),
+            worker,
         ],
     )
 

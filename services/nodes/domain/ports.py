@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.s3 import NodeCheckResult
 from services.nodes.domain.models import Capabilities, Creator, Node, NodeSettings, Root
@@ -30,6 +31,10 @@ class NodesRepository(Protocol):
     async def lock_node_roots(self, node_id: str) -> None: ...
     async def lock_endpoint(self, endpoint_key: str) -> None:
         """Until the transaction ends: one root creation at a time per server."""
+        ...
+
+    async def add_job(self, kind: str, payload: Mapping[str, Any]) -> str:
+        """A job to run after the commit (domain/jobs.py), written in this transaction; answers its id."""
         ...
 
 
@@ -81,3 +86,17 @@ class RootUsage(Protocol):
     """Asks the workspaces service how many workspaces a root holds."""
 
     async def workspaces_in(self, root_id: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job's run ended when it did not fail; `again_at` None: done."""
+
+    again_at: datetime | None = None
+    bucket_created: bool = False
+
+
+class Jobs(Protocol):
+    async def run_now(self, job_id: str) -> JobOutcome | None:
+        """Runs a job just written at once; None when it failed (it is retried later) or was not run."""
+        ...

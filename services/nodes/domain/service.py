@@ -12,8 +12,16 @@ from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
 from services.nodes.domain import rules
+from services.nodes.domain.jobs import BUCKET, bucket_job
 from services.nodes.domain.models import ROOT_TYPES, Capabilities, Creator, Node, NodeSettings, Root
-from services.nodes.domain.ports import Directory, NodeConnector, NodesRepository, RootUsage, Transactions
+from services.nodes.domain.ports import (
+    Directory,
+    Jobs,
+    NodeConnector,
+    NodesRepository,
+    RootUsage,
+    Transactions,
+)
 
 # Fields an update may change; the connection ones are checked against the node before they are stored.
 UPDATABLE = (
@@ -79,9 +87,11 @@ class NodesService:
         connector: NodeConnector,
         directory: Directory,
         usage: RootUsage,
+        jobs: Jobs,
         degraded_latency_ms: float = 2000.0,
     ) -> None:
         self._tx = transactions
+        self.jobs = jobs
         self.connector = connector
         self.directory = directory
         self.usage = usage
@@ -310,7 +320,13 @@ class NodesService:
         creators = await self._creators(allowed)
         async with self._tx() as tx:
             node = await self._node(tx.repo, node_ref)
-            self._check_operator(caller, node)
+        self._check_operator(caller, node)
+        # S3 is asked before the transaction, never inside it; a bucket to create is a job of the commit.
+        exists = await self.connector.bucket_exists(node.settings, bucket)
+        if root_type == "unmanaged" and not exists:
+            raise DomainError(Reason.BUCKET_NOT_FOUND, f"bucket {bucket!r} does not exist on {node.name}")
+        async with self._tx() as tx:
+            node = await self._node(tx.repo, node.id)
             # Serialize root creation per server (every node registered at this endpoint), so two
             # overlapping roots cannot both pass the check; the node's own lock keeps it from going.
             await tx.repo.lock_endpoint(rules.endpoint_key(node.settings.endpoint))
@@ -324,16 +340,6 @@ class NodesService:
                     f"overlaps root {clash.id} ({clash.bucket}/{clash.base_prefix}) on node "
                     f"{clash.node_name}: the same folders are mapped once",
                 )
-            created = False
-            exists = await self.connector.bucket_exists(node.settings, bucket)
-            if root_type == "unmanaged":
-                if not exists:
-                    raise DomainError(
-                        Reason.BUCKET_NOT_FOUND, f"bucket {bucket!r} does not exist on {node.name}"
-                    )
-            elif not exists:
-                await self.connector.create_bucket(node.settings, bucket)
-                created = True
             root = Root(
                 id=str(uuid.uuid4()),
                 node_id=node.id,
@@ -347,7 +353,10 @@ class NodesService:
             )
             await tx.repo.add_root(root)
             await tx.events.root_created(root)
-        return root, created
+            job = await tx.repo.add_job(BUCKET, bucket_job(root.id)) if not exists else ""
+        # Made now if the node takes it, else by the job worker as soon as it does.
+        outcome = await self.jobs.run_now(job) if job else None
+        return root, outcome is not None and outcome.bucket_created
 
     async def list_roots(self, node_ref: str) -> list[Root]:
         async with self._tx() as tx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
+from services.common.jobs import JobQueue
 from services.common.outbox import Outbox
 from services.common.secrets import SecretBox
 from services.common.unit_of_work import SqlTransactions, is_uuid
@@ -28,6 +30,10 @@ class SqlNodesRepository:
     def __init__(self, session: AsyncSession, box: SecretBox) -> None:
         self.s = session
         self.box = box
+        self.jobs = JobQueue(t.jobs)
+
+    async def add_job(self, kind: str, payload: Mapping[str, Any]) -> str:
+        return await self.jobs.add(self.s, kind, payload)
 
     def _node(self, row: Any) -> Node:
         settings = NodeSettings(

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 
 from services.common.db import service_metadata
+from services.common.jobs import jobs_table
 from services.common.outbox import outbox_table
 
 SCHEMA = "nodes"
@@ -66,3 +67,4 @@ roots = Table(
 )
 
 outbox = outbox_table(metadata)
+jobs = jobs_table(metadata)

@@ -4,7 +4,8 @@ policies) and the credential sets issued for each policy; and their eviction whe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,9 +72,22 @@ class CredentialCache:
             self._make_room(issued_at)
         self._entries[key] = _Entry(credentials, issued_at + lifetime * REUSE_FRACTION, workspace_ids)
 
-    def lock(self, key: CacheKey) -> asyncio.Lock:
-        """One STS call per key at a time: concurrent first requests share its result."""
-        return self._locks.setdefault(key, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def issuing(self, key: CacheKey) -> AsyncIterator[None]:
+        """One STS call per key at a time: concurrent first requests share its result. A key's lock is
+        kept while a set is cached under it (and goes with it); otherwise, e.g. when the call failed, it
+        is freed as soon as nobody holds it, so failing keys do not pile up."""
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and key not in self._entries and self._locks.get(key) is lock:
+                del self._locks[key]
+
+    @property
+    def lock_count(self) -> int:
+        return len(self._locks)
 
     def _make_room(self, now: float) -> None:
         """Sets past their reuse time go first, then the oldest, a tenth at least, so a full cache is not

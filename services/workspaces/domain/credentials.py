@@ -182,7 +182,7 @@ class Credentials:
         if cached is not None:
             return cached, 0.0
         workspace_ids = [w.id for w, _level in planned.scopes]
-        async with self.cache.lock(key):
+        async with self.cache.issuing(key):
             cached = self.cache.get(key, time.time())
             if cached is not None:
                 return cached, 0.0

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from services.workspaces.domain.models import Share, Workspace
 
@@ -30,7 +30,17 @@ class WorkspacesRepository(Protocol):
 
     async def lock_root(self, root_id: str) -> None: ...
     async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]: ...
-    async def delete_workspace(self, workspace_id: str) -> None: ...
+    async def mark_deleting(self, workspace_id: str) -> bool:
+        """The workspace stops being usable (no answer but those keeping its name and prefix taken lists
+        it, its shares go); its row stays until purge_workspace. False if it was not there (or deleting)."""
+        ...
+
+    async def deleting(self, workspace_id: str) -> Workspace | None: ...
+    async def is_deleting(self, owner: str, name: str) -> bool: ...
+    async def purge_workspace(self, workspace_id: str) -> bool: ...
+    async def add_job(self, kind: str, payload: Mapping[str, Any], run_at: datetime | None = None) -> str:
+        """A job to run after the commit (domain/jobs.py), written in this transaction; answers its id."""
+        ...
 
     async def add_share(self, share: Share) -> None: ...
     async def share(self, share_id: str) -> Share | None: ...
@@ -55,6 +65,7 @@ class RevisionReader(Protocol):
 class WorkspacesEvents(Protocol):
     async def workspace_created(self, workspace: Workspace) -> None: ...
     async def workspace_deleted(self, workspace: Workspace) -> None: ...
+    async def workspace_purged(self, workspace: Workspace) -> None: ...
     async def share_changed(self, verb: str, share: Share) -> None: ...
     async def credentials_issued(
         self, user_id: str, node_id: str, workspace_ids: list[str], expires_at: float, access_key: str
@@ -160,3 +171,17 @@ class ObjectStore(Protocol):
     async def assume_role(
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials: ...
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job's run ended when it did not fail: `again_at` is when it is due again (None: done)."""
+
+    again_at: datetime | None = None
+    objects_deleted: int = 0
+
+
+class Jobs(Protocol):
+    async def run_now(self, job_id: str) -> JobOutcome | None:
+        """Runs a job just written at once; None when it failed (it is retried later) or was not run."""
+        ...

@@ -3,11 +3,14 @@ module (references, workspaces, shares, links, credentials); this only wires the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.credentials import DEFAULT_CREDENTIAL_SECONDS, Credentials, CredentialSet
 from services.workspaces.domain.links import Links
 from services.workspaces.domain.ports import (
     Identity,
+    Jobs,
     Memberships,
     Nodes,
     ObjectStore,
@@ -33,13 +36,17 @@ class WorkspacesService:
         cache: CredentialCache,
         plans: PlanCache,
         read_revisions: RevisionReader,
+        jobs: Jobs,
+        last_sweep_delay: timedelta,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
         self.identity = identity
         self.memberships = memberships
         self.references = References(transactions, memberships, identity)
-        self.workspaces = Workspaces(transactions, self.references, nodes, memberships, store)
+        self.workspaces = Workspaces(
+            transactions, self.references, nodes, memberships, store, jobs, last_sweep_delay
+        )
         self.shares = Shares(transactions, self.references, identity, memberships)
         self.links = Links(self.references, nodes, store)
         self.credentials = Credentials(

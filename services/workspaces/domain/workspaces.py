@@ -7,14 +7,17 @@ import asyncio
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.workspaces.domain import rules
+from services.workspaces.domain.jobs import MARKER, PURGE, marker_job, purge_job
 from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Workspace
 from services.workspaces.domain.policy import check_grantable
 from services.workspaces.domain.ports import (
+    Jobs,
     Memberships,
     NodeAccess,
     Nodes,
@@ -69,16 +72,23 @@ class Workspaces:
         nodes: Nodes,
         memberships: Memberships,
         store: ObjectStore,
+        jobs: Jobs,
+        last_sweep_delay: timedelta,
     ) -> None:
         self._tx = transactions
         self.references = references
         self.nodes = nodes
         self.memberships = memberships
         self.store = store
+        self.jobs = jobs
+        # How long after a delete its objects are swept once more (domain/jobs.py).
+        self.last_sweep_delay = last_sweep_delay
 
     async def create(
         self, caller: Caller, name: str, kind: str, node: str, root_id: str, prefix: str
-    ) -> Workspace:
+    ) -> tuple[Workspace, bool]:
+        """The workspace, and whether its folder marker is still to be put (the node did not take it
+        yet: the job worker puts it when it can)."""
         rules.check_workspace_name(name)
         if kind not in WORKSPACE_TYPES:
             raise DomainError(
@@ -88,7 +98,7 @@ class Workspaces:
             # Existing data is mapped from a fresh list of roots only.
             chosen = await self._choose_root(caller, kind, node, root_id, fresh=True)
             root, access = await self.nodes.root(chosen.id)
-            return await self._create_unmanaged(caller, name, root, access, prefix)
+            return await self._create_unmanaged(caller, name, root, access, prefix), False
         if prefix:
             raise DomainError(
                 Reason.INVALID_ARGUMENT, "a prefix is named only for unmanaged workspaces", field="prefix"
@@ -108,17 +118,16 @@ class Workspaces:
             # The nodes service confirms the root while the insert runs; the insert commits only then.
             confirmed = asyncio.ensure_future(self.nodes.root(root.id))
             try:
-                workspace = await self._insert(caller, name, root, workspace_prefix, confirmed)
+                workspace, marker = await self._insert(caller, name, root, workspace_prefix, confirmed)
             except DomainError as error:
                 if fresh or error.reason != Reason.ROOT_NOT_FOUND:
                     raise
                 continue
             finally:
                 _settle(confirmed)
-            _root, access = confirmed.result()
-            # The folder marker makes the empty workspace visible to S3 tools; putting it twice is harmless.
-            await self.store.put_marker(access, root.bucket, workspace_prefix)
-            return workspace
+            # The folder marker makes the empty workspace visible to S3 tools. Its job is committed with
+            # the workspace: if the node does not take it now, the worker puts it later.
+            return workspace, await self.jobs.run_now(marker) is None
         raise AssertionError("unreachable: the fresh attempt returns or raises")
 
     async def _choose_root(self, caller: Caller, kind: str, node: str, root_id: str, fresh: bool) -> RootInfo:
@@ -169,7 +178,10 @@ class Workspaces:
                     f"{root.node_name} matches objects ignoring case: a grant on one would reach the other",
                     field="prefix",
                 )
-        return await self._insert(caller, name, root, full, case_ignored=access.object_case_ignored)
+        workspace, _no_job = await self._insert(
+            caller, name, root, full, case_ignored=access.object_case_ignored
+        )
+        return workspace
 
     async def _case_variants(self, access: NodeAccess, bucket: str, prefix: str) -> list[str]:
         """The folders on the way to `prefix` that equal it, or one of its parents, ignoring case but not
@@ -194,8 +206,9 @@ class Workspaces:
         prefix: str,
         confirmed: Awaitable[object] | None = None,
         case_ignored: bool = False,
-    ) -> Workspace:
-        """One indexed look-up for a name taken and one for a nesting prefix, whatever the number of
+    ) -> tuple[Workspace, str]:
+        """Answers the workspace and, in a managed root, the id of its folder marker's job. One indexed
+        look-up for a name taken and one for a nesting prefix, whatever the number of
         workspaces. In managed roots a prefix is <base>/<owner>/<name>/, so two of them nest only when
         equal, which the table's unique constraints refuse even between concurrent creates: only an
         unmanaged root is locked, so that the check and the insert of a mapped prefix cannot interleave.
@@ -205,6 +218,11 @@ class Workspaces:
             if root.type == "unmanaged":
                 await tx.repo.lock_root(root.id)
             if await tx.repo.by_owner_and_name(caller.username, name) is not None:
+                if await tx.repo.is_deleting(caller.username, name):
+                    raise DomainError(
+                        Reason.WORKSPACE_EXISTS,
+                        f"your workspace {name!r} is being deleted; the name is free when its objects are",
+                    )
                 raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
             other = await tx.repo.overlapping(root.id, prefix, case_ignored)
             if other is not None:
@@ -217,9 +235,12 @@ class Workspaces:
             workspace = _new_workspace(caller, name, root, prefix)
             await tx.repo.add_workspace(workspace)
             await tx.events.workspace_created(workspace)
+            marker = (
+                await tx.repo.add_job(MARKER, marker_job(workspace.id)) if root.type != "unmanaged" else ""
+            )
             if confirmed is not None:
                 await confirmed  # an error (e.g. the root is gone) rolls the insert back
-        return workspace
+        return workspace, marker
 
     async def listing(
         self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
@@ -237,27 +258,32 @@ class Workspaces:
         (resolved,) = await self.references.resolve_for_caller(caller, [reference])
         return resolved
 
-    async def delete(self, caller: Caller, reference: str, force: bool) -> int:
+    async def delete(self, caller: Caller, reference: str, force: bool) -> tuple[int, bool]:
+        """Answers how many objects went at once, and whether some may remain because the node did not
+        answer (the job worker removes them when it can). Either way the workspace stops being usable at
+        once and its name is free again once a last sweep, after the credentials issued for it expired,
+        found nothing left."""
         principal = await self.references.principal(caller)
         resolved = await self.references.resolve(principal, reference, Level.OWN)
         workspace = resolved.workspace
         if resolved.path:
             raise DomainError(Reason.INVALID_ARGUMENT, "name the workspace itself, not a path inside it")
-        deleted = 0
-        if workspace.type != "unmanaged":
+        if workspace.type != "unmanaged" and not force:
+            # Only a delete that may remove data needs the node to answer first.
             _root, access = await self.nodes.root(workspace.root_id)
             keys = await self.store.list_keys(access, workspace.bucket, workspace.prefix, 2)
-            if any(k != workspace.prefix for k in keys) and not force:
+            if any(k != workspace.prefix for k in keys):
                 raise DomainError(
                     Reason.WORKSPACE_NOT_EMPTY, f"{workspace.ref}/ is not empty: delete with --force"
                 )
         async with self._tx() as tx:
-            await tx.repo.delete_workspace(workspace.id)
+            if not await tx.repo.mark_deleting(workspace.id):
+                raise DomainError(Reason.WORKSPACE_NOT_FOUND, f"{workspace.ref} is already being deleted")
             await tx.events.workspace_deleted(workspace)
-        if workspace.type != "unmanaged":
-            # After the commit: nobody can get new credentials for it while its objects go.
-            deleted = await self.store.delete_prefix(access, workspace.bucket, workspace.prefix)
-        return deleted
+            job = await tx.repo.add_job(PURGE, purge_job(workspace.id, now() + self.last_sweep_delay))
+        # After the commit: nobody can get new credentials for it while its objects go.
+        outcome = await self.jobs.run_now(job)
+        return (outcome.objects_deleted, False) if outcome is not None else (0, True)
 
     async def import_root(self, caller: Caller, root_id: str) -> ImportResult:
         """Map each top-level folder of an unmanaged root to a workspace of its operator; only lists."""

@@ -14,6 +14,7 @@ from wio.workspaces.v1 import events_pb2
 
 WORKSPACE_CREATED = "wio.workspaces.workspace.created"
 WORKSPACE_DELETED = "wio.workspaces.workspace.deleted"
+WORKSPACE_PURGED = "wio.workspaces.workspace.purged"
 SHARE_SUBJECT = "wio.workspaces.share.{verb}"  # granted, updated, revoked
 CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
 
@@ -40,6 +41,17 @@ class OutboxWorkspacesEvents:
             workspace_id=workspace.id, name=workspace.name, owner_id=workspace.owner_id
         )
         await self.outbox.add(self.session, WORKSPACE_DELETED, event)
+
+    async def workspace_purged(self, workspace: Workspace) -> None:
+        event = events_pb2.WorkspacePurgedEvent(
+            workspace_id=workspace.id,
+            name=workspace.name,
+            owner_id=workspace.owner_id,
+            node_id=workspace.node_id,
+            bucket=workspace.bucket,
+            prefix=workspace.prefix,
+        )
+        await self.outbox.add(self.session, WORKSPACE_PURGED, event)
 
     async def share_changed(self, verb: str, share: Share) -> None:
         event = events_pb2.ShareChangedEvent(

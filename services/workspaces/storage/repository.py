@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
+from services.common.jobs import JobQueue
 from services.common.outbox import Outbox
 from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.workspaces.domain import revisions
@@ -59,9 +60,16 @@ def _shared_with(user_id: str, group_ids: Sequence[str]) -> ColumnElement[bool]:
     )
 
 
+READY = t.workspaces.c.state == "ready"
+
+
 class SqlWorkspacesRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Workspaces being deleted are left out of every answer but those that keep their name and prefix
+    taken (by_owner_and_name, overlapping, owned_by, in_root) and deleting()."""
+
+    def __init__(self, session: AsyncSession, jobs: JobQueue | None = None) -> None:
         self.s = session
+        self.jobs = jobs or JobQueue(t.jobs)
 
     async def add_workspace(self, workspace: Workspace) -> None:
         await execute_unique(
@@ -86,8 +94,25 @@ class SqlWorkspacesRepository:
     async def workspace(self, workspace_id: str) -> Workspace | None:
         if not is_uuid(workspace_id):
             return None
-        row = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.id == workspace_id))).first()
+        query = select(t.workspaces).where(t.workspaces.c.id == workspace_id, READY)
+        row = (await self.s.execute(query)).first()
         return _workspace(row) if row else None
+
+    async def deleting(self, workspace_id: str) -> Workspace | None:
+        """The workspace if it is being deleted (its objects not yet all gone)."""
+        if not is_uuid(workspace_id):
+            return None
+        query = select(t.workspaces).where(
+            t.workspaces.c.id == workspace_id, t.workspaces.c.state == "deleting"
+        )
+        row = (await self.s.execute(query)).first()
+        return _workspace(row) if row else None
+
+    async def is_deleting(self, owner: str, name: str) -> bool:
+        query = select(t.workspaces.c.state).where(
+            t.workspaces.c.owner_username == owner, t.workspaces.c.name == name
+        )
+        return (await self.s.execute(query)).scalar() == "deleting"
 
     async def by_owner_and_name(self, owner: str, name: str) -> Workspace | None:
         row = (
@@ -110,7 +135,7 @@ class SqlWorkspacesRepository:
             conditions.append(t.workspaces.c.name.in_(names))
         if not conditions:
             return []
-        rows = (await self.s.execute(select(t.workspaces).where(or_(*conditions)))).all()
+        rows = (await self.s.execute(select(t.workspaces).where(or_(*conditions), READY))).all()
         return [_workspace(r) for r in rows]
 
     async def owned_by(self, user_id: str) -> list[Workspace]:
@@ -126,7 +151,8 @@ class SqlWorkspacesRepository:
     async def count_in_root(self, root_id: str) -> int:
         if not is_uuid(root_id):
             return 0
-        query = select(func.count()).select_from(t.workspaces).where(t.workspaces.c.root_id == root_id)
+        # Workspaces being deleted do not hold their root: their objects go through the node's own access.
+        query = select(func.count()).select_from(t.workspaces).where(t.workspaces.c.root_id == root_id, READY)
         return int((await self.s.execute(query)).scalar_one())
 
     async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
@@ -166,19 +192,38 @@ class SqlWorkspacesRepository:
                     t.workspaces.c.owner_id == user_id,
                     t.workspaces.c.type == "public",
                     t.workspaces.c.id.in_(shared),
-                )
+                ),
+                READY,
             )
             .order_by(t.workspaces.c.owner_username, t.workspaces.c.name)
         )
         return [_workspace(r) for r in (await self.s.execute(query)).all()]
 
-    async def delete_workspace(self, workspace_id: str) -> None:
+    async def mark_deleting(self, workspace_id: str) -> bool:
+        """The workspace stops being usable: its shares go and the rights it gave are revised now; its row
+        stays, holding its name and prefix, until purge_workspace once its objects are gone."""
         workspace = await self.workspace(workspace_id)
         if workspace is None:
-            return
+            return False
         shares = await self.shares_of([workspace_id])
-        await self.s.execute(delete(t.workspaces).where(t.workspaces.c.id == workspace_id))
+        await self.s.execute(delete(t.shares).where(t.shares.c.workspace_id == workspace_id))
+        await self.s.execute(
+            update(t.workspaces).where(t.workspaces.c.id == workspace_id, READY).values(state="deleting")
+        )
         await self._rights_changed(revisions.workspace_changed(workspace, shares))
+        return True
+
+    async def purge_workspace(self, workspace_id: str) -> bool:
+        """Removes a workspace being deleted; answers whether there was one."""
+        if not is_uuid(workspace_id):
+            return False
+        result = await self.s.execute(
+            delete(t.workspaces).where(t.workspaces.c.id == workspace_id, t.workspaces.c.state == "deleting")
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def add_job(self, kind: str, payload: Mapping[str, Any], run_at: datetime | None = None) -> str:
+        return await self.jobs.add(self.s, kind, payload, run_at)
 
     async def add_share(self, share: Share) -> None:
         await execute_unique(

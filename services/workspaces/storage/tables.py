@@ -16,6 +16,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 
 from services.common.db import service_metadata
+from services.common.jobs import jobs_table
 from services.common.outbox import outbox_table
 
 SCHEMA = "workspaces"
@@ -35,6 +36,9 @@ workspaces = Table(
     Column("bucket", String(63), nullable=False),
     Column("prefix", String(1024), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # "ready", or "deleting" from the delete until its objects are gone: no credentials, no listing, but
+    # its name and prefix stay taken so that a new workspace cannot inherit objects still being removed.
+    Column("state", String(16), nullable=False, server_default="ready"),
     UniqueConstraint("owner_id", "name", name="uq_workspaces_owner_name"),
     UniqueConstraint("root_id", "prefix", name="uq_workspaces_root_prefix"),
 )
@@ -74,3 +78,4 @@ rights_revisions = Table(
 )
 
 outbox = outbox_table(metadata)
+jobs = jobs_table(metadata)

@@ -27,7 +27,7 @@ from wio.events.v1 import meta_pb2 as wio_dot_events_dot_v1_dot_meta__pb2
 from wio.workspaces.v1 import workspaces_pb2 as wio_dot_workspaces_dot_v1_dot_workspaces__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewio/workspaces/v1/events.proto\x12\x11wio.workspaces.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18wio/events/v1/meta.proto\x1a\"wio/workspaces/v1/workspaces.proto\"\xd6\x01\n\x15WorkspaceCreatedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x0f\n\x07node_id\x18\x05 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x0e\n\x06prefix\x18\x07 \x01(\t\x12.\n\x04type\x18\x08 \x01(\x0e\x32 .wio.workspaces.v1.WorkspaceType\"u\n\x15WorkspaceDeletedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\"\xee\x01\n\x11ShareChangedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x13\n\x0bsharee_kind\x18\x04 \x01(\t\x12\x11\n\tsharee_id\x18\x05 \x01(\t\x12\x31\n\npermission\x18\x06 \x01(\x0e\x32\x1d.wio.workspaces.v1.Permission\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x16\x43redentialsIssuedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x15\n\rworkspace_ids\x18\x04 \x03(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccess_key\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewio/workspaces/v1/events.proto\x12\x11wio.workspaces.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18wio/events/v1/meta.proto\x1a\"wio/workspaces/v1/workspaces.proto\"\xd6\x01\n\x15WorkspaceCreatedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x0f\n\x07node_id\x18\x05 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x0e\n\x06prefix\x18\x07 \x01(\t\x12.\n\x04type\x18\x08 \x01(\x0e\x32 .wio.workspaces.v1.WorkspaceType\"u\n\x15WorkspaceDeletedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\"\xa5\x01\n\x14WorkspacePurgedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x14\n\x0cworkspace_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x10\n\x08owner_id\x18\x04 \x01(\t\x12\x0f\n\x07node_id\x18\x05 \x01(\t\x12\x0e\n\x06\x62ucket\x18\x06 \x01(\t\x12\x0e\n\x06prefix\x18\x07 \x01(\t\"\xee\x01\n\x11ShareChangedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x10\n\x08share_id\x18\x02 \x01(\t\x12\x14\n\x0cworkspace_id\x18\x03 \x01(\t\x12\x13\n\x0bsharee_kind\x18\x04 \x01(\t\x12\x11\n\tsharee_id\x18\x05 \x01(\t\x12\x31\n\npermission\x18\x06 \x01(\x0e\x32\x1d.wio.workspaces.v1.Permission\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbd\x01\n\x16\x43redentialsIssuedEvent\x12&\n\x04meta\x18\x01 \x01(\x0b\x32\x18.wio.events.v1.EventMeta\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x0f\n\x07node_id\x18\x03 \x01(\t\x12\x15\n\rworkspace_ids\x18\x04 \x03(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\naccess_key\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKSPACECREATEDEVENT']._serialized_end=363
   _globals['_WORKSPACEDELETEDEVENT']._serialized_start=365
   _globals['_WORKSPACEDELETEDEVENT']._serialized_end=482
-  _globals['_SHARECHANGEDEVENT']._serialized_start=485
-  _globals['_SHARECHANGEDEVENT']._serialized_end=723
-  _globals['_CREDENTIALSISSUEDEVENT']._serialized_start=726
-  _globals['_CREDENTIALSISSUEDEVENT']._serialized_end=915
+  _globals['_WORKSPACEPURGEDEVENT']._serialized_start=485
+  _globals['_WORKSPACEPURGEDEVENT']._serialized_end=650
+  _globals['_SHARECHANGEDEVENT']._serialized_start=653
+  _globals['_SHARECHANGEDEVENT']._serialized_end=891
+  _globals['_CREDENTIALSISSUEDEVENT']._serialized_start=894
+  _globals['_CREDENTIALSISSUEDEVENT']._serialized_end=1083
 # @@protoc_insertion_point(module_scope)

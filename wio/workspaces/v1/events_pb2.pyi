@@ -66,7 +66,7 @@ Global___WorkspaceCreatedEvent: _TypeAlias = WorkspaceCreatedEvent  # noqa: Y015
 
 @_typing.final
 class WorkspaceDeletedEvent(_message.Message):
-    """Subject: wio.workspaces.workspace.deleted"""
+    """Subject: wio.workspaces.workspace.deleted (the workspace stopped being usable; its objects go next)"""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -94,6 +94,48 @@ class WorkspaceDeletedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkspaceDeletedEvent: _TypeAlias = WorkspaceDeletedEvent  # noqa: Y015
+
+@_typing.final
+class WorkspacePurgedEvent(_message.Message):
+    """Subject: wio.workspaces.workspace.purged (its objects are gone, swept again after the credentials
+    issued for it expired; its name and prefix are free again)
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    name: _builtins.str
+    owner_id: _builtins.str
+    node_id: _builtins.str
+    bucket: _builtins.str
+    prefix: _builtins.str
+    @_builtins.property
+    def meta(self) -> _meta_pb2.EventMeta: ...
+    def __init__(
+        self,
+        *,
+        meta: _meta_pb2.EventMeta | None = ...,
+        workspace_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        bucket: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "meta", b"meta", "name", b"name", "node_id", b"node_id", "owner_id", b"owner_id", "prefix", b"prefix", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkspacePurgedEvent: _TypeAlias = WorkspacePurgedEvent  # noqa: Y015
 
 @_typing.final
 class ShareChangedEvent(_message.Message):

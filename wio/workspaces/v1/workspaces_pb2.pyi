@@ -196,16 +196,22 @@ class CreateWorkspaceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WORKSPACE_FIELD_NUMBER: _builtins.int
+    MARKER_PENDING_FIELD_NUMBER: _builtins.int
+    marker_pending: _builtins.bool
+    """The folder marker that makes the empty workspace visible to S3 tools is not on the node yet (it did
+    not answer); the service puts it as soon as the node does. The workspace is usable already.
+    """
     @_builtins.property
     def workspace(self) -> Global___Workspace: ...
     def __init__(
         self,
         *,
         workspace: Global___Workspace | None = ...,
+        marker_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["workspace", b"workspace"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["marker_pending", b"marker_pending", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -330,15 +336,23 @@ class DeleteWorkspaceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OBJECTS_DELETED_FIELD_NUMBER: _builtins.int
+    OBJECTS_PENDING_FIELD_NUMBER: _builtins.int
     objects_deleted: _builtins.int
+    """Objects removed before the answer."""
+    objects_pending: _builtins.bool
+    """Objects may remain because the node did not answer: the service removes them as soon as it does.
+    Either way the workspace is unusable at once and is "deleting" until a last sweep, after the
+    credentials issued for it have expired, finds nothing left; its name is free again after that.
+    """
     def __init__(
         self,
         *,
         objects_deleted: _builtins.int = ...,
+        objects_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["objects_deleted", b"objects_deleted"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["objects_deleted", b"objects_deleted", "objects_pending", b"objects_pending"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
