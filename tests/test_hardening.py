@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import socket
 import threading
 import time
@@ -33,20 +34,29 @@ from services.common.db import make_session_factory, migrate
 from services.common.errors import DomainError, Reason
 from services.common.grpc_errors import error_reason, retry_delay
 from services.common.identity import Caller
-from services.common.netguard import NetworkPolicy, parse_networks
-from services.common.s3 import NodeCheckResult, S3Endpoint, S3Failure, S3FailureKind, S3Gateway, check_node
+from services.common.netguard import NetworkPolicy, node_networks, parse_networks
+from services.common.s3 import (
+    PROBE_POLICY,
+    NodeCheckResult,
+    S3Endpoint,
+    S3Failure,
+    S3FailureKind,
+    S3Gateway,
+    check_node,
+)
 from services.common.secrets import SecretBox, SecretUnreadable
-from services.nodes.config import networks
 from services.nodes.domain.models import NodeSettings
 from services.nodes.domain.service import NOT_VERIFIED, NodesService
 from services.nodes.storage import tables as nodes_tables
 from services.nodes.storage.repository import SqlNodesRepository, secret_binding
+from services.workspaces.domain.ports import NodeAccess
+from services.workspaces.storage.s3 import S3ObjectStore
 from tests.conftest import SECRET_KEY, AuthUnderTest, NodesUnderTest, free_port
 from wio.auth.v1 import auth_pb2
 from wio.nodes.v1 import nodes_pb2
 from wio.workspaces.v1 import workspaces_pb2
 
-USERS, ADMINS = networks("public", netguard.DEFAULT_ADMIN_NETWORKS)
+USERS, ADMINS = node_networks("public", netguard.DEFAULT_ADMIN_NETWORKS)
 
 
 def unique(prefix: str) -> str:
@@ -122,7 +132,7 @@ def test_network_policy_refuses_link_local_always_and_private_to_users() -> None
     closed = NetworkPolicy(False, parse_networks("203.0.113.0/24", "x")[1])
     assert allowed(closed, "203.0.113.9") and not allowed(closed, "8.8.8.8")
     with pytest.raises(Exception, match="WIO_NODES_ALLOWED_NETWORKS"):
-        networks("public,not-a-network", "")
+        node_networks("public,not-a-network", "")
 
 
 @pytest.mark.integration
@@ -441,6 +451,8 @@ async def test_node_secrets_go_to_the_workspaces_service_only(
         assert infra.s3.secret_key not in str(refused.details())
     access = await nodes.internal.GetNodeAccess(request, metadata=await service_md(auth, "workspaces"))
     assert access.access.secret_key == infra.s3.secret_key
+    # It also says which networks the node may use: an admin registered this one.
+    assert access.access.admin_networks
     await nodes.stub.DeleteNode(nodes_pb2.DeleteNodeRequest(node=node.id), metadata=admin)
 
 
@@ -593,3 +605,32 @@ async def test_every_kind_of_failed_check_reads_the_same_to_a_non_admin() -> Non
     assert all(seconds >= 0.9 for _, _, seconds in as_user)  # each waited out the call deadline
     as_admin = await asyncio.gather(*(told(admin, f) for f in kinds))
     assert len({reason for reason, _, _ in as_admin}) == len(kinds)
+
+
+@pytest.mark.integration
+async def test_the_workspaces_service_reaches_a_node_only_on_the_networks_its_setter_may_use(
+    infra: Any,
+) -> None:
+    """The workspaces service connects to nodes too (STS, folder markers): a node no admin set up may
+    reach only the users' networks from there as well, so a name that later resolves to loopback (or
+    private ranges) gains nothing. The test SeaweedFS is on loopback."""
+    s3 = infra.s3
+    store = S3ObjectStore(S3Gateway(timeout_seconds=5.0))
+    policy = json.dumps(PROBE_POLICY)
+
+    def access(admin_networks: bool) -> NodeAccess:
+        return NodeAccess(
+            node_id=str(uuid.uuid4()),
+            endpoint=s3.endpoint,
+            region=s3.region,
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            role_arn=s3.role_arn,
+            admin_networks=admin_networks,
+        )
+
+    with pytest.raises(DomainError) as refused:
+        await store.assume_role(access(False), policy, 900, "wio-test")
+    assert refused.value.reason is Reason.NODE_ADDRESS_REFUSED
+    issued = await store.assume_role(access(True), policy, 900, "wio-test")
+    assert issued.session_token

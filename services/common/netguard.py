@@ -165,3 +165,23 @@ def guard_client(client: Any, policy: NetworkPolicy) -> None:
     classes = pool_classes(policy)
     session._pool_classes_by_scheme = classes
     session._manager.pool_classes_by_scheme = classes
+
+
+def node_networks(
+    allowed: str = PUBLIC, admin: str = DEFAULT_ADMIN_NETWORKS
+) -> tuple[NetworkPolicy, NetworkPolicy]:
+    """(for every node, for nodes an admin set up): WIO_NODES_ALLOWED_NETWORKS (default `public`) for
+    every node, WIO_NODES_ADMIN_NETWORKS (default loopback and private ranges) in addition for an admin's.
+    Link-local and metadata addresses are refused whatever these say. Every service that connects to
+    nodes reads the same two settings."""
+    public, everyone = parse_networks(allowed, "WIO_NODES_ALLOWED_NETWORKS")
+    admin_public, admins = parse_networks(admin, "WIO_NODES_ADMIN_NETWORKS")
+    return NetworkPolicy(public, everyone), NetworkPolicy(public or admin_public, (*everyone, *admins))
+
+
+def node_networks_from_env() -> tuple[NetworkPolicy, NetworkPolicy]:
+    from services.common.config import env
+
+    return node_networks(
+        env("WIO_NODES_ALLOWED_NETWORKS", PUBLIC), env("WIO_NODES_ADMIN_NETWORKS", DEFAULT_ADMIN_NETWORKS)
+    )

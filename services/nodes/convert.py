@@ -98,6 +98,7 @@ def access_pb(node: Node) -> nodes_pb2.NodeAccess:
         status=STATUS[node.status],
         operator_id=node.operator_id,
         capabilities=capabilities_pb(node),
+        admin_networks=s.admin_networks,
     )
 
 

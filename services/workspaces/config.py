@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.common.config import CommonSettings, ConfigError, env, env_float, env_int, load_common
+from services.common.netguard import NetworkPolicy, node_networks, node_networks_from_env
 
 
 @dataclass(frozen=True)
@@ -16,12 +17,17 @@ class WorkspacesSettings:
     # A deleted workspace's objects are swept once more this long after the delete, and its name is free
     # only then: credentials issued before the delete may write until they expire.
     last_sweep_seconds: float = 960.0
+    # Where this service may connect for a node (the nodes service's settings, read here too): the
+    # admins' networks only for nodes an admin set up, checked on every connection.
+    user_networks: NetworkPolicy = field(default_factory=lambda: node_networks()[0])
+    admin_networks: NetworkPolicy = field(default_factory=lambda: node_networks()[1])
 
 
 def load() -> WorkspacesSettings:
     seconds = env_int("WIO_WORKSPACES_CREDENTIAL_SECONDS", 900)
     if not 900 <= seconds <= 43200:
         raise ConfigError("WIO_WORKSPACES_CREDENTIAL_SECONDS must lie between 900 and 43200")
+    user_networks, admin_networks = node_networks_from_env()
     return WorkspacesSettings(
         common=load_common("workspaces"),
         nodes_address=env("WIO_NODES_ADDRESS", "127.0.0.1:50152"),
@@ -29,4 +35,6 @@ def load() -> WorkspacesSettings:
         s3_timeout_seconds=env_float("WIO_WORKSPACES_S3_TIMEOUT_SECONDS", 5.0),
         # The longest credential lifetime (they are issued for at most credential_seconds) and a margin.
         last_sweep_seconds=env_float("WIO_WORKSPACES_LAST_SWEEP_SECONDS", seconds + 60.0),
+        user_networks=user_networks,
+        admin_networks=admin_networks,
     )

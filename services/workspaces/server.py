@@ -49,7 +49,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
     revision_reads = SqlRevisionReads(common.database_url)
     runtime.closers.append(revision_reads.close)
     tx = transactions(runtime.sessions, runtime.outbox, runtime.read_sessions)
-    store = S3ObjectStore(gateway)
+    store = S3ObjectStore(gateway, settings.user_networks, settings.admin_networks)
     last_sweep = timedelta(seconds=settings.last_sweep_seconds)
     worker = job_runner(runtime, jobs, WorkspaceJobs(tx, nodes, store, last_sweep).handlers())
     workspaces = WorkspacesService(

@@ -119,6 +119,8 @@ class NodeAccess:
     # The node's session policies match object resources ignoring case (probed by the nodes service):
     # prefixes equal ignoring case are then one place, and never two workspaces.
     object_case_ignored: bool = True
+    # An admin set the node up, so connections may go to the admins' networks (loopback, private).
+    admin_networks: bool = False
 
 
 class Nodes(Protocol):

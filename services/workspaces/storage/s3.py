@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from services.common.errors import DomainError
+from services.common.netguard import NetworkPolicy, node_networks
 from services.common.s3 import S3Endpoint, S3Failure, S3FailureKind, S3Gateway
 from services.workspaces.domain.ports import IssuedCredentials, NodeAccess
 
@@ -15,11 +16,27 @@ def _domain(failure: S3Failure) -> DomainError:
 
 
 class S3ObjectStore:
-    def __init__(self, gateway: S3Gateway) -> None:
+    """Every connection to a node goes to an address its networks allow (services/common/netguard.py):
+    the admins' networks for a node an admin set up, the users' otherwise, as the nodes service checks
+    them, so a node's name that later resolves elsewhere reaches nothing more from here."""
+
+    def __init__(
+        self,
+        gateway: S3Gateway,
+        user_networks: NetworkPolicy | None = None,
+        admin_networks: NetworkPolicy | None = None,
+    ) -> None:
+        default_user, default_admin = node_networks()
+        self.user_networks = user_networks or default_user
+        self.admin_networks = admin_networks or default_admin
         self.gateway = gateway
 
+    def _endpoint(self, node: NodeAccess) -> S3Endpoint:
+        networks = self.admin_networks if node.admin_networks else self.user_networks
+        return S3Endpoint.of(node, networks)
+
     async def put_marker(self, node: NodeAccess, bucket: str, key: str) -> None:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         try:
             await self.gateway.call(
                 "put folder marker", lambda: client.put_object(Bucket=bucket, Key=key, Body=b"")
@@ -28,7 +45,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_keys(self, node: NodeAccess, bucket: str, prefix: str, limit: int) -> list[str]:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         try:
             response = await self.gateway.call(
                 "list objects", lambda: client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=limit)
@@ -38,7 +55,7 @@ class S3ObjectStore:
         return [item["Key"] for item in response.get("Contents", [])]
 
     async def delete_prefix(self, node: NodeAccess, bucket: str, prefix: str) -> int:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         deleted = 0
         try:
             while True:
@@ -54,7 +71,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def list_folders(self, node: NodeAccess, bucket: str, prefix: str) -> list[str]:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         folders: list[str] = []
         token: dict[str, str] = {}
         try:
@@ -73,7 +90,7 @@ class S3ObjectStore:
             raise _domain(failure) from failure
 
     async def exists(self, node: NodeAccess, bucket: str, key: str) -> bool:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         try:
             await self.gateway.call(
                 "head object", functools.partial(client.head_object, Bucket=bucket, Key=key)
@@ -85,7 +102,7 @@ class S3ObjectStore:
         return True
 
     async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str:
-        client = self.gateway.client("s3", S3Endpoint.of(node))
+        client = self.gateway.client("s3", self._endpoint(node))
         # Signing is local: no request reaches the node.
         return str(
             client.generate_presigned_url(
@@ -97,7 +114,7 @@ class S3ObjectStore:
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials:
         try:
-            issued = await self.gateway.assume_role(S3Endpoint.of(node), policy_text, seconds, session)
+            issued = await self.gateway.assume_role(self._endpoint(node), policy_text, seconds, session)
         except S3Failure as failure:
             # Its own kind: a timeout stays NODE_TIMED_OUT, a refusal NODE_STS_FAILED.
             raise _domain(failure) from failure

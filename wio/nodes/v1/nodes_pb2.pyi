@@ -310,6 +310,7 @@ class NodeAccess(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     OPERATOR_ID_FIELD_NUMBER: _builtins.int
     CAPABILITIES_FIELD_NUMBER: _builtins.int
+    ADMIN_NETWORKS_FIELD_NUMBER: _builtins.int
     node_id: _builtins.str
     endpoint: _builtins.str
     region: _builtins.str
@@ -322,6 +323,10 @@ class NodeAccess(_message.Message):
     kind: Global___NodeKind.ValueType
     status: Global___NodeStatus.ValueType
     operator_id: _builtins.str
+    admin_networks: _builtins.bool
+    """An admin set the node up: connections may go to the admins' networks (loopback, private ranges),
+    not only to the networks every node may use.
+    """
     @_builtins.property
     def capabilities(self) -> Global___NodeCapabilities: ...
     def __init__(
@@ -340,10 +345,11 @@ class NodeAccess(_message.Message):
         status: Global___NodeStatus.ValueType = ...,
         operator_id: _builtins.str = ...,
         capabilities: Global___NodeCapabilities | None = ...,
+        admin_networks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "capabilities", b"capabilities", "endpoint", b"endpoint", "kind", b"kind", "max_credential_seconds", b"max_credential_seconds", "node_id", b"node_id", "operator_id", b"operator_id", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "secret_key", b"secret_key", "status", b"status", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "admin_networks", b"admin_networks", "capabilities", b"capabilities", "endpoint", b"endpoint", "kind", b"kind", "max_credential_seconds", b"max_credential_seconds", "node_id", b"node_id", "operator_id", b"operator_id", "policy_size_limit", b"policy_size_limit", "region", b"region", "role_arn", b"role_arn", "secret_key", b"secret_key", "status", b"status", "sts_endpoint", b"sts_endpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

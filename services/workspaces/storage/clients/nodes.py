@@ -47,6 +47,7 @@ def _access(access: nodes_pb2.NodeAccess) -> NodeAccess:
         object_case_ignored=(
             access.capabilities.object_case_ignored if access.HasField("capabilities") else True
         ),
+        admin_networks=access.admin_networks,
     )
 
 
