@@ -304,6 +304,7 @@ def _node(s3: Any, sts_endpoint: str = "", role_arn: str | None = None) -> NodeA
         max_credential_seconds=3600,
         policy_size_limit=2048,
         operator_id="op",
+        admin_networks=True,  # the test node is on loopback, which only an admin's node may use
     )
 
 
