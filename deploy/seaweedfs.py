@@ -232,17 +232,24 @@ def node_authority(folder: Path) -> Authority:
     return ensure_authority(tls_folder(folder), [*GRPC_PARTS, CLIENT], f"wio SeaweedFS {folder.name}")
 
 
+def _stored_jwt_keys(path: Path) -> dict[str, str] | None:
+    """The JWT keys kept at `path`; None when missing or unreadable (new ones then do no harm: they sign
+    only requests in flight)."""
+    try:
+        keys = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(keys, dict) and all(isinstance(keys.get(name), str) and keys[name] for name in JWT_KEYS):
+        return {name: str(keys[name]) for name in JWT_KEYS}
+    return None
+
+
 def _jwt_keys(folder: Path) -> dict[str, str]:
     """The JWT signing keys, made once and kept beside the certificates."""
     path = tls_folder(folder) / "jwt.json"
-    try:
-        keys = json.loads(path.read_text())
-        if isinstance(keys, dict) and all(
-            isinstance(keys.get(name), str) and keys[name] for name in JWT_KEYS
-        ):
-            return {name: str(keys[name]) for name in JWT_KEYS}
-    except (OSError, ValueError):
-        pass
+    stored = _stored_jwt_keys(path)
+    if stored is not None:
+        return stored
     keys = {name: secrets.token_urlsafe(32) for name in JWT_KEYS}
     _write_private(path, keys)
     return keys

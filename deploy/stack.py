@@ -531,7 +531,7 @@ def _foreground(state_dir: Path, started: list[tuple[str, Callable[[], None]]]) 
 
 
 class _Exited(Exception):
-    pass
+    """A component's process ended on its own while `up --foreground` watched it."""
 
 
 def _interrupted(signum: int, _frame: object) -> None:
