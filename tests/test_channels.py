@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -40,11 +39,9 @@ from services.common.config import ConfigError, TlsSettings
 from services.common.errors import DomainError, Reason
 from services.common.interceptors import ErrorInterceptor
 from services.common.tls import client_channel
-from tests.conftest import SECRET_KEY, AuthUnderTest, free_port
+from tests.conftest import AuthUnderTest, free_port
+from tests.service_process import ServiceProcess, service_env
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 # Addresses and the service config -------------------------------------------------------------------
 
@@ -238,52 +235,29 @@ def test_directory_entries_may_name_several_replicas() -> None:
 # Two replicas -------------------------------------------------------------------------------------------
 
 
-class Replica:
+class Replica(ServiceProcess):
     """`python -m services.auth` on a free port, answering its own `name` in its service directory."""
 
     def __init__(self, name: str, infra: Any, auth: AuthUnderTest, logs: Path) -> None:
         self.name = name
-        self.address = f"127.0.0.1:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
-        nats_user, nats_password = infra.nats_login("auth")
-        env.update(
+        address = f"127.0.0.1:{free_port()}"
+        env = service_env(
+            infra,
+            "auth",
             {
-                "WIO_DATABASE_URL": infra.database_url,
-                "WIO_NATS_URL": infra.nats_url,
-                "WIO_NATS_USER": nats_user,
-                "WIO_NATS_PASSWORD": nats_password,
-                "WIO_SECRET_KEY": SECRET_KEY,
                 "WIO_AUTH_ADDRESS": auth.address,
-                "WIO_AUTH_LISTEN": self.address,
+                "WIO_AUTH_LISTEN": address,
                 "WIO_AUTH_DIRECTORY": f"replica={name}",
-                "WIO_LOG_LEVEL": "WARNING",
-            }
+            },
         )
-        self.log = logs / f"{name}.log"
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.auth"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
+        super().__init__("auth", address, env, logs / f"{name}.log")
 
-    async def wait_ready(self, within: float = 60.0) -> None:
-        async with grpc.aio.insecure_channel(self.address) as channel:
+    async def ready(self) -> None:
+        async def answers(channel: grpc.aio.Channel) -> None:
             stub = auth_pb2_grpc.AuthServiceStub(channel)
-            deadline = time.monotonic() + within
-            while True:
-                if self.process.poll() is not None:
-                    pytest.fail(f"replica {self.name} exited: {self.log.read_text(errors='replace')}")
-                try:
-                    await stub.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest(), timeout=2)
-                    return
-                except grpc.aio.AioRpcError:
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
+            await stub.GetServiceDirectory(auth_pb2.GetServiceDirectoryRequest(), timeout=2)
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        await self.wait_ready(answers)
 
 
 @pytest.fixture
@@ -306,7 +280,7 @@ async def test_calls_spread_over_replicas_and_survive_one_killed(
     replicas: list[Replica], auth: AuthUnderTest, tmp_path: Path
 ) -> None:
     one, two = replicas
-    await asyncio.gather(one.wait_ready(), two.wait_ready())
+    await asyncio.gather(one.ready(), two.ready())
     async with open_aio_channel(f"{one.address},{two.address}") as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         await channel.channel_ready()

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -31,7 +27,6 @@ from services.workspaces import server as workspaces_server
 from services.workspaces.config import WorkspacesSettings
 from services.workspaces.storage import tables as wt
 from tests.conftest import (
-    SECRET_KEY,
     AuthUnderTest,
     NodesUnderTest,
     WorkspacesUnderTest,
@@ -40,6 +35,7 @@ from tests.conftest import (
     free_port,
     serving,
 )
+from tests.service_process import ServiceProcess, service_env
 from tests.test_workspaces import Person, brokered, expect_error, person, s3_client, unique
 from wio.nodes.v1 import nodes_pb2
 from wio.workspaces.v1 import events_pb2, workspaces_pb2_grpc
@@ -47,7 +43,6 @@ from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
 PURGED = "wio.workspaces.workspace.purged"
 DELETED = "wio.workspaces.workspace.deleted"
 
@@ -108,51 +103,28 @@ async def job_rows(sessions: Any, workspace_id: str, kind: str) -> list[Any]:
 # --- a workspaces process killed in the middle of a delete ---------------------------------------------
 
 
-class WorkspacesProcess:
-    """`python -m services.workspaces` on a free port, with short job timings."""
+def workspaces_process(env: Mapping[str, str], log: Path) -> ServiceProcess:
+    """`python -m services.workspaces` on its free port, with short job timings (workspaces_env)."""
+    return ServiceProcess("workspaces", env["WIO_WORKSPACES_LISTEN"], env, log)
 
-    def __init__(self, env: Mapping[str, str], log: Path) -> None:
-        self.address = env["WIO_WORKSPACES_LISTEN"]
-        self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.workspaces"], cwd=ROOT, env=dict(env), stdout=out, stderr=out
-            )
 
-    async def wait_ready(self, within: float = 60.0) -> None:
-        async with grpc.aio.insecure_channel(self.address) as channel:
-            stub = workspaces_pb2_grpc.WorkspacesServiceStub(channel)
-            deadline = time.monotonic() + within
-            while True:
-                if self.process.poll() is not None:
-                    pytest.fail(f"workspaces exited: {self.log.read_text(errors='replace')}")
-                try:
-                    await stub.ListWorkspaces(ws_pb2.ListWorkspacesRequest(), timeout=2)
-                    return
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                        return  # serving: it answered
-                    if time.monotonic() > deadline:
-                        raise
-                    await asyncio.sleep(0.2)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+async def workspaces_answer(channel: grpc.aio.Channel) -> None:
+    """Any answer means it serves: a call without a token is refused as UNAUTHENTICATED."""
+    try:
+        await workspaces_pb2_grpc.WorkspacesServiceStub(channel).ListWorkspaces(
+            ws_pb2.ListWorkspacesRequest(), timeout=2
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.UNAUTHENTICATED:
+            raise
 
 
 @pytest.fixture
 async def workspaces_env(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest) -> dict[str, str]:
-    nats_user, nats_password = infra.nats_login("workspaces")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
-    env.update(
+    return service_env(
+        infra,
+        "workspaces",
         {
-            "WIO_DATABASE_URL": infra.database_url,
-            "WIO_NATS_URL": infra.nats_url,
-            "WIO_NATS_USER": nats_user,
-            "WIO_NATS_PASSWORD": nats_password,
-            "WIO_SECRET_KEY": SECRET_KEY,
             "WIO_AUTH_ADDRESS": auth.address,
             "WIO_NODES_ADDRESS": nodes.address,
             "WIO_WORKSPACES_LISTEN": f"127.0.0.1:{free_port()}",
@@ -161,15 +133,13 @@ async def workspaces_env(infra: Any, auth: AuthUnderTest, nodes: NodesUnderTest)
             "WIO_JOB_POLL_SECONDS": "0.2",
             "WIO_JOB_LEASE_SECONDS": "3",
             "WIO_JOB_MAX_BACKOFF_SECONDS": "1",
-            "WIO_LOG_LEVEL": "WARNING",
-        }
+        },
     )
-    return env
 
 
 @pytest.fixture
-def processes() -> Iterator[list[WorkspacesProcess]]:
-    started: list[WorkspacesProcess] = []
+def processes() -> Iterator[list[ServiceProcess]]:
+    started: list[ServiceProcess] = []
     try:
         yield started
     finally:
@@ -179,7 +149,7 @@ def processes() -> Iterator[list[WorkspacesProcess]]:
 
 async def test_a_delete_killed_midway_resumes_when_the_service_restarts(
     workspaces_env: dict[str, str],
-    processes: list[WorkspacesProcess],
+    processes: list[ServiceProcess],
     outage_node: OutageNode,
     nodes: NodesUnderTest,
     auth: AuthUnderTest,
@@ -187,8 +157,8 @@ async def test_a_delete_killed_midway_resumes_when_the_service_restarts(
     tmp_path: Path,
 ) -> None:
     owner = await person(auth, "kill")
-    processes.append(WorkspacesProcess(workspaces_env, tmp_path / "workspaces.log"))
-    await processes[0].wait_ready()
+    processes.append(workspaces_process(workspaces_env, tmp_path / "workspaces.log"))
+    await processes[0].wait_ready(workspaces_answer)
     watcher = await events("wio.workspaces.workspace.>")  # the service made its stream
     async with grpc.aio.insecure_channel(processes[0].address) as channel:
         stub = workspaces_pb2_grpc.WorkspacesServiceStub(channel)
@@ -226,8 +196,8 @@ async def test_a_delete_killed_midway_resumes_when_the_service_restarts(
     # While no process runs, the delete waits.
     assert watcher.matching(PURGED, events_pb2.WorkspacePurgedEvent.FromString, workspace_id=ws.id) == []
 
-    processes.append(WorkspacesProcess(workspaces_env, tmp_path / "workspaces.log"))
-    await processes[1].wait_ready()
+    processes.append(workspaces_process(workspaces_env, tmp_path / "workspaces.log"))
+    await processes[1].wait_ready(workspaces_answer)
     purged = await watcher.wait_for(
         PURGED, events_pb2.WorkspacePurgedEvent.FromString, within=60, workspace_id=ws.id
     )
