@@ -69,7 +69,9 @@ class S3Endpoint:
     network: NetworkPolicy = CHECKED_NODE_NETWORKS
 
     @classmethod
-    def of(cls, node: NodeConnection, network: NetworkPolicy = CHECKED_NODE_NETWORKS) -> S3Endpoint:
+    def of(cls, node: NodeConnection, network: NetworkPolicy) -> S3Endpoint:
+        """A node's endpoint for a service: the networks are always the caller's choice (the users' or
+        the admins', by who set the node up), never a default."""
         return cls(
             endpoint=node.endpoint,
             region=node.region,
