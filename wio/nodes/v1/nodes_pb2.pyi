@@ -410,6 +410,9 @@ class RegisterNodeResponse(_message.Message):
     NODE_FIELD_NUMBER: _builtins.int
     CHECK_FIELD_NUMBER: _builtins.int
     NOTICES_FIELD_NUMBER: _builtins.int
+    HOOK_TOKEN_FIELD_NUMBER: _builtins.int
+    hook_token: _builtins.str
+    """The token the node's storage-event hook presents to the gateway. Shown this once; stored hashed."""
     @_builtins.property
     def node(self) -> Global___Node: ...
     @_builtins.property
@@ -424,10 +427,11 @@ class RegisterNodeResponse(_message.Message):
         node: Global___Node | None = ...,
         check: Global___NodeCheck | None = ...,
         notices: _abc.Iterable[_builtins.str] | None = ...,
+        hook_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "node", b"node"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "node", b"node", "notices", b"notices"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "hook_token", b"hook_token", "node", b"node", "notices", b"notices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -891,3 +895,92 @@ class GetRootAccessResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRootAccessResponse: _TypeAlias = GetRootAccessResponse  # noqa: Y015
+
+@_typing.final
+class RotateHookTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """Name or id."""
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node", b"node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateHookTokenRequest: _TypeAlias = RotateHookTokenRequest  # noqa: Y015
+
+@_typing.final
+class RotateHookTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    HOOK_TOKEN_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    hook_token: _builtins.str
+    """Shown this once; stored hashed."""
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        hook_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hook_token", b"hook_token", "node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RotateHookTokenResponse: _TypeAlias = RotateHookTokenResponse  # noqa: Y015
+
+@_typing.final
+class VerifyHookTokenRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """The node id or name in the hook's path."""
+    token: _builtins.str
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node", b"node", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyHookTokenRequest: _TypeAlias = VerifyHookTokenRequest  # noqa: Y015
+
+@_typing.final
+class VerifyHookTokenResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    valid: _builtins.bool
+    """False for an unknown node and a wrong token alike."""
+    node_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        valid: _builtins.bool = ...,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "valid", b"valid"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyHookTokenResponse: _TypeAlias = VerifyHookTokenResponse  # noqa: Y015

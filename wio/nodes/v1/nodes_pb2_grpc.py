@@ -85,6 +85,11 @@ class NodesServiceStub(object):
                 request_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.DeleteRootRequest.SerializeToString,
                 response_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.DeleteRootResponse.FromString,
                 _registered_method=True)
+        self.RotateHookToken = channel.unary_unary(
+                '/wio.nodes.v1.NodesService/RotateHookToken',
+                request_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenRequest.SerializeToString,
+                response_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenResponse.FromString,
+                _registered_method=True)
 
 
 class NodesServiceServicer(object):
@@ -160,6 +165,14 @@ class NodesServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateHookToken(self, request, context):
+        """The node's operator or an admin: replaces the node's storage-event hook token and shows the new one
+        once; the old one stops working at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -212,6 +225,11 @@ def add_NodesServiceServicer_to_server(servicer, server):
                     servicer.DeleteRoot,
                     request_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.DeleteRootRequest.FromString,
                     response_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.DeleteRootResponse.SerializeToString,
+            ),
+            'RotateHookToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateHookToken,
+                    request_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenRequest.FromString,
+                    response_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -495,6 +513,33 @@ class NodesService(object):
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def RotateHookToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.nodes.v1.NodesService/RotateHookToken',
+            wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenRequest.SerializeToString,
+            wio_dot_nodes_dot_v1_dot_nodes__pb2.RotateHookTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class NodesInternalServiceStub(object):
     """Service-to-service access details. Refused for user callers.
@@ -516,6 +561,11 @@ class NodesInternalServiceStub(object):
                 request_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessRequest.SerializeToString,
                 response_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessResponse.FromString,
                 _registered_method=True)
+        self.VerifyHookToken = channel.unary_unary(
+                '/wio.nodes.v1.NodesInternalService/VerifyHookToken',
+                request_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenRequest.SerializeToString,
+                response_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenResponse.FromString,
+                _registered_method=True)
 
 
 class NodesInternalServiceServicer(object):
@@ -534,6 +584,13 @@ class NodesInternalServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyHookToken(self, request, context):
+        """Whether a storage-event hook call carries the node's current hook token (the gateway asks).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodesInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -546,6 +603,11 @@ def add_NodesInternalServiceServicer_to_server(servicer, server):
                     servicer.GetRootAccess,
                     request_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessRequest.FromString,
                     response_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessResponse.SerializeToString,
+            ),
+            'VerifyHookToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyHookToken,
+                    request_deserializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenRequest.FromString,
+                    response_serializer=wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -603,6 +665,33 @@ class NodesInternalService(object):
             '/wio.nodes.v1.NodesInternalService/GetRootAccess',
             wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessRequest.SerializeToString,
             wio_dot_nodes_dot_v1_dot_nodes__pb2.GetRootAccessResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyHookToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.nodes.v1.NodesInternalService/VerifyHookToken',
+            wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenRequest.SerializeToString,
+            wio_dot_nodes_dot_v1_dot_nodes__pb2.VerifyHookTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

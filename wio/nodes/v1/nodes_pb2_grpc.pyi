@@ -52,6 +52,10 @@ class NodesServiceStub:
     GetRoot: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.GetRootRequest, _nodes_pb2.GetRootResponse]
     DeleteRoot: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.DeleteRootRequest, _nodes_pb2.DeleteRootResponse]
     """The node's operator or an admin; refused while the root holds workspaces."""
+    RotateHookToken: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.RotateHookTokenRequest, _nodes_pb2.RotateHookTokenResponse]
+    """The node's operator or an admin: replaces the node's storage-event hook token and shows the new one
+    once; the old one stops working at once.
+    """
 
 @_typing.type_check_only
 class NodesServiceAsyncStub(NodesServiceStub):
@@ -77,6 +81,10 @@ class NodesServiceAsyncStub(NodesServiceStub):
     GetRoot: _aio.UnaryUnaryMultiCallable[_nodes_pb2.GetRootRequest, _nodes_pb2.GetRootResponse]  # type: ignore[assignment]
     DeleteRoot: _aio.UnaryUnaryMultiCallable[_nodes_pb2.DeleteRootRequest, _nodes_pb2.DeleteRootResponse]  # type: ignore[assignment]
     """The node's operator or an admin; refused while the root holds workspaces."""
+    RotateHookToken: _aio.UnaryUnaryMultiCallable[_nodes_pb2.RotateHookTokenRequest, _nodes_pb2.RotateHookTokenResponse]  # type: ignore[assignment]
+    """The node's operator or an admin: replaces the node's storage-event hook token and shows the new one
+    once; the old one stops working at once.
+    """
 
 class NodesServiceServicer(metaclass=_abc_1.ABCMeta):
     """Storage nodes (S3 endpoints) and the roots on them where wio manages workspaces."""
@@ -160,6 +168,16 @@ class NodesServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_nodes_pb2.DeleteRootResponse, _abc.Awaitable[_nodes_pb2.DeleteRootResponse]]:
         """The node's operator or an admin; refused while the root holds workspaces."""
 
+    @_abc_1.abstractmethod
+    def RotateHookToken(
+        self,
+        request: _nodes_pb2.RotateHookTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_nodes_pb2.RotateHookTokenResponse, _abc.Awaitable[_nodes_pb2.RotateHookTokenResponse]]:
+        """The node's operator or an admin: replaces the node's storage-event hook token and shows the new one
+        once; the old one stops working at once.
+        """
+
 def add_NodesServiceServicer_to_server(servicer: NodesServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class NodesInternalServiceStub:
@@ -171,6 +189,8 @@ class NodesInternalServiceStub:
     def __new__(cls, channel: _aio.Channel) -> NodesInternalServiceAsyncStub: ...
     GetNodeAccess: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.GetNodeAccessRequest, _nodes_pb2.GetNodeAccessResponse]
     GetRootAccess: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.GetRootAccessRequest, _nodes_pb2.GetRootAccessResponse]
+    VerifyHookToken: _grpc.UnaryUnaryMultiCallable[_nodes_pb2.VerifyHookTokenRequest, _nodes_pb2.VerifyHookTokenResponse]
+    """Whether a storage-event hook call carries the node's current hook token (the gateway asks)."""
 
 @_typing.type_check_only
 class NodesInternalServiceAsyncStub(NodesInternalServiceStub):
@@ -179,6 +199,8 @@ class NodesInternalServiceAsyncStub(NodesInternalServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetNodeAccess: _aio.UnaryUnaryMultiCallable[_nodes_pb2.GetNodeAccessRequest, _nodes_pb2.GetNodeAccessResponse]  # type: ignore[assignment]
     GetRootAccess: _aio.UnaryUnaryMultiCallable[_nodes_pb2.GetRootAccessRequest, _nodes_pb2.GetRootAccessResponse]  # type: ignore[assignment]
+    VerifyHookToken: _aio.UnaryUnaryMultiCallable[_nodes_pb2.VerifyHookTokenRequest, _nodes_pb2.VerifyHookTokenResponse]  # type: ignore[assignment]
+    """Whether a storage-event hook call carries the node's current hook token (the gateway asks)."""
 
 class NodesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
     """Service-to-service access details. Refused for user callers."""
@@ -196,5 +218,13 @@ class NodesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _nodes_pb2.GetRootAccessRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_nodes_pb2.GetRootAccessResponse, _abc.Awaitable[_nodes_pb2.GetRootAccessResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def VerifyHookToken(
+        self,
+        request: _nodes_pb2.VerifyHookTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_nodes_pb2.VerifyHookTokenResponse, _abc.Awaitable[_nodes_pb2.VerifyHookTokenResponse]]:
+        """Whether a storage-event hook call carries the node's current hook token (the gateway asks)."""
 
 def add_NodesInternalServiceServicer_to_server(servicer: NodesInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

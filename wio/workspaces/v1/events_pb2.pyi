@@ -217,3 +217,35 @@ class CredentialsIssuedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CredentialsIssuedEvent: _TypeAlias = CredentialsIssuedEvent  # noqa: Y015
+
+@_typing.final
+class RootImportedEvent(_message.Message):
+    """Subject: wio.workspaces.root.imported (an unmanaged root's folders became workspaces; the indexer crawls it)"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    ROOT_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_IDS_FIELD_NUMBER: _builtins.int
+    root_id: _builtins.str
+    node_id: _builtins.str
+    @_builtins.property
+    def meta(self) -> _meta_pb2.EventMeta: ...
+    @_builtins.property
+    def workspace_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        meta: _meta_pb2.EventMeta | None = ...,
+        root_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        workspace_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "node_id", b"node_id", "root_id", b"root_id", "workspace_ids", b"workspace_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RootImportedEvent: _TypeAlias = RootImportedEvent  # noqa: Y015

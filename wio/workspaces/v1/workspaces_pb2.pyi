@@ -917,17 +917,23 @@ class ListAccessibleWorkspacesRequest(_message.Message):
 
     USER_ID_FIELD_NUMBER: _builtins.int
     MIN_PERMISSION_FIELD_NUMBER: _builtins.int
+    KNOWN_REVISION_FIELD_NUMBER: _builtins.int
     user_id: _builtins.str
     min_permission: Global___Permission.ValueType
+    known_revision: _builtins.str
+    """The revision of a list the caller holds: when the user's rights have not changed since, the answer
+    says `unchanged` and carries no list.
+    """
     def __init__(
         self,
         *,
         user_id: _builtins.str = ...,
         min_permission: Global___Permission.ValueType = ...,
+        known_revision: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["min_permission", b"min_permission", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["known_revision", b"known_revision", "min_permission", b"min_permission", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -942,11 +948,21 @@ class AccessibleWorkspace(_message.Message):
     BUCKET_FIELD_NUMBER: _builtins.int
     PREFIX_FIELD_NUMBER: _builtins.int
     PERMISSION_FIELD_NUMBER: _builtins.int
+    OWNER_USERNAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    ROOT_ID_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
     workspace_id: _builtins.str
     node_id: _builtins.str
     bucket: _builtins.str
     prefix: _builtins.str
     permission: Global___Permission.ValueType
+    owner_username: _builtins.str
+    name: _builtins.str
+    node_name: _builtins.str
+    root_id: _builtins.str
+    owner_id: _builtins.str
     def __init__(
         self,
         *,
@@ -955,10 +971,15 @@ class AccessibleWorkspace(_message.Message):
         bucket: _builtins.str = ...,
         prefix: _builtins.str = ...,
         permission: Global___Permission.ValueType = ...,
+        owner_username: _builtins.str = ...,
+        name: _builtins.str = ...,
+        node_name: _builtins.str = ...,
+        root_id: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "node_id", b"node_id", "permission", b"permission", "prefix", b"prefix", "workspace_id", b"workspace_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "name", b"name", "node_id", b"node_id", "node_name", b"node_name", "owner_id", b"owner_id", "owner_username", b"owner_username", "permission", b"permission", "prefix", b"prefix", "root_id", b"root_id", "workspace_id", b"workspace_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -969,12 +990,192 @@ class ListAccessibleWorkspacesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WORKSPACES_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    revision: _builtins.str
+    """Changes whenever what the user may reach changes (the counters the credential path checks)."""
+    unchanged: _builtins.bool
+    """True when known_revision is still current; workspaces is then empty."""
     @_builtins.property
     def workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessibleWorkspace]: ...
     def __init__(
         self,
         *,
         workspaces: _abc.Iterable[Global___AccessibleWorkspace] | None = ...,
+        revision: _builtins.str = ...,
+        unchanged: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revision", b"revision", "unchanged", b"unchanged", "workspaces", b"workspaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAccessibleWorkspacesResponse: _TypeAlias = ListAccessibleWorkspacesResponse  # noqa: Y015
+
+@_typing.final
+class IssueListingCredentialsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_USER_ID_FIELD_NUMBER: _builtins.int
+    ON_BEHALF_OF_ADMIN_FIELD_NUMBER: _builtins.int
+    root_id: _builtins.str
+    """Exactly one of the two."""
+    workspace_id: _builtins.str
+    on_behalf_of_user_id: _builtins.str
+    """The user who asked for the crawl, checked as the rules say (a workspace: a reader; a root: the node's
+    operator or an admin). Empty for the indexer's own work (imports, scheduled verifies).
+    """
+    on_behalf_of_admin: _builtins.bool
+    def __init__(
+        self,
+        *,
+        root_id: _builtins.str = ...,
+        workspace_id: _builtins.str = ...,
+        on_behalf_of_user_id: _builtins.str = ...,
+        on_behalf_of_admin: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["on_behalf_of_admin", b"on_behalf_of_admin", "on_behalf_of_user_id", b"on_behalf_of_user_id", "root_id", b"root_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueListingCredentialsRequest: _TypeAlias = IssueListingCredentialsRequest  # noqa: Y015
+
+@_typing.final
+class WorkspaceLocation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    ROOT_ID_FIELD_NUMBER: _builtins.int
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    OWNER_ID_FIELD_NUMBER: _builtins.int
+    OWNER_USERNAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    workspace_id: _builtins.str
+    root_id: _builtins.str
+    node_id: _builtins.str
+    bucket: _builtins.str
+    prefix: _builtins.str
+    """Ends with '/'."""
+    owner_id: _builtins.str
+    owner_username: _builtins.str
+    name: _builtins.str
+    node_name: _builtins.str
+    def __init__(
+        self,
+        *,
+        workspace_id: _builtins.str = ...,
+        root_id: _builtins.str = ...,
+        node_id: _builtins.str = ...,
+        bucket: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        owner_id: _builtins.str = ...,
+        owner_username: _builtins.str = ...,
+        name: _builtins.str = ...,
+        node_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket", b"bucket", "name", b"name", "node_id", b"node_id", "node_name", b"node_name", "owner_id", b"owner_id", "owner_username", b"owner_username", "prefix", b"prefix", "root_id", b"root_id", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WorkspaceLocation: _TypeAlias = WorkspaceLocation  # noqa: Y015
+
+@_typing.final
+class IssueListingCredentialsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    ACCESS_KEY_FIELD_NUMBER: _builtins.int
+    SECRET_KEY_FIELD_NUMBER: _builtins.int
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    BUCKET_FIELD_NUMBER: _builtins.int
+    PREFIX_FIELD_NUMBER: _builtins.int
+    ROOT_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACES_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    node_name: _builtins.str
+    endpoint: _builtins.str
+    region: _builtins.str
+    access_key: _builtins.str
+    secret_key: _builtins.str
+    session_token: _builtins.str
+    bucket: _builtins.str
+    """What the credentials may list: ListBucket on this bucket under this prefix, nothing else."""
+    prefix: _builtins.str
+    root_id: _builtins.str
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkspaceLocation]:
+        """The usable workspaces inside that prefix."""
+
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        node_name: _builtins.str = ...,
+        endpoint: _builtins.str = ...,
+        region: _builtins.str = ...,
+        access_key: _builtins.str = ...,
+        secret_key: _builtins.str = ...,
+        session_token: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        bucket: _builtins.str = ...,
+        prefix: _builtins.str = ...,
+        root_id: _builtins.str = ...,
+        workspaces: _abc.Iterable[Global___WorkspaceLocation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_key", b"access_key", "bucket", b"bucket", "endpoint", b"endpoint", "expires_at", b"expires_at", "node_id", b"node_id", "node_name", b"node_name", "prefix", b"prefix", "region", b"region", "root_id", b"root_id", "secret_key", b"secret_key", "session_token", b"session_token", "workspaces", b"workspaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueListingCredentialsResponse: _TypeAlias = IssueListingCredentialsResponse  # noqa: Y015
+
+@_typing.final
+class ListWorkspaceLocationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWorkspaceLocationsRequest: _TypeAlias = ListWorkspaceLocationsRequest  # noqa: Y015
+
+@_typing.final
+class ListWorkspaceLocationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___WorkspaceLocation]: ...
+    def __init__(
+        self,
+        *,
+        workspaces: _abc.Iterable[Global___WorkspaceLocation] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -982,7 +1183,7 @@ class ListAccessibleWorkspacesResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ListAccessibleWorkspacesResponse: _TypeAlias = ListAccessibleWorkspacesResponse  # noqa: Y015
+Global___ListWorkspaceLocationsResponse: _TypeAlias = ListWorkspaceLocationsResponse  # noqa: Y015
 
 @_typing.final
 class CountRootWorkspacesRequest(_message.Message):

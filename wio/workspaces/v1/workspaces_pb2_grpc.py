@@ -644,6 +644,16 @@ class WorkspacesInternalServiceStub(object):
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesRequest.SerializeToString,
                 response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesResponse.FromString,
                 _registered_method=True)
+        self.IssueListingCredentials = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesInternalService/IssueListingCredentials',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsResponse.FromString,
+                _registered_method=True)
+        self.ListWorkspaceLocations = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesInternalService/ListWorkspaceLocations',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.FromString,
+                _registered_method=True)
 
 
 class WorkspacesInternalServiceServicer(object):
@@ -664,6 +674,21 @@ class WorkspacesInternalServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueListingCredentials(self, request, context):
+        """Read-only (list) credentials for a root or one workspace, brokered through the node's STS like a
+        user's, and the workspaces inside (the indexer's crawl: it never holds a node's own keys).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWorkspaceLocations(self, request, context):
+        """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkspacesInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -676,6 +701,16 @@ def add_WorkspacesInternalServiceServicer_to_server(servicer, server):
                     servicer.CountRootWorkspaces,
                     request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesRequest.FromString,
                     response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesResponse.SerializeToString,
+            ),
+            'IssueListingCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueListingCredentials,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsResponse.SerializeToString,
+            ),
+            'ListWorkspaceLocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWorkspaceLocations,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -733,6 +768,60 @@ class WorkspacesInternalService(object):
             '/wio.workspaces.v1.WorkspacesInternalService/CountRootWorkspaces',
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesRequest.SerializeToString,
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CountRootWorkspacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueListingCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesInternalService/IssueListingCredentials',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueListingCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWorkspaceLocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesInternalService/ListWorkspaceLocations',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -200,6 +200,12 @@ class WorkspacesInternalServiceStub:
     """The workspaces a user can access at a minimum permission (the indexer's search filter)."""
     CountRootWorkspaces: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.CountRootWorkspacesRequest, _workspaces_pb2.CountRootWorkspacesResponse]
     """How many workspaces a root holds (nodes refuses to delete a root in use)."""
+    IssueListingCredentials: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.IssueListingCredentialsRequest, _workspaces_pb2.IssueListingCredentialsResponse]
+    """Read-only (list) credentials for a root or one workspace, brokered through the node's STS like a
+    user's, and the workspaces inside (the indexer's crawl: it never holds a node's own keys).
+    """
+    ListWorkspaceLocations: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.ListWorkspaceLocationsRequest, _workspaces_pb2.ListWorkspaceLocationsResponse]
+    """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
 
 @_typing.type_check_only
 class WorkspacesInternalServiceAsyncStub(WorkspacesInternalServiceStub):
@@ -210,6 +216,12 @@ class WorkspacesInternalServiceAsyncStub(WorkspacesInternalServiceStub):
     """The workspaces a user can access at a minimum permission (the indexer's search filter)."""
     CountRootWorkspaces: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.CountRootWorkspacesRequest, _workspaces_pb2.CountRootWorkspacesResponse]  # type: ignore[assignment]
     """How many workspaces a root holds (nodes refuses to delete a root in use)."""
+    IssueListingCredentials: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.IssueListingCredentialsRequest, _workspaces_pb2.IssueListingCredentialsResponse]  # type: ignore[assignment]
+    """Read-only (list) credentials for a root or one workspace, brokered through the node's STS like a
+    user's, and the workspaces inside (the indexer's crawl: it never holds a node's own keys).
+    """
+    ListWorkspaceLocations: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.ListWorkspaceLocationsRequest, _workspaces_pb2.ListWorkspaceLocationsResponse]  # type: ignore[assignment]
+    """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
 
 class WorkspacesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
     """Service-to-service questions. Refused for user callers."""
@@ -229,5 +241,23 @@ class WorkspacesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workspaces_pb2.CountRootWorkspacesResponse, _abc.Awaitable[_workspaces_pb2.CountRootWorkspacesResponse]]:
         """How many workspaces a root holds (nodes refuses to delete a root in use)."""
+
+    @_abc_1.abstractmethod
+    def IssueListingCredentials(
+        self,
+        request: _workspaces_pb2.IssueListingCredentialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_pb2.IssueListingCredentialsResponse, _abc.Awaitable[_workspaces_pb2.IssueListingCredentialsResponse]]:
+        """Read-only (list) credentials for a root or one workspace, brokered through the node's STS like a
+        user's, and the workspaces inside (the indexer's crawl: it never holds a node's own keys).
+        """
+
+    @_abc_1.abstractmethod
+    def ListWorkspaceLocations(
+        self,
+        request: _workspaces_pb2.ListWorkspaceLocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_pb2.ListWorkspaceLocationsResponse, _abc.Awaitable[_workspaces_pb2.ListWorkspaceLocationsResponse]]:
+        """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
 
 def add_WorkspacesInternalServiceServicer_to_server(servicer: WorkspacesInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
