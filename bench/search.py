@@ -30,10 +30,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.stack import percentile
-from services.common.db import make_engine, make_read_engine, migrate
+from services.common.db import make_engine, migrate
 from services.indexer.domain.models import ObjectRecord, SearchQuery
 from services.indexer.storage import tables
-from services.indexer.storage.pg_index import PgObjectIndex, copy_records, recount
+from services.indexer.storage.pg_index import PgObjectIndex, copy_records, recount, search_engine
 
 MIGRATIONS = Path(tables.__file__).parent / "migrations"
 SYLLABLES = [
@@ -227,7 +227,7 @@ async def run(
     database_url: str, n: int, readable_count: int, queries: int, fill: bool
 ) -> dict[str, list[float]]:
     engine = make_engine(database_url)
-    read = make_read_engine(database_url)
+    read = search_engine(database_url)
     try:
         await migrate(engine, tables.SCHEMA, MIGRATIONS, tables.metadata)
         ids_rng = random.Random(5)

@@ -14,7 +14,7 @@ from services.indexer.config import IndexerSettings
 from services.indexer.domain.ports import ObjectIndex
 from services.indexer.domain.search import IndexSearch
 from services.indexer.storage.clients.workspaces import WorkspacesClient
-from services.indexer.storage.pg_index import PgObjectIndex
+from services.indexer.storage.pg_index import PgObjectIndex, search_engine
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
@@ -24,7 +24,9 @@ SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_
 
 async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
     """The backend WIO_INDEXER_BACKEND names; the one place that chooses."""
-    index = PgObjectIndex(runtime.engine, runtime.read_engine)
+    reads = search_engine(settings.common.database_url)
+    runtime.closers.append(reads.dispose)
+    index = PgObjectIndex(runtime.engine, reads)
     runtime.closers.append(index.close)
     return index
 
