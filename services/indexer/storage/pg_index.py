@@ -431,15 +431,9 @@ class PgObjectIndex:
                 ":after_bucket, :after_key)"
             )
             params.update(after_value=value, after_node=node_id, after_bucket=bucket, after_key=key)
-        ordered = column
-        only_substrings = bool(terms) and all(t.kind is TermKind.SUBSTRING for t in terms)
-        if only_substrings and query.sort is SortField.PATH:
-            # The planner cannot tell how rare a substring is: walking the path index for a rare one can
-            # read most of the table. Sorting an expression makes it find the matches (trigrams) first.
-            ordered = "(path || '')"
         sql = (
             f"SELECT {COLUMNS} FROM {S}.objects WHERE {' AND '.join(where)} "
-            f"ORDER BY {ordered} {direction}, node_id {direction}, bucket {direction}, key {direction} "
+            f"ORDER BY {column} {direction}, node_id {direction}, bucket {direction}, key {direction} "
             "LIMIT :limit"
         )
         async with self._read.connect() as conn:
