@@ -31,7 +31,7 @@ from services.indexer.domain.models import (
     WriteCounts,
     record_for,
 )
-from services.indexer.domain.ports import ObjectIndex
+from services.indexer.domain.ports import CrawlLedger, ObjectIndex
 from services.indexer.storage import tables
 from services.indexer.storage.ledger import PgCrawlLedger
 from services.indexer.storage.pg_index import PgObjectIndex
@@ -420,7 +420,7 @@ async def test_concurrent_writers_events_and_sweeps_keep_counters_exact(indexer_
 
 
 async def test_crawl_ledger_resumes_checkpoints_and_records_status(indexer_engine: AsyncEngine) -> None:
-    ledger = PgCrawlLedger(indexer_engine)
+    ledger: CrawlLedger = PgCrawlLedger(indexer_engine)
     root, workspace, node = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     crawl = await ledger.begin("crawl", root, workspace, node, "data", "alice/ws/")
     assert (crawl.resume_after, crawl.objects) == ("", 0)
