@@ -484,3 +484,13 @@ async def test_queries_split_words_as_the_index_does(indexer_engine: AsyncEngine
                 for word in part.replace("(", " ").replace(")", " ").split()
             }
             assert set(stored) == typed, path
+
+
+async def test_records_live_on_half_full_pages(indexer_engine: AsyncEngine) -> None:
+    async with indexer_engine.connect() as conn:
+        options = (
+            await conn.execute(
+                text("SELECT reloptions FROM pg_class WHERE oid = 'indexer.objects'::regclass")
+            )
+        ).scalar_one()
+    assert "fillfactor=50" in options
