@@ -195,6 +195,15 @@ def start_nats(
     return NatsServer(port, store, credentials, process)
 
 
+def reload_nats(store: Path, port: int, credentials: NatsCredentials, process: ManagedProcess) -> None:
+    """Write the config anew (users added since the server started, e.g. the gateway's) and make the
+    running server read it (SIGHUP): connected clients stay connected."""
+    import signal
+
+    write_server_config(store / "nats.conf", server_config(port, store, credentials))
+    process.send(signal.SIGHUP)
+
+
 def password_variable(user: str) -> str:
     return f"WIO_NATS_{user.upper()}_PASSWORD"
 

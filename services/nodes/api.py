@@ -20,9 +20,7 @@ class NodesApi(nodes_pb2_grpc.NodesServiceServicer):
         request: nodes_pb2.RegisterNodeRequest,
         context: ServicerContext[nodes_pb2.RegisterNodeRequest, nodes_pb2.RegisterNodeResponse],
     ) -> nodes_pb2.RegisterNodeResponse:
-        node, check, notices, token = await self.nodes.register_node(
-            require_caller(), settings_from(request)
-        )
+        node, check, notices, token = await self.nodes.register_node(require_caller(), settings_from(request))
         return nodes_pb2.RegisterNodeResponse(
             node=node_pb(node, True), check=check_pb(check), notices=notices, hook_token=token
         )

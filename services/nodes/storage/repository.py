@@ -115,7 +115,8 @@ class SqlNodesRepository:
         return [self._node(r) for r in rows]
 
     async def set_hook_token(self, node_id: str, token_hash: str) -> None:
-        await self.s.execute(update(t.nodes).where(t.nodes.c.id == node_id).values(hook_token_hash=token_hash))
+        query = update(t.nodes).where(t.nodes.c.id == node_id).values(hook_token_hash=token_hash)
+        await self.s.execute(query)
 
     async def hook_token(self, ref: str) -> tuple[str, str | None] | None:
         column = t.nodes.c.id if is_uuid(ref) else t.nodes.c.name
