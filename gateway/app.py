@@ -56,7 +56,28 @@ async def connect(settings: GatewaySettings) -> Connections:
         NodesHookVerifier(nodes_channel, auth, settings.call_timeout_seconds), settings.hook_cache_seconds
     )
     publisher = IngestPublisher(nc.jetstream(), settings.publish_timeout_seconds)
-    return Connections(HookRoutes(verifier, publisher, settings.hook_max_bytes), closers)
+    return Connections(HookRoutes(verifier, publisher, body_limit(settings, nc.max_payload)), closers)
+
+
+# Room for the subject, headers and protocol line of a publish, besides the body.
+PUBLISH_OVERHEAD = 4096
+
+
+def body_limit(settings: GatewaySettings, max_payload: int) -> int:
+    """The body cap: the setting, unless the NATS server takes less in one message (its max_payload,
+    1 MiB by default; the launcher's NATS takes more), which a larger body would exceed and make the
+    server drop the connection."""
+    room = max_payload - PUBLISH_OVERHEAD
+    if 0 < room < settings.hook_max_bytes:
+        log.warning(
+            "WIO_GATEWAY_HOOK_MAX_BYTES=%d is more than NATS takes in one message (max_payload %d):"
+            " storage-event bodies are limited to %d bytes",
+            settings.hook_max_bytes,
+            max_payload,
+            room,
+        )
+        return room
+    return settings.hook_max_bytes
 
 
 async def healthz(request: Request) -> Response:

@@ -151,6 +151,8 @@ async def gateway(infra: Any, auth: Any, nodes: Any) -> AsyncIterator[GatewayUnd
         service_api_key=await gateway_key(auth),
         # Short, so tests see a rotated-out token refused soon.
         hook_cache_seconds=1.0,
+        # Below any NATS server's max_payload (1 MiB by default), so the cap is exactly this one.
+        hook_max_bytes=256 * 1024,
     )
     async with run_gateway(settings) as running:
         yield running
