@@ -7,6 +7,7 @@ SeaweedFS whose webhook points at the gateway arrives in WIO_INGEST with no manu
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import time
@@ -221,6 +222,66 @@ async def test_nats_without_the_stream_or_down_answers_503_in_bounded_time(
             assert json.loads(answer)["code"] == 14
     finally:
         await asyncio.to_thread(nats_server.stop)
+
+
+def minio_event(bucket: str, key: str) -> bytes:
+    """A body shaped as MinIO documents its webhook's (one S3 event record; the key URL-encoded). No
+    MinIO server can run here, so this stands in for one."""
+    record = {
+        "eventVersion": "2.0",
+        "eventSource": "minio:s3",
+        "awsRegion": "",
+        "eventTime": "2026-11-30T10:00:00.000Z",
+        "eventName": "s3:ObjectCreated:Put",
+        "userIdentity": {"principalId": "minioadmin"},
+        "requestParameters": {"sourceIPAddress": "10.0.0.5"},
+        "responseElements": {"x-amz-request-id": "187B4E2F5C3D9A10", "x-minio-origin-endpoint": ""},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "Config",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "minioadmin"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": {
+                "key": key.replace("/", "%2F").replace(" ", "+"),
+                "size": 8,
+                "eTag": "0123456789abcdef0123456789abcdef",
+                "contentType": "text/csv",
+                "sequencer": "187B4E2F5C3D9A10",
+            },
+        },
+    }
+    return json.dumps(
+        {"EventName": "s3:ObjectCreated:Put", "Key": f"{bucket}/{key}", "Records": [record]}
+    ).encode()
+
+
+async def test_minio_webhook_requests_are_taken(
+    gateway: GatewayUnderTest, hook_node: tuple[str, str, str], events: Any
+) -> None:
+    """What MinIO's webhook target sends: a HEAD to the endpoint first (any answer means reachable), then
+    POSTs with `Authorization: Bearer <auth_token>` (a one-word auth_token gets `Bearer ` prepended, a
+    two-word one is sent as it is)."""
+    node_id, _name, token = hook_node
+    watcher = await events("wio.ingest.>")
+    conn_status = await asyncio.to_thread(_head, gateway.port, f"/hooks/s3/{node_id}")
+    assert conn_status == 405
+    marker = uuid.uuid4().hex
+    body = minio_event("lab-data", f"runs/{marker}/a b.csv")
+    assert (await gateway.hook(node_id, body, token))[0] == 204
+    (message,) = await wait_for(watcher, marker)
+    assert message.data == body and message.headers == {NODE_ID_HEADER: node_id}
+
+
+def _head(port: int, path: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("HEAD", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 @pytest.mark.unit
