@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,7 +200,7 @@ def _storage_event_arrived(state_dir: Path, key: str) -> None:
         try:
             js = nc.jetstream()
             sub = await js.subscribe("wio.ingest.>", stream="WIO_INGEST", ordered_consumer=True)
-            found = []
+            found: list[Any] = []
             deadline = time.monotonic() + 30
             while not found and time.monotonic() < deadline:
                 try:
