@@ -222,9 +222,10 @@ def main() -> None:
         verdict = "ok" if ratio >= TARGET_RATIO else f"UNDER {TARGET_RATIO}"
         print(f"crawl / listing                 {ratio:>10.2f}  (target >= {TARGET_RATIO}: {verdict})")
         quarter, full = listed // 4, listed
+        at_quarter, at_full = memory.marks.get(quarter, 0.0), memory.marks.get(full, memory.peak)
         print(
-            f"indexer resident memory: {memory.start_mb:.1f} MB before, peak {memory.marks.get(quarter, 0):.1f} MB "
-            f"by {quarter:,} objects, peak {memory.marks.get(full, memory.peak):.1f} MB by {full:,} objects"
+            f"indexer resident memory: {memory.start_mb:.1f} MB before, peak {at_quarter:.1f} MB by "
+            f"{quarter:,} objects, peak {at_full:.1f} MB by {full:,} objects"
         )
 
 
