@@ -1,27 +1,85 @@
-"""Composition root of the indexer service.
-
-Its domain RPCs are not built yet: it serves health and reflection, verifies tokens and owns its schema.
-"""
+"""Composition root of the indexer service."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.common.config import CommonSettings
+import grpc
+
 from services.common.server import Runtime, Service, auth_client, serve, start_service
+from services.common.tls import client_channel
+from services.indexer.api import IndexerCrawlApi
+from services.indexer.config import IndexerSettings
+from services.indexer.domain.crawl import Crawler, CrawlSettings
+from services.indexer.domain.models import Location
+from services.indexer.domain.schedule import CrawlSchedule
+from services.indexer.domain.status import IndexStatusReader
+from services.indexer.storage.clients.workspaces import WorkspacesClient
+from services.indexer.storage.crawl_records import SqlCrawlRecords, events_writer
+from services.indexer.storage.ledger import PgCrawlLedger
+from services.indexer.storage.lister import MinioLister
+from services.indexer.storage.pg_index import PgObjectIndex
 from services.indexer.storage.tables import metadata
+from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
+SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name,)
 
 
-async def build(runtime: Runtime) -> Service[None]:
+async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]:
+    common = settings.common
     auth = auth_client(runtime)
-    return Service(runtime, None, servicers=[], service_names=[], fetch_jwks=auth.fetch_jwks)
+    workspaces_channel = client_channel(settings.workspaces_address, common.tls)
+    runtime.closers.append(workspaces_channel.close)
+    directory = WorkspacesClient(workspaces_channel, auth)
+    index = PgObjectIndex(runtime.engine, runtime.read_engine)
+    runtime.closers.append(index.close)
+    ledger = PgCrawlLedger(runtime.engine)
+    crawl = settings.crawl
+    lister = MinioLister(crawl.networks, crawl.page_size, crawl.queue_pages, crawl.s3_timeout_seconds)
+
+    async def close_lister() -> None:
+        lister.close()
+
+    runtime.closers.append(close_lister)
+    records = SqlCrawlRecords(runtime.read_engine, ledger)
+    crawler = Crawler(
+        index,
+        ledger,
+        directory,
+        lister,
+        records,
+        events_writer(runtime.sessions, runtime.outbox),
+        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages),
+    )
+
+    async def readable(user_id: str) -> tuple[Location, ...]:
+        answer = await directory.accessible(user_id, "")
+        return answer.locations if answer is not None else ()
+
+    status = IndexStatusReader(readable, index, records, crawler)
+    # Started after the RPCs' storage, stopped before it: it resumes unfinished crawls at once.
+    schedule = CrawlSchedule(crawler, records.roots_due, crawl.verify_interval_seconds, crawl.retry_seconds)
+
+    def add(server: grpc.aio.Server) -> None:
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerCrawlApi(crawler, status), server)
+
+    return Service(
+        runtime,
+        crawler,
+        servicers=[add],
+        service_names=SERVICE_NAMES,
+        fetch_jwks=auth.fetch_jwks,
+        subscribers=[schedule],
+    )
 
 
-async def start(settings: CommonSettings) -> Service[None]:
-    return await start_service(settings, metadata, MIGRATIONS, build)
+async def start(settings: IndexerSettings) -> Service[Crawler]:
+    async def built(runtime: Runtime) -> Service[Crawler]:
+        return await build(settings, runtime)
+
+    return await start_service(settings.common, metadata, MIGRATIONS, built)
 
 
-async def run(settings: CommonSettings) -> None:
+async def run(settings: IndexerSettings) -> None:
     await serve(await start(settings))
