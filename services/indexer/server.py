@@ -62,7 +62,9 @@ async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]
     schedule = CrawlSchedule(crawler, records.roots_due, crawl.verify_interval_seconds, crawl.retry_seconds)
 
     def add(server: grpc.aio.Server) -> None:
-        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerCrawlApi(crawler, status), server)
+        # Search and totals join this servicer when they land; until then grpc answers UNIMPLEMENTED.
+        api = IndexerCrawlApi(crawler, status)  # type: ignore[abstract]
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(api, server)
 
     return Service(
         runtime,
