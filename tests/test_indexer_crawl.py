@@ -82,7 +82,7 @@ async def indexer(
     key = await _service_key(auth, "indexer")
     service = await indexer_server.start(indexer_settings(infra, address, auth, key, workspaces.address))
     async with serving(service) as channel:
-        yield IndexerUnderTest(address, service.runtime, service.app, channel)
+        yield IndexerUnderTest(address, service.runtime, service.app.crawler, channel)
 
 
 # --- helpers ------------------------------------------------------------------------------------------

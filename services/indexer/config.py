@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from services.common.config import CommonSettings, ConfigError, env, env_float, env_int, load_common
 from services.common.netguard import NetworkPolicy, node_networks, node_networks_from_env
 
+BACKENDS = ("postgres",)
+
 
 @dataclass(frozen=True)
 class CrawlConfig:
@@ -29,10 +31,15 @@ class CrawlConfig:
 class IndexerSettings:
     common: CommonSettings
     workspaces_address: str
+    # Where the records live: "postgres" (the indexer's own schema).
+    backend: str = "postgres"
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
 
 
 def load() -> IndexerSettings:
+    backend = env("WIO_INDEXER_BACKEND", "postgres")
+    if backend not in BACKENDS:
+        raise ConfigError(f"WIO_INDEXER_BACKEND must be one of {', '.join(BACKENDS)}")
     page_size = env_int("WIO_INDEXER_PAGE_SIZE", 1000)
     if not 1 <= page_size <= 10000:
         raise ConfigError("WIO_INDEXER_PAGE_SIZE must lie between 1 and 10000")
@@ -42,6 +49,7 @@ def load() -> IndexerSettings:
     return IndexerSettings(
         common=load_common("indexer"),
         workspaces_address=env("WIO_WORKSPACES_ADDRESS", "127.0.0.1:50153"),
+        backend=backend,
         crawl=CrawlConfig(
             page_size=page_size,
             queue_pages=max(1, env_int("WIO_INDEXER_QUEUE_PAGES", 4)),
