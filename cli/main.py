@@ -74,6 +74,9 @@ class WioGroup(LazyGroup):
         "shares": Entry(
             _COMMANDS + "shares", "app", "Shares: list the ones you made or received, change and revoke them."
         ),
+        "events": Entry(
+            _COMMANDS + "events", "app", "Events: watch what the services announce, as it happens (admins)."
+        ),
     }
 
 
