@@ -63,7 +63,7 @@ def denied(call: Any) -> bool:
     try:
         call()
     except ClientError as exc:
-        return exc.response["Error"]["Code"] == "AccessDenied"
+        return bool(exc.response["Error"]["Code"] == "AccessDenied")
     return False
 
 

@@ -328,6 +328,9 @@ async def _tail(
                     ),
                     CONNECT_SECONDS,
                 )
+                # nats-py re-creates an ordered consumer from this config after a gap, by start sequence;
+                # a start time left in it would make the server refuse that.
+                consumer.opt_start_time = None
             except NotFoundError:
                 note(f"stream {stream} does not exist yet (its service has not started): skipped")
             except BadRequestError as exc:
