@@ -536,6 +536,8 @@ def main() -> int:
             print(f"stale: {path.relative_to(ROOT)}", file=sys.stderr)
         if outdated:
             print("run `.venv/bin/python scripts/gen_event_docs.py`", file=sys.stderr)
+        elif not generated.problems:
+            print("docs/events.md and cli/event_types.py are up to date")
         return 1 if outdated or generated.problems else 0
     for path, text in generated.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
