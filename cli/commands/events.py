@@ -189,17 +189,26 @@ def _nats_options(config: Any) -> dict[str, Any]:
     return options
 
 
+def _shown(url: str) -> str:
+    """The URL without any user or password written into it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or 4222}"
+
+
 async def _connect(config: Any) -> Any:
     """The connection, or a clear error: a refused login, or a NATS that does not answer (nats-py would
     retry either forever). Once connected, it reconnects without end."""
     import asyncio
+    import contextlib
 
     import nats
 
     from cli.errors import EXIT_AUTH, EXIT_UNAVAILABLE, CliError
 
     options = _nats_options(config)
-    where = options["servers"][0]
+    where = _shown(options["servers"][0])
     loop = asyncio.get_running_loop()
     first_error: asyncio.Future[Exception] = loop.create_future()
     connected = False
@@ -220,17 +229,16 @@ async def _connect(config: Any) -> Any:
     )
     waiting: set[asyncio.Future[Any]] = {attempt, first_error}
     done, _ = await asyncio.wait(waiting, timeout=CONNECT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-    if attempt in done:
+    if attempt in done and attempt.exception() is None:
         connected = True
         return attempt.result()
     attempt.cancel()
-    try:
-        await attempt
-    except BaseException:  # noqa: S110 - it was given up; only an early connection needs closing
-        pass
-    else:
-        await attempt.result().close()
-    error = first_error.result() if first_error.done() else None
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        # It was given up: only a connection made just then needs closing.
+        await (await attempt).close()
+    error: BaseException | None = first_error.result() if first_error.done() else None
+    if error is None and attempt.done() and not attempt.cancelled():
+        error = attempt.exception()
     if error is not None and "authorization" in str(error).lower():
         raise CliError(
             f"NATS at {where} refused user {config.nats.user!r}: check [nats] in {config.path}", EXIT_AUTH
