@@ -84,6 +84,9 @@ class WioGroup(LazyGroup):
             "The search index: crawl a workspace (wio index WS) or a root (wio index --root ROOT), verify a"
             " root, show when each workspace was indexed.",
         ),
+        "events": Entry(
+            _COMMANDS + "events", "app", "Events: watch what the services announce, as it happens (admins)."
+        ),
     }
 
 

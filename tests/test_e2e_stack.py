@@ -80,6 +80,11 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert created.returncode == 0, created.stderr
     listed = run(cli_env, str(BIN / "wio"), "ws", "ls")
     assert re.search(r"^\[[0-9T:.-]+\] admin/results/ \(private\)$", listed.stdout, re.M), listed.stdout
+    # The admin's config holds the read-only NATS login: `wio events tail` shows that workspace's event.
+    tail = ["events", "tail", "wio.workspaces.workspace.created", "--since", "1h", "--count", "1", "--json"]
+    tailed = run(cli_env, str(BIN / "wio"), *tail, timeout=60)
+    assert tailed.returncode == 0, tailed.stderr
+    assert json.loads(tailed.stdout)["event"]["name"] == "results", tailed.stdout
     probe = (
         "import boto3, os, sys\n"
         "s3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n"

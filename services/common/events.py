@@ -28,6 +28,7 @@ __all__ = [
     "ensure_ingest_stream",
     "ensure_stream",
     "republished_from",
+    "stream_config",
     "stream_for",
     "wait_for_stream",
 ]
@@ -99,17 +100,23 @@ async def connect(
     raise ConnectionError(f"NATS at {url} did not answer within {initial_seconds:.0f} s")
 
 
-async def ensure_stream(js: JetStreamContext, domain: str) -> None:
-    """Create the domain's stream if missing (idempotent). Only the domain's own service calls it: the
-    others may not create it (their NATS users lack the permission) and wait for it instead."""
+def stream_config(domain: str) -> StreamConfig:
+    """The domain's stream as its service creates it (docs/events.md shows it)."""
     name, subjects = stream_for(domain)
-    config = StreamConfig(
+    return StreamConfig(
         name=name,
         subjects=[subjects],
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
         # Limits retention (JetStream's default): messages stay until they are older than this.
         max_age=MAX_AGE_SECONDS.get(domain),
     )
+
+
+async def ensure_stream(js: JetStreamContext, domain: str) -> None:
+    """Create the domain's stream if missing (idempotent). Only the domain's own service calls it: the
+    others may not create it (their NATS users lack the permission) and wait for it instead."""
+    config = stream_config(domain)
+    name = str(config.name)
     try:
         await js.stream_info(name)
     except NotFoundError:
