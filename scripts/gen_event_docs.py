@@ -37,18 +37,10 @@ DOC = ROOT / "docs" / "events.md"
 CLI_TABLE = ROOT / "cli" / "event_types.py"
 META = "wio.events.v1.EventMeta"
 
-# Subjects whose messages are in the protos but whose publishers are still being written. A subject
-# leaves this set when a publisher's SUBJECTS table names it (the check says so); docs/events.md marks
-# these as not published yet.
-NOT_YET_PUBLISHED = frozenset(
-    {
-        "wio.indexer.crawl.started",
-        "wio.indexer.crawl.finished",
-        "wio.indexer.crawl.failed",
-        "wio.indexer.drift.found",
-        "wio.workspaces.root.imported",
-    }
-)
+# Subjects whose messages are in the protos but whose publishers are still being written (none today).
+# A subject leaves this set when a publisher's SUBJECTS table names it (the check says so); docs/events.md
+# marks these as not published yet.
+NOT_YET_PUBLISHED: frozenset[str] = frozenset()
 
 SUBJECT_RE = re.compile(r"^wio\.[a-z]+\.[a-z_]+\.[a-z_]+$")
 # What a subject literal looks like in Python source (a subject or a subject template).
@@ -378,6 +370,30 @@ def _streams_table() -> list[str]:
     return lines
 
 
+def _raw_streams(catalog: Catalog) -> list[str]:
+    """A note on the streams that hold no wio events (WIO_INGEST: what storage nodes report)."""
+    from services.common import streams
+
+    with_events = {_domain(s) for s in catalog.subjects}
+    lines = []
+    for domain, stream in STREAMS.items():
+        if domain in with_events:
+            continue
+        raw = [
+            getattr(streams, name)
+            for name in ("INGEST_SUBJECTS", "DEADLETTER_SUBJECTS")
+            if hasattr(streams, name)
+        ]
+        held = f" ({', '.join(f'`{s}`' for s in raw)})" if raw else ""
+        lines += [
+            f"`{stream}`{held} holds no protobuf events: what storage nodes report, as they sent",
+            "it, and what the indexer gave up on (services/common/streams.py).",
+            f"`wio events tail wio.{domain}.>` shows them.",
+            "",
+        ]
+    return lines
+
+
 def render_doc(catalog: Catalog, published: Mapping[str, tuple[str, str]]) -> str:
     ordered = _ordered(catalog)
     meta = catalog.messages[META]
@@ -422,6 +438,7 @@ def render_doc(catalog: Catalog, published: Mapping[str, tuple[str, str]]) -> st
         "",
         *_streams_table(),
         "",
+        *_raw_streams(catalog),
         f"### `{META}`",
         "",
         _sentence(meta.comment),

@@ -46,6 +46,8 @@ def test_patterns_become_one_consumer_per_stream() -> None:
         "WIO_WORKSPACES": ["wio.workspaces.workspace.created", "wio.workspaces.share.*"],
         "WIO_INDEXER": ["wio.indexer.workspace.created"],
     }
+    # Raw storage reports are not events: read only when named.
+    assert stream_filters(["wio.ingest.>"]) == {"WIO_INGEST": ["wio.ingest.>"]}
     # A pattern another one covers is dropped: a consumer's filters may not overlap.
     assert stream_filters(["wio.workspaces.share.granted", "wio.workspaces.>"]) == {
         "WIO_WORKSPACES": ["wio.workspaces.>"]
@@ -78,6 +80,8 @@ def test_unknown_subjects_are_printed_not_dropped() -> None:
         "type": None,
         "payload_base64": "AQI=",
     }
+    raw = json.loads(render("wio.ingest.s3.n1", "WIO_INGEST", 4, b'{"Records": []}', as_json=True))
+    assert raw["type"] == "raw" and raw["event"] == {"body": {"Records": []}}
     event = events_pb2.ShareChangedEvent(share_id="s1", workspace_id="w1", sharee_kind="user")
     event.meta.actor.username = "alice"
     plain = render("wio.workspaces.share.granted", "WIO_WORKSPACES", 7, event.SerializeToString(), False)

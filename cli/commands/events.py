@@ -89,9 +89,14 @@ def _covers(pattern: list[str], subject: list[str]) -> bool:
 
 def stream_filters(patterns: list[str]) -> dict[str, list[str]]:
     """stream -> the filter subjects of its consumer, for the patterns asked (all events when none).
-    Patterns another one already covers are dropped, since a consumer's filters may not overlap."""
+    Patterns another one already covers are dropped, since a consumer's filters may not overlap. A
+    wildcard domain means the domains of wio's events; a stream of raw storage reports (WIO_INGEST) is
+    read only when named."""
     from cli.errors import EXIT_USAGE, CliError
+    from cli.event_types import EVENT_TYPES
     from services.common.streams import STREAMS
+
+    event_domains = [d for d in STREAMS if any(s.split(".")[1] == d for s in EVENT_TYPES)]
 
     wanted: dict[str, list[list[str]]] = {}
     for pattern in patterns or ["wio.>"]:
@@ -107,7 +112,7 @@ def stream_filters(patterns: list[str]) -> dict[str, list[str]]:
             raise CliError(
                 f"{pattern!r} matches no wio event: subjects are wio.<domain>.<entity>.<verb>", EXIT_USAGE
             )
-        domains = list(STREAMS) if tokens[1] in ("*", ">") else [tokens[1]]
+        domains = event_domains if tokens[1] in ("*", ">") else [tokens[1]]
         rest = [">"] if tokens[1] == ">" else tokens[2:]
         if not rest:
             raise CliError(f"{pattern!r} matches no event; did you mean {pattern}.>?", EXIT_USAGE)
@@ -272,11 +277,25 @@ def decode(subject: str, payload: bytes) -> tuple[str | None, dict[str, Any] | N
     return message_type.DESCRIPTOR.full_name, to_dict(message)
 
 
+def raw_report(payload: bytes) -> dict[str, Any] | None:
+    """A storage node's report as it sent it (JSON, the WIO_INGEST stream), or None."""
+    import json
+
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    return {"body": body}
+
+
 def render(subject: str, stream: str, sequence: int, payload: bytes, as_json: bool) -> str:
     import base64
     import json
 
     type_name, event = decode(subject, payload)
+    if event is None and type_name is None:
+        event = raw_report(payload)
+        type_name = "raw" if event is not None else None
     if as_json:
         record: dict[str, Any] = {
             "subject": subject,
@@ -292,6 +311,8 @@ def render(subject: str, stream: str, sequence: int, payload: bytes, as_json: bo
     if event is None:
         what = "unknown subject" if type_name is None else f"not a valid {type_name}"
         return f"[-] {subject} {stream}#{sequence} ({what}, {len(payload)} bytes)"
+    if type_name == "raw":
+        return f"[-] {subject} {stream}#{sequence} {json.dumps(event, ensure_ascii=False)}"
     meta = event.pop("meta", {}) or {}
     when = str(meta.get("occurred_at") or "-").removesuffix("Z")
     actor = (meta.get("actor") or {}).get("username") or "system"

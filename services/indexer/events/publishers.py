@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.common.outbox import Outbox
+from services.common.subjects import OutboxEvents, Subjects
 from services.indexer.domain.crawl import WorkspaceOutcome
 from services.indexer.domain.models import WriteCounts
 from services.indexer.domain.ports import Crawl
@@ -17,6 +15,14 @@ CRAWL_FINISHED = "wio.indexer.crawl.finished"
 CRAWL_FAILED = "wio.indexer.crawl.failed"
 DRIFT_FOUND = "wio.indexer.drift.found"
 
+# Every subject this service publishes and its message type (docs/events.md is generated from it).
+SUBJECTS: Subjects = {
+    CRAWL_STARTED: events_pb2.CrawlStartedEvent,
+    CRAWL_FINISHED: events_pb2.CrawlFinishedEvent,
+    CRAWL_FAILED: events_pb2.CrawlFailedEvent,
+    DRIFT_FOUND: events_pb2.DriftFoundEvent,
+}
+
 
 def _scope(crawl: Crawl) -> events_pb2.CrawlScope:
     return events_pb2.CrawlScope(
@@ -24,12 +30,10 @@ def _scope(crawl: Crawl) -> events_pb2.CrawlScope:
     )
 
 
-class OutboxCrawlEvents:
+class OutboxCrawlEvents(OutboxEvents):
     """The indexer's own scheduled work has no acting user: the events then carry none."""
 
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.outbox = outbox
+    subjects = SUBJECTS
 
     async def started(self, crawl: Crawl) -> None:
         event = events_pb2.CrawlStartedEvent(

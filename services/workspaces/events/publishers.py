@@ -30,6 +30,7 @@ SUBJECTS: Subjects = {
     SHARE_UPDATED: events_pb2.ShareChangedEvent,
     SHARE_REVOKED: events_pb2.ShareChangedEvent,
     CREDENTIALS_ISSUED: events_pb2.CredentialsIssuedEvent,
+    ROOT_IMPORTED: events_pb2.RootImportedEvent,
 }
 
 
