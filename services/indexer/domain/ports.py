@@ -4,7 +4,7 @@ crawls in its own database, the workspaces service, a lister for a node, and its
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -101,8 +101,9 @@ class ListingGrant:
     endpoint: str
     region: str
     access_key: str
-    secret_key: str
-    session_token: str
+    # Secrets stay out of reprs, so a logged grant shows none.
+    secret_key: str = field(repr=False)
+    session_token: str = field(repr=False)
     expires_at: datetime
     bucket: str
     prefix: str

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.common.outbox import Outbox
+from services.common.subjects import OutboxEvents, Subjects
 from services.nodes.convert import ROOT_TYPE, STATUS
 from services.nodes.domain.models import Node, Root
 from wio.nodes.v1 import events_pb2
@@ -16,11 +14,19 @@ NODE_STATUS_CHANGED = "wio.nodes.node.status_changed"
 ROOT_CREATED = "wio.nodes.root.created"
 ROOT_REMOVED = "wio.nodes.root.removed"
 
+# Every subject this service publishes and its message type (docs/events.md is generated from it).
+SUBJECTS: Subjects = {
+    NODE_REGISTERED: events_pb2.NodeRegisteredEvent,
+    NODE_UPDATED: events_pb2.NodeUpdatedEvent,
+    NODE_REMOVED: events_pb2.NodeRemovedEvent,
+    NODE_STATUS_CHANGED: events_pb2.NodeStatusChangedEvent,
+    ROOT_CREATED: events_pb2.RootCreatedEvent,
+    ROOT_REMOVED: events_pb2.RootRemovedEvent,
+}
 
-class OutboxNodesEvents:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.outbox = outbox
+
+class OutboxNodesEvents(OutboxEvents):
+    subjects = SUBJECTS
 
     async def node_registered(self, node: Node) -> None:
         event = events_pb2.NodeRegisteredEvent(

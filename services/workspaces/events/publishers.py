@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.common.outbox import Outbox
 from services.common.proto import timestamp
+from services.common.subjects import OutboxEvents, Subjects
 from services.workspaces.convert import PERMISSIONS, TYPES
 from services.workspaces.domain.models import Share, Workspace
 from wio.workspaces.v1 import events_pb2
@@ -16,15 +14,28 @@ from wio.workspaces.v1 import events_pb2
 WORKSPACE_CREATED = "wio.workspaces.workspace.created"
 WORKSPACE_DELETED = "wio.workspaces.workspace.deleted"
 WORKSPACE_PURGED = "wio.workspaces.workspace.purged"
-SHARE_SUBJECT = "wio.workspaces.share.{verb}"  # granted, updated, revoked
+SHARE_GRANTED = "wio.workspaces.share.granted"
+SHARE_UPDATED = "wio.workspaces.share.updated"
+SHARE_REVOKED = "wio.workspaces.share.revoked"
+SHARE_SUBJECTS = {"granted": SHARE_GRANTED, "updated": SHARE_UPDATED, "revoked": SHARE_REVOKED}
 CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
 ROOT_IMPORTED = "wio.workspaces.root.imported"
 
+# Every subject this service publishes and its message type (docs/events.md is generated from it).
+SUBJECTS: Subjects = {
+    WORKSPACE_CREATED: events_pb2.WorkspaceCreatedEvent,
+    WORKSPACE_DELETED: events_pb2.WorkspaceDeletedEvent,
+    WORKSPACE_PURGED: events_pb2.WorkspacePurgedEvent,
+    SHARE_GRANTED: events_pb2.ShareChangedEvent,
+    SHARE_UPDATED: events_pb2.ShareChangedEvent,
+    SHARE_REVOKED: events_pb2.ShareChangedEvent,
+    CREDENTIALS_ISSUED: events_pb2.CredentialsIssuedEvent,
+    ROOT_IMPORTED: events_pb2.RootImportedEvent,
+}
 
-class OutboxWorkspacesEvents:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
-        self.session = session
-        self.outbox = outbox
+
+class OutboxWorkspacesEvents(OutboxEvents):
+    subjects = SUBJECTS
 
     async def workspace_created(self, workspace: Workspace) -> None:
         event = events_pb2.WorkspaceCreatedEvent(
@@ -64,7 +75,7 @@ class OutboxWorkspacesEvents:
             permission=PERMISSIONS[share.level],
             expires_at=timestamp(share.expires_at),
         )
-        await self.outbox.add(self.session, SHARE_SUBJECT.format(verb=verb), event)
+        await self.outbox.add(self.session, SHARE_SUBJECTS[verb], event)
 
     async def credentials_issued(
         self, user_id: str, node_id: str, workspace_ids: list[str], expires_at: float, access_key: str

@@ -22,7 +22,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class UserCreatedEvent(_message.Message):
-    """Subject: wio.auth.user.created"""
+    """Subject: wio.auth.user.created
+    Sent when an admin creates a user (CreateUser), and when the launcher creates its first accounts.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -53,7 +55,9 @@ Global___UserCreatedEvent: _TypeAlias = UserCreatedEvent  # noqa: Y015
 
 @_typing.final
 class UserDisabledEvent(_message.Message):
-    """Subject: wio.auth.user.disabled"""
+    """Subject: wio.auth.user.disabled
+    Sent when an admin disables a user (DisableUser); not again for a user already disabled.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -81,7 +85,9 @@ Global___UserDisabledEvent: _TypeAlias = UserDisabledEvent  # noqa: Y015
 
 @_typing.final
 class GroupMemberAddedEvent(_message.Message):
-    """Subject: wio.auth.group.member_added"""
+    """Subject: wio.auth.group.member_added
+    Sent when a user joins a group (AddGroupMember); published before the call answers.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -115,7 +121,9 @@ Global___GroupMemberAddedEvent: _TypeAlias = GroupMemberAddedEvent  # noqa: Y015
 
 @_typing.final
 class GroupMemberRemovedEvent(_message.Message):
-    """Subject: wio.auth.group.member_removed"""
+    """Subject: wio.auth.group.member_removed
+    Sent when a user leaves a group (RemoveGroupMember); published before the call answers.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -149,7 +157,9 @@ Global___GroupMemberRemovedEvent: _TypeAlias = GroupMemberRemovedEvent  # noqa: 
 
 @_typing.final
 class GroupDeletedEvent(_message.Message):
-    """Subject: wio.auth.group.deleted (every membership of the group ends with it)"""
+    """Subject: wio.auth.group.deleted (every membership of the group ends with it)
+    Sent when a group is deleted (DeleteGroup); published before the call answers.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -181,7 +191,9 @@ Global___GroupDeletedEvent: _TypeAlias = GroupDeletedEvent  # noqa: Y015
 
 @_typing.final
 class ApiKeyRevokedEvent(_message.Message):
-    """Subject: wio.auth.apikey.revoked"""
+    """Subject: wio.auth.apikey.revoked
+    Sent when a key is revoked by its owner or an admin (RevokeApiKey).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -48,7 +48,9 @@ Global___CrawlScope: _TypeAlias = CrawlScope  # noqa: Y015
 
 @_typing.final
 class CrawlStartedEvent(_message.Message):
-    """Subject: wio.indexer.crawl.started"""
+    """Subject: wio.indexer.crawl.started
+    Sent when a crawl or a verify starts, or resumes from its checkpoint.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -85,7 +87,9 @@ Global___CrawlStartedEvent: _TypeAlias = CrawlStartedEvent  # noqa: Y015
 
 @_typing.final
 class CrawlFinishedEvent(_message.Message):
-    """Subject: wio.indexer.crawl.finished"""
+    """Subject: wio.indexer.crawl.finished
+    Sent when a crawl or a verify has gone through its whole scope.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -22,7 +22,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class NodeRegisteredEvent(_message.Message):
-    """Subject: wio.nodes.node.registered"""
+    """Subject: wio.nodes.node.registered
+    Sent when a node is registered (RegisterNode).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -56,7 +58,10 @@ Global___NodeRegisteredEvent: _TypeAlias = NodeRegisteredEvent  # noqa: Y015
 
 @_typing.final
 class NodeUpdatedEvent(_message.Message):
-    """Subject: wio.nodes.node.updated"""
+    """Subject: wio.nodes.node.updated
+    Sent when a node's settings change (UpdateNode), and when a probe finds its capabilities changed
+    (changed_fields is then ["capabilities"]).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -88,7 +93,9 @@ Global___NodeUpdatedEvent: _TypeAlias = NodeUpdatedEvent  # noqa: Y015
 
 @_typing.final
 class NodeRemovedEvent(_message.Message):
-    """Subject: wio.nodes.node.removed"""
+    """Subject: wio.nodes.node.removed
+    Sent when a node is removed (DeleteNode).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -116,7 +123,9 @@ Global___NodeRemovedEvent: _TypeAlias = NodeRemovedEvent  # noqa: Y015
 
 @_typing.final
 class NodeStatusChangedEvent(_message.Message):
-    """Subject: wio.nodes.node.status_changed"""
+    """Subject: wio.nodes.node.status_changed
+    Sent when a probe (the periodic one or CheckNode) finds the node's status different from the last one.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -153,7 +162,9 @@ Global___NodeStatusChangedEvent: _TypeAlias = NodeStatusChangedEvent  # noqa: Y0
 
 @_typing.final
 class RootCreatedEvent(_message.Message):
-    """Subject: wio.nodes.root.created"""
+    """Subject: wio.nodes.root.created
+    Sent when a root is created on a node (CreateRoot).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -190,7 +201,9 @@ Global___RootCreatedEvent: _TypeAlias = RootCreatedEvent  # noqa: Y015
 
 @_typing.final
 class RootRemovedEvent(_message.Message):
-    """Subject: wio.nodes.root.removed"""
+    """Subject: wio.nodes.root.removed
+    Sent when a root is removed (DeleteRoot).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 

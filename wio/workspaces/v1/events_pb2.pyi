@@ -23,7 +23,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class WorkspaceCreatedEvent(_message.Message):
-    """Subject: wio.workspaces.workspace.created"""
+    """Subject: wio.workspaces.workspace.created
+    Sent when a workspace is created (CreateWorkspace), and by ImportRoot for each folder it maps.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -66,7 +68,9 @@ Global___WorkspaceCreatedEvent: _TypeAlias = WorkspaceCreatedEvent  # noqa: Y015
 
 @_typing.final
 class WorkspaceDeletedEvent(_message.Message):
-    """Subject: wio.workspaces.workspace.deleted (the workspace stopped being usable; its objects go next)"""
+    """Subject: wio.workspaces.workspace.deleted (the workspace stopped being usable; its objects go next)
+    Sent by DeleteWorkspace.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -139,7 +143,11 @@ Global___WorkspacePurgedEvent: _TypeAlias = WorkspacePurgedEvent  # noqa: Y015
 
 @_typing.final
 class ShareChangedEvent(_message.Message):
-    """Subjects: wio.workspaces.share.granted, .updated, .revoked"""
+    """Subjects: wio.workspaces.share.granted, .updated, .revoked
+    granted: sent by CreateShare.
+    updated: sent by UpdateShare, and for each share made through one that changed and now caps it.
+    revoked: sent by RevokeShare, and for each share made through one that was revoked.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -181,7 +189,10 @@ Global___ShareChangedEvent: _TypeAlias = ShareChangedEvent  # noqa: Y015
 
 @_typing.final
 class CredentialsIssuedEvent(_message.Message):
-    """Subject: wio.workspaces.credentials.issued (never the secrets)"""
+    """Subject: wio.workspaces.credentials.issued (never the secrets)
+    Sent when the service has a node issue fresh credentials (IssueCredentials); answers from its cache are
+    not events. Written just after the answer, in a transaction of its own.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
