@@ -15,8 +15,9 @@ class CrawlConfig:
     # Objects per page written in one bulk write; pages the listing may run ahead of the writes.
     page_size: int = 1000
     queue_pages: int = 4
-    # A checkpoint (the last key written) after every this many pages.
+    # A checkpoint (the last key written) after every this many pages; pages written at once.
     checkpoint_pages: int = 1
+    writers: int = 2
     s3_timeout_seconds: float = 10.0
     # A verify of every root the indexer has crawled, this often; 0 turns it off.
     verify_interval_seconds: float = 6 * 3600.0
@@ -54,6 +55,7 @@ def load() -> IndexerSettings:
             page_size=page_size,
             queue_pages=max(1, env_int("WIO_INDEXER_QUEUE_PAGES", 4)),
             checkpoint_pages=max(1, env_int("WIO_INDEXER_CHECKPOINT_PAGES", 1)),
+            writers=max(1, env_int("WIO_INDEXER_WRITERS", 2)),
             s3_timeout_seconds=env_float("WIO_INDEXER_S3_TIMEOUT_SECONDS", 10.0),
             verify_interval_seconds=interval,
             retry_seconds=max(1.0, env_float("WIO_INDEXER_RETRY_SECONDS", 300.0)),

@@ -66,7 +66,7 @@ def crawler_for(
         lister,
         records,
         events_writer(runtime.sessions, runtime.outbox),
-        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages),
+        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages, writers=crawl.writers),
     )
     return crawler, records
 
