@@ -37,7 +37,7 @@ MINIO_PUT = (
 )
 
 # The same README's AMQP example (step 3): records without the webhook's wrapper, no eTag, a
-# millisecond eventTime (its "2016–09–08" uses an en dash, a typo of the page; a hyphen here).
+# millisecond eventTime (the page writes its date with en dashes, a typo; hyphens here).
 MINIO_AMQP = (
     '{"Records":[{"eventVersion":"2.0","eventSource":"aws:s3","awsRegion":"","eventTime":'
     '"2016-09-08T22:34:38.226Z","eventName":"s3:ObjectCreated:Put","userIdentity":{"principalId":'
