@@ -74,6 +74,12 @@ class WioGroup(LazyGroup):
         "shares": Entry(
             _COMMANDS + "shares", "app", "Shares: list the ones you made or received, change and revoke them."
         ),
+        "index": Entry(
+            _COMMANDS + "index",
+            "app",
+            "The search index: crawl a workspace (wio index WS) or a root (wio index --root ROOT), verify a"
+            " root, show when each workspace was indexed.",
+        ),
     }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any, TypeAlias, cast
 
 import grpc
@@ -32,9 +32,34 @@ Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler
 ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-def _wrap(handler: Handler | None, method: str, wrapper: Wrapper) -> Handler | None:
-    if handler is None or handler.request_streaming or handler.response_streaming:
-        return handler  # streaming handlers pass through; wio's own RPCs are unary
+def _wrap(handler: Handler | None, method: str, wrapper: Wrapper, each_item: bool = False) -> Handler | None:
+    """`wrapper` around the handler's behavior. A server stream (crawl progress) goes through it too: once
+    before the stream starts (checks, who is calling), or with `each_item` around every step of it (so an
+    error raised mid-stream is mapped like one raised by a unary call)."""
+    if handler is None or handler.request_streaming:
+        return handler  # wio has no client-streaming RPCs
+    if handler.response_streaming:
+        stream = cast("Behavior", handler.unary_stream)
+
+        async def start(request: Any, context: Context) -> Any:
+            return stream(request, context)
+
+        begin = start if each_item else wrapper(start, method)
+
+        async def relay(request: Any, context: Context) -> AsyncIterator[Any]:
+            iterator = await begin(request, context)
+            if not each_item:
+                async for item in iterator:
+                    yield item
+                return
+            async for item in _guarded(iterator, context, wrapper, method):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(
+            relay,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
     # Under grpc.aio a unary handler is a coroutine function taking the aio context; grpc's types
     # describe the synchronous server's handlers.
     behavior = cast("Behavior", handler.unary_unary)
@@ -43,6 +68,26 @@ def _wrap(handler: Handler | None, method: str, wrapper: Wrapper) -> Handler | N
         request_deserializer=handler.request_deserializer,
         response_serializer=handler.response_serializer,
     )
+
+
+async def _guarded(
+    iterator: AsyncIterator[Any], context: Context, wrapper: Wrapper, method: str
+) -> AsyncIterator[Any]:
+    """Each step of a stream through `wrapper`."""
+    done = object()
+
+    async def step(_request: Any, _context: Context) -> Any:
+        try:
+            return await anext(iterator)
+        except StopAsyncIteration:
+            return done
+
+    stepper = wrapper(step, method)
+    while True:
+        item = await stepper(None, context)
+        if item is done:
+            return
+        yield item
 
 
 def _metadata(context: Context, key: str) -> str:
@@ -102,7 +147,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return call
 
-        return _wrap(handler, details.method, wrapper)
+        return _wrap(handler, details.method, wrapper, each_item=True)
 
 
 def is_internal_method(method: str) -> bool:

@@ -167,6 +167,36 @@ def guard_client(client: Any, policy: NetworkPolicy) -> None:
     session._manager.pool_classes_by_scheme = classes
 
 
+@functools.cache
+def urllib3_pool_classes(policy: NetworkPolicy) -> dict[str, type[Any]]:
+    """urllib3's own connection pools (minio-py uses a plain PoolManager) with connections that check
+    `policy`, as pool_classes does for botocore."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class GuardedHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(self, policy)
+
+    class GuardedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect(self, policy)
+
+    class GuardedHTTPConnectionPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTPConnection
+
+    class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPSConnection
+
+    return {"http": GuardedHTTPConnectionPool, "https": GuardedHTTPSConnectionPool}
+
+
+def guard_pool_manager(manager: Any, policy: NetworkPolicy) -> None:
+    """Makes a urllib3 PoolManager connect only where `policy` allows (every host it opens a pool for,
+    redirects included)."""
+    manager.pool_classes_by_scheme = urllib3_pool_classes(policy)
+
+
 def node_networks(
     allowed: str = PUBLIC, admin: str = DEFAULT_ADMIN_NETWORKS
 ) -> tuple[NetworkPolicy, NetworkPolicy]:
