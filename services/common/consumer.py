@@ -5,7 +5,8 @@ Several instances of a service share one durable consumer, so each message is ha
 once: handlers are idempotent). It fetches in batches and handles a batch's messages concurrently. A
 handler that raises gets its message redelivered after a growing delay, up to `max_deliver` attempts;
 a permanent error (`is_permanent`) or the last attempt publishes the message with the reason in a header
-to the dead-letter subject and terminates it, so one bad message never blocks the others.
+to the dead-letter subject and terminates it, so one bad message never blocks the others. A consumer
+without a dead-letter subject retries without bound (max_deliver -1): its events must not be lost.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ConsumerSettings:
     batch: int = 128
     # Fetches wait at most this long for a first message, so a stop is noticed soon.
     fetch_seconds: float = 1.0
+    # Attempts before a message is dead-lettered; -1: no bound (for consumers without a dead letter).
     max_deliver: int = 8
     ack_wait_seconds: float = 30.0
     # The wait before the n-th redelivery (the last value repeats).
@@ -57,10 +59,7 @@ def _default_permanent(exc: BaseException) -> bool:
 def safe_reason(exc: BaseException) -> str:
     """One line that says why, fit for a header: a domain error's own message, else the error's type
     (other errors' text may carry what a header should not)."""
-    if isinstance(exc, DomainError):
-        text = f"{exc.reason.value}: {exc.message}"
-    else:
-        text = type(exc).__name__
+    text = f"{exc.reason.value}: {exc.message}" if isinstance(exc, DomainError) else type(exc).__name__
     return " ".join(text.split())[:REASON_LIMIT]
 
 
@@ -71,9 +70,9 @@ class DurableConsumer:
         *,
         stream: str,
         durable: str,
-        filter_subject: str,
+        filter_subject: str | Sequence[str],
         handle: Handler,
-        dead_letter_subject: Callable[[Msg], str],
+        dead_letter_subject: Callable[[Msg], str] | None,
         is_permanent: Callable[[BaseException], bool] = _default_permanent,
         settings: ConsumerSettings | None = None,
     ) -> None:
@@ -92,10 +91,12 @@ class DurableConsumer:
 
     def config(self) -> ConsumerConfig:
         s = self.settings
+        one = isinstance(self.filter_subject, str)
         return ConsumerConfig(
             durable_name=self.durable,
             name=self.durable,
-            filter_subject=self.filter_subject,
+            filter_subject=self.filter_subject if isinstance(self.filter_subject, str) else None,
+            filter_subjects=None if one else list(self.filter_subject),
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=s.max_deliver,
@@ -153,7 +154,8 @@ class DurableConsumer:
     async def _failed(self, msg: Msg, exc: Exception) -> None:
         delivered = msg.metadata.num_delivered or 1
         permanent = self.is_permanent(exc)
-        if not permanent and delivered < self.settings.max_deliver:
+        no_dead_letter = self.dead_letter_subject is None
+        if no_dead_letter or (not permanent and not 0 < self.settings.max_deliver <= delivered):
             delays = self.settings.retry_delays
             delay = delays[min(delivered - 1, len(delays) - 1)] if delays else 0.0
             log.warning(
@@ -182,11 +184,18 @@ class DurableConsumer:
             )
             return
         self.dead_lettered += 1
-        log.warning("consumer %s: dead-lettered %s after %d attempt(s): %s", self.durable, msg.subject, delivered, reason)
+        log.warning(
+            "consumer %s: dead-lettered %s after %d attempt(s): %s",
+            self.durable,
+            msg.subject,
+            delivered,
+            reason,
+        )
         with contextlib.suppress(Exception):
             await msg.term()
 
     async def _dead_letter(self, msg: Msg, reason: str, delivered: int) -> None:
+        assert self.dead_letter_subject is not None
         meta = msg.metadata
         headers = {k: v for k, v in (msg.headers or {}).items() if not k.lower().startswith("nats-")}
         headers.update(

@@ -28,10 +28,11 @@ class _NodeLocations:
         by_bucket: dict[str, list[Location]] = {}
         for location in locations:
             by_bucket.setdefault(location.bucket, []).append(location)
-        return cls(
-            loaded_at,
-            {b: tuple(sorted(ls, key=lambda loc: len(loc.prefix), reverse=True)) for b, ls in by_bucket.items()},
-        )
+        longest_first = {
+            bucket: tuple(sorted(found, key=lambda loc: len(loc.prefix), reverse=True))
+            for bucket, found in by_bucket.items()
+        }
+        return cls(loaded_at, longest_first)
 
     def find(self, bucket: str, key: str) -> Location | None:
         for location in self.by_bucket.get(bucket, ()):
@@ -62,6 +63,11 @@ class LocationMap:
         if found is None and self.clock() - known.loaded_at >= self.miss_refresh_seconds:
             found = (await self._load(node_id, known)).find(bucket, key)
         return found
+
+    def known(self, node_id: str) -> list[Location]:
+        """The node's locations as last loaded (none when not loaded), without asking."""
+        known = self._nodes.get(node_id)
+        return [loc for locs in known.by_bucket.values() for loc in locs] if known else []
 
     def forget(self, node_id: str | None = None) -> None:
         """Drop one node's list (or every one): the next event loads it again."""
