@@ -18,7 +18,7 @@ from typing import Any
 from deploy.binaries import find_binary
 from deploy.errors import LaunchError
 from deploy.process import ManagedProcess, spawn, tail, wait_until
-from services.common.streams import CONSUMES, STREAMS, inbox_prefix
+from services.common.streams import CONSUMES, PUBLISHES, STREAMS, inbox_prefix, owned_by
 
 ACCOUNT = "WIO"
 # Operators' event tools (`wio events tail`, the nats CLI) and the tests' event watchers.
@@ -43,9 +43,11 @@ def _consumer_subjects(stream: str) -> list[str]:
 
 
 def permissions_for(user: str) -> dict[str, Any]:
-    """What one user may do. A service publishes its own `wio.<domain>.>` events, creates and reads
-    its own stream, reads the streams it consumes, and subscribes only under its own inbox prefix. The
-    reader publishes no event and creates no stream."""
+    """What one user may do (from services/common/streams.py). A service publishes its own subjects
+    (PUBLISHES), creates the streams it owns (OWNERS), reads the streams it consumes (CONSUMES) and
+    subscribes only under its own inbox prefix, where JetStream's acknowledgements reach it too. The
+    reader publishes no event and creates no stream; the gateway publishes storage events only and
+    reads nothing."""
     if user == READER:
         publish = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST"]
         for stream in STREAMS.values():
@@ -53,13 +55,17 @@ def permissions_for(user: str) -> dict[str, Any]:
             publish += [f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
         subscribe = ["_INBOX.>"]
     else:
-        own = STREAMS[user]
-        # STREAM.NAMES: a consumer that names only a subject looks its stream up.
-        publish = [f"wio.{user}.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES", f"$JS.API.STREAM.CREATE.{own}"]
+        publish = list(PUBLISHES[user])
+        owned = owned_by(user)
+        if owned or CONSUMES[user]:
+            # STREAM.NAMES: a consumer that names only a subject looks its stream up.
+            publish += ["$JS.API.INFO", "$JS.API.STREAM.NAMES"]
+        for domain in owned:
+            publish.append(f"$JS.API.STREAM.CREATE.{STREAMS[domain]}")
+            if domain not in CONSUMES[user]:
+                publish.append(f"$JS.API.STREAM.INFO.{STREAMS[domain]}")
         for domain in CONSUMES[user]:
             publish += _consumer_subjects(STREAMS[domain])
-        if user not in CONSUMES[user]:
-            publish.append(f"$JS.API.STREAM.INFO.{own}")
         subscribe = [f"{inbox_prefix(user)}.>"]
     return {
         "publish": {"allow": publish},
@@ -187,6 +193,15 @@ def start_nats(
         process.stop()
         raise LaunchError(f"{exc}\n{tail(log)}") from exc
     return NatsServer(port, store, credentials, process)
+
+
+def reload_nats(store: Path, port: int, credentials: NatsCredentials, process: ManagedProcess) -> None:
+    """Write the config anew (users added since the server started, e.g. the gateway's) and make the
+    running server read it (SIGHUP): connected clients stay connected."""
+    import signal
+
+    write_server_config(store / "nats.conf", server_config(port, store, credentials))
+    process.send(signal.SIGHUP)
 
 
 def password_variable(user: str) -> str:

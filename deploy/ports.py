@@ -43,6 +43,7 @@ class Port:
 
 POSTGRES = Port("postgres", "WIO_DEV_PG_PORT", 15432)
 NATS = Port("nats", "WIO_DEV_NATS_PORT", 14222)
+GATEWAY = Port("gateway", "WIO_DEV_GATEWAY_PORT", 50160)
 SERVICE_PORTS = {
     name: Port(name, f"WIO_DEV_{name.upper()}_PORT", 50151 + i) for i, name in enumerate(SERVICES)
 }

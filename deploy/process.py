@@ -81,6 +81,10 @@ class ManagedProcess:
         self._wait(10.0)
         return True
 
+    def send(self, signum: int) -> None:
+        """Send a signal (e.g. SIGHUP: reload the config) if the process is still this one."""
+        self._signal(signum)
+
     def _signal(self, signum: int) -> None:
         # Checked just before sending, so a recycled PID never gets our signal.
         if not self.is_running():

@@ -296,6 +296,34 @@ def write_security(folder: Path) -> Path:
     return path
 
 
+NOTIFICATION_FILE = "notification.toml"
+
+
+def write_notification(folder: Path, endpoint: str, bearer_token: str) -> Path:
+    """notification.toml (0600: it holds the hook token) in the node's folder: SeaweedFS POSTs each change
+    under /buckets/ to `endpoint` with `Authorization: Bearer <bearer_token>`. Read only when weed
+    starts, so a running node needs a restart to pick it up."""
+    import tomli_w
+
+    document = {
+        "notification": {
+            "webhook": {
+                "enabled": True,
+                "endpoint": endpoint,
+                "bearer_token": bearer_token,
+                # Buckets only (the filer's own config lives elsewhere); SeaweedFS 4.48 honours it.
+                "path_prefixes": ["/buckets/"],
+            }
+        }
+    }
+    path = folder / NOTIFICATION_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(tomli_w.dumps(document))
+    path.chmod(0o600)
+    return path
+
+
 def _socket_path(folder: Path, name: str) -> str | None:
     path = folder / name
     return str(path) if len(str(path)) <= _SOCKET_PATH_LIMIT else None

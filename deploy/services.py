@@ -21,6 +21,8 @@ ADMIN_USERNAME = "admin"
 ADMIN_EMAIL = "admin@localhost.localdomain"
 # Services that act on their own behalf and so get an auth account and key.
 SERVICE_ACCOUNTS = tuple(name for name in SERVICES if name != "auth")
+# ... and every process with an account of its own: the services and the HTTP gateway.
+ACCOUNTS = (*SERVICE_ACCOUNTS, "gateway")
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ class StackSettings:
         if name not in self.nats_passwords:
             return {}
         return {"WIO_NATS_USER": name, "WIO_NATS_PASSWORD": self.nats_passwords[name]}
+
+    def gateway_env(self, port: int) -> dict[str, str]:
+        """The gateway: no database, its own NATS user and service account."""
+        env = {k: v for k, v in self.base_env().items() if k != "WIO_DATABASE_URL"} | self.nats_env("gateway")
+        env["WIO_GATEWAY_LISTEN"] = f"{HOST}:{port}"
+        env["WIO_GATEWAY_SERVICE_API_KEY"] = self.service_keys.get("gateway", "")
+        return env
 
     def service_env(self, name: str) -> dict[str, str]:
         env = self.base_env() | self.nats_env(name)
@@ -110,7 +119,7 @@ def run_bootstrap(
         "--admin-email",
         ADMIN_EMAIL,
     ]
-    for name in SERVICE_ACCOUNTS:
+    for name in ACCOUNTS:
         command += ["--service", name]
     if new_admin_key:
         command.append("--new-admin-key")
@@ -140,7 +149,7 @@ def run_bootstrap(
         return BootstrapResult(
             admin_username=str(admin.get("username") or ADMIN_USERNAME),
             admin_key=admin.get("api_key") or None,
-            service_keys={name: (services.get(name) or None) for name in SERVICE_ACCOUNTS},
+            service_keys={name: (services.get(name) or None) for name in ACCOUNTS},
         )
     except (IndexError, ValueError, KeyError, TypeError, AttributeError) as exc:
         # Never echo the output itself: it holds keys.

@@ -23,16 +23,19 @@ from urllib.parse import urlsplit
 from deploy import ports as port_settings
 from deploy.cli_config import write_cli_config
 from deploy.errors import LaunchError
-from deploy.local_node import register_local_node
-from deploy.nats import NatsCredentials, nats_info, start_nats
+from deploy.gateway import gateway_answers, gateway_url, hook_url, start_gateway
+from deploy.local_node import register_local_node, rotate_local_hook_token
+from deploy.nats import USERS, NatsCredentials, nats_info, reload_nats, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
 from deploy.postgres import generate_password, postgres_answers, redacted, start_postgres
 from deploy.process import ManagedProcess
 from deploy.seaweedfs import (
+    NOTIFICATION_FILE,
     WeedCredentials,
     remove_stale_sockets,
     s3_answers,
     start_seaweedfs,
+    write_notification,
 )
 from deploy.services import (
     StackSettings,
@@ -47,6 +50,8 @@ T = TypeVar("T")
 
 INFRA = ("postgres", "nats", "s3", "s3_second")
 WEED_NODES = ("s3", "s3_second")
+# The HTTP gateway: started after the services, stopped before them.
+GATEWAY = "gateway"
 
 
 def _say(message: str = "", end: str = "\n") -> None:
@@ -82,6 +87,8 @@ def _settings_for(key: str) -> dict[str, port_settings.Port]:
         return {"": port_settings.NATS}
     if key in WEED_NODES:
         return port_settings.weed_port_settings(second=key == "s3_second")
+    if key == GATEWAY:
+        return {"": port_settings.GATEWAY}
     return {"": port_settings.SERVICE_PORTS[key]}
 
 
@@ -89,7 +96,7 @@ def _resolve_ports(data: dict[str, Any], second_node: bool) -> None:
     """A component keeps the ports of its first start: its data and addresses written elsewhere
     (CLI config, registered nodes) depend on them. Until then the environment decides."""
     recorded: dict[str, Any] = data.setdefault("ports", {})
-    keys = ["postgres", "nats", "s3", *(["s3_second"] if second_node else []), *SERVICES]
+    keys = ["postgres", "nats", "s3", *(["s3_second"] if second_node else []), *SERVICES, GATEWAY]
     for key in keys:
         settings = _settings_for(key)
         wanted: Any
@@ -232,7 +239,16 @@ def _start_nats(up: _Up) -> None:
         up.record("nats", {"external": True, "url": external, "process": None}, None)
         return
     entry = up.data.get("nats") or {}
-    if not entry.get("external") and _running(entry, "nats"):
+    running = None if entry.get("external") else _running(entry, "nats")
+    if running is not None:
+        missing = set(USERS) - set(entry.get("users") or {})
+        if missing:
+            # Users added since it started (the gateway's): the running server reads its config again.
+            credentials = NatsCredentials.from_json(entry.get("users") or {})
+            reload_nats(up.state_dir / "nats", int(up.data["ports"]["nats"]), credentials, running)
+            entry["users"] = credentials.to_json()
+            up.save()
+            _say(f"NATS: added the user(s) {', '.join(sorted(missing))} to the running server")
         return
     port = int(up.data["ports"]["nats"])
     if not entry.get("external") and entry.get("users"):
@@ -375,13 +391,84 @@ def _busy_ports(up: _Up, keys: list[str]) -> dict[int, str]:
             entry = up.data.get(key) or {}
             if os.environ.get(env, "").strip() or (not entry.get("external") and _running(entry, key)):
                 continue
-        elif key in WEED_NODES:
+        elif key in WEED_NODES or key == GATEWAY:
             if _running(up.data.get(key), key):
                 continue
         elif _running(up.data.get("services", {}).get(key), key):
             continue
         wanted.update(_port_descriptions(key, up.data))
     return wanted
+
+
+def _start_gateway(up: _Up) -> None:
+    entry = up.data.get(GATEWAY) or {}
+    if _running(entry, GATEWAY):
+        return
+    if not up.data.get("service_keys", {}).get(GATEWAY):
+        # A stack from before the gateway: its account is made now (the bootstrap only adds).
+        result = _timed(
+            "auth bootstrap (the gateway's account)",
+            lambda: run_bootstrap(
+                _stack_settings(up.data), up.state_dir / "logs" / "bootstrap.log", new_admin_key=False
+            ),
+        )
+        _store_service_keys(up.data, result.service_keys)
+        up.save()
+    port = int(up.data["ports"][GATEWAY])
+    process = _timed(
+        f"HTTP gateway on {gateway_url(port)}",
+        lambda: start_gateway(_stack_settings(up.data), port, up.state_dir / "logs"),
+    )
+    up.record(
+        GATEWAY,
+        {"url": gateway_url(port), "port": port, "log": process.log, "process": process.to_json()},
+        _stop_service(process),
+    )
+
+
+def _notification_matches(folder: Path, endpoint: str, token: str) -> bool:
+    import tomllib
+
+    try:
+        webhook = tomllib.loads((folder / NOTIFICATION_FILE).read_text())["notification"]["webhook"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(webhook.get("enabled")) and (webhook.get("endpoint"), webhook.get("bearer_token")) == (
+        endpoint,
+        token,
+    )
+
+
+def _configure_local_webhook(up: _Up, admin_key: str | None) -> None:
+    """The local SeaweedFS posts its changes to the gateway with the local node's hook token. It reads
+    notification.toml only when it starts, and the token exists only once the node is registered: so
+    the first `up` (and a later one of a stack from before this) writes it and restarts SeaweedFS once.
+    A stack without the token (registered before hook tokens) gets a new one."""
+    local = up.data.get("local_node")
+    s3 = up.data.get("s3") or {}
+    if not local or not s3:
+        return
+    token = local.get("hook_token")
+    if not token:
+        token = rotate_local_hook_token(
+            up.data, admin_key, functools.partial(_fresh_admin_key, up.state_dir, up.data)
+        )
+        up.save()
+    folder = Path(s3.get("folder") or up.state_dir / "seaweedfs")
+    endpoint = hook_url(int(up.data["ports"][GATEWAY]), str(local["id"]))
+    if _notification_matches(folder, endpoint, str(token)):
+        return
+    write_notification(folder, endpoint, str(token))
+    process = _running(s3, "s3")
+    if process is not None:
+        _say("restarting SeaweedFS S3/STS so that it reads notification.toml (storage events) ...", end=" ")
+        process.stop(30.0)
+        remove_stale_sockets(folder, WeedPorts.from_dict(up.data["ports"]["s3"]))
+        _say("stopped")
+    up.started = [(key, stop) for key, stop in up.started if key != "s3"]
+    s3["process"] = None
+    up.save()
+    _start_weed(up, "s3")
 
 
 def up(
@@ -404,7 +491,7 @@ def up(
             for name in SERVICES:
                 require_service_module(name)
         keys = ["postgres", "nats", "s3", *(["s3_second"] if second_node else [])]
-        require_free(_busy_ports(up_run, keys if infra_only else [*keys, *SERVICES]))
+        require_free(_busy_ports(up_run, keys if infra_only else [*keys, *SERVICES, GATEWAY]))
         try:
             _start_postgres(up_run)
             _start_nats(up_run)
@@ -420,6 +507,8 @@ def up(
                 up_run.save()
                 if registered:
                     _say(registered)
+                _start_gateway(up_run)
+                _configure_local_webhook(up_run, admin_key)
         except BaseException:
             if up_run.started:
                 _say("start-up did not finish; stopping what this command started")
@@ -461,6 +550,9 @@ def _summary(up_run: _Up, admin_key: str | None, config: tuple[Path, bool] | Non
                 "The first admin's API key was printed when the stack was first started (it is in the"
                 " CLI config); `wio-dev admin-key` makes a fresh one."
             )
+    gateway, local = data.get(GATEWAY), data.get("local_node")
+    if gateway and local:
+        _say(f"Storage events: the local SeaweedFS posts to {hook_url(int(gateway['port']), local['id'])}")
     _say(f"S3 keys and other generated secrets: {stack_file(up_run.state_dir)}")
     _say(f"Logs: {up_run.state_dir / 'logs'}. Stop everything with `wio-dev down`.")
 
@@ -481,6 +573,9 @@ def _component_lines(data: dict[str, Any]) -> list[tuple[str, str, str]]:
         entry = data.get("services", {}).get(name)
         if entry:
             lines.append((name, entry["address"], ""))
+    gateway = data.get(GATEWAY)
+    if gateway and "url" in gateway:
+        lines.append((GATEWAY, f"{HOST}:{gateway['port']}", gateway["url"]))
     return lines
 
 
@@ -543,7 +638,7 @@ def _interrupted(signum: int, _frame: object) -> None:
 
 def _stop_components(state_dir: Path, data: dict[str, Any], only: set[str] | None = None) -> int:
     stopped = 0
-    for key in [*reversed(SERVICES), *reversed(INFRA)]:
+    for key in [GATEWAY, *reversed(SERVICES), *reversed(INFRA)]:
         if only is not None and key not in only:
             continue
         entry = _entry(data, key)
@@ -588,6 +683,8 @@ def _answers(key: str, entry: dict[str, Any]) -> bool:
         return _external_answers(entry["url"], 4222, lambda port, host: nats_info(port, host) is not None)
     if key in WEED_NODES:
         return s3_answers(int(urlsplit(entry["endpoint"]).port or 80))
+    if key == GATEWAY:
+        return gateway_answers(int(entry["port"]))
     return health(entry["address"]) == "SERVING"
 
 

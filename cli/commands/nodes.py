@@ -95,6 +95,7 @@ def list_nodes(as_json: JsonOption = False) -> None:
 
 
 @app.command("create")
+@app.command("add", hidden=True)
 def create_node(
     name: NodeName,
     endpoint: EndpointOption,
@@ -111,6 +112,7 @@ def create_node(
     """Register a node; you become its operator.
 
     The server connects and checks the credentials and STS first; nothing is stored when that fails.
+    Prints the node's storage-event hook token once (`wio node hook-token` makes a new one).
     """
     from cli.client import connect
     from cli.errors import CliError
@@ -138,8 +140,36 @@ def create_node(
         print_json(reply)
     else:
         typer.echo(f"registered node {reply.node.name} ({check_summary(reply.node, reply.check)})")
+        _print_hook_token(reply.hook_token)
         for notice in reply.notices:
             typer.echo(f"note: {notice}", err=True)
+
+
+def _print_hook_token(token: str) -> None:
+    typer.echo(f"hook token: {token}")
+    typer.echo(
+        "(shown only this once: give it to the node's storage-event webhook as its bearer token;"
+        " `wio node hook-token NODE` replaces it)"
+    )
+
+
+@app.command("hook-token")
+def rotate_hook_token(node: NodeRef, as_json: JsonOption = False) -> None:
+    """Make a new storage-event hook token for a node (its operator or an admin) and print it once.
+
+    The old token is refused from now on: update the node's webhook (bearer token) with the new one.
+    """
+    from cli.client import connect
+    from cli.output import print_json
+    from wio.nodes.v1 import nodes_pb2
+
+    with connect() as client:
+        reply = stubs.nodes(client).RotateHookToken(nodes_pb2.RotateHookTokenRequest(node=node))
+    if as_json:
+        print_json(reply)
+    else:
+        typer.echo(f"new hook token for node {node} ({reply.node_id}); the old one no longer works")
+        _print_hook_token(reply.hook_token)
 
 
 @app.command("show")

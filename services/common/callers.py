@@ -16,6 +16,8 @@ INTERNAL_CALLERS: Mapping[str, frozenset[str]] = {
     # Node secrets go to the service that brokers credentials, and to no other.
     "/wio.nodes.v1.NodesInternalService/GetNodeAccess": frozenset({"workspaces"}),
     "/wio.nodes.v1.NodesInternalService/GetRootAccess": frozenset({"workspaces"}),
+    # The HTTP gateway checks a storage-event hook's token before it publishes the event.
+    "/wio.nodes.v1.NodesInternalService/VerifyHookToken": frozenset({"gateway"}),
     # The search filter, and the check before a root is removed.
     "/wio.workspaces.v1.WorkspacesInternalService/ListAccessibleWorkspaces": frozenset({"indexer"}),
     "/wio.workspaces.v1.WorkspacesInternalService/CountRootWorkspaces": frozenset({"nodes"}),

@@ -41,7 +41,7 @@ RETRYABLE_METHODS: Mapping[str, tuple[str, ...]] = {
     ),
     "wio.auth.v1.AuthInternalService": ("ListUserGroups", "BatchGetUsers"),
     "wio.nodes.v1.NodesService": ("ListNodes", "GetNode", "CheckNode", "UpdateNode", "ListRoots", "GetRoot"),
-    "wio.nodes.v1.NodesInternalService": ("GetNodeAccess", "GetRootAccess"),
+    "wio.nodes.v1.NodesInternalService": ("GetNodeAccess", "GetRootAccess", "VerifyHookToken"),
     "wio.workspaces.v1.WorkspacesService": (
         "ListWorkspaces",
         "GetWorkspace",

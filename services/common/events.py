@@ -17,7 +17,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from services.common.config import ConfigError
-from services.common.streams import STREAMS, inbox_prefix, stream_for
+from services.common.streams import MAX_AGE_SECONDS, STREAMS, inbox_prefix, stream_for
 from services.common.tasks import cancel_and_wait
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "JetStreamPublisher",
     "StreamMissingError",
     "connect",
+    "ensure_ingest_stream",
     "ensure_stream",
     "republished_from",
     "stream_for",
@@ -102,7 +103,13 @@ async def ensure_stream(js: JetStreamContext, domain: str) -> None:
     """Create the domain's stream if missing (idempotent). Only the domain's own service calls it: the
     others may not create it (their NATS users lack the permission) and wait for it instead."""
     name, subjects = stream_for(domain)
-    config = StreamConfig(name=name, subjects=[subjects], duplicate_window=DUPLICATE_WINDOW_SECONDS)
+    config = StreamConfig(
+        name=name,
+        subjects=[subjects],
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        # Limits retention (JetStream's default): messages stay until they are older than this.
+        max_age=MAX_AGE_SECONDS.get(domain),
+    )
     try:
         await js.stream_info(name)
     except NotFoundError:
@@ -111,6 +118,14 @@ async def ensure_stream(js: JetStreamContext, domain: str) -> None:
         except Exception:
             # Another instance may have created it in between.
             await js.stream_info(name)
+
+
+async def ensure_ingest_stream(js: JetStreamContext) -> str:
+    """WIO_INGEST (`wio.ingest.>`, limits retention, 7 days): storage events the gateway publishes and
+    the indexer's dead letters. The indexer calls this at start (its NATS user is the one allowed to
+    create it); answers the stream's name."""
+    await ensure_stream(js, "ingest")
+    return stream_for("ingest")[0]
 
 
 async def wait_for_stream(js: JetStreamContext, domain: str, wait_seconds: float) -> str:

@@ -30,6 +30,7 @@ from services.common.deny_feed import DenyListFeed
 from services.common.interceptors import AuthInterceptor, ErrorInterceptor, RequestIdInterceptor
 from services.common.jobs import Handler, JobRunner, OutcomeT
 from services.common.outbox import Outbox, OutboxRelay
+from services.common.streams import owned_by
 from services.common.tokens import DenyList, JwksFetcher, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,10 @@ async def start_runtime(settings: CommonSettings, metadata: MetaData, migrations
         )
         opened.append(("NATS", nc.close))
         js = nc.jetstream()
-        # Its own stream only: the others are their services' to create.
-        await events.ensure_stream(js, settings.service)
+        # Its own streams only (streams.OWNERS; the indexer's include WIO_INGEST): the others are their
+        # services' to create.
+        for domain in owned_by(settings.service):
+            await events.ensure_stream(js, domain)
         outbox_table = metadata.tables[f"{settings.schema}.outbox"]
         outbox = Outbox(outbox_table)
         relay = OutboxRelay(

@@ -20,9 +20,9 @@ class NodesApi(nodes_pb2_grpc.NodesServiceServicer):
         request: nodes_pb2.RegisterNodeRequest,
         context: ServicerContext[nodes_pb2.RegisterNodeRequest, nodes_pb2.RegisterNodeResponse],
     ) -> nodes_pb2.RegisterNodeResponse:
-        node, check, notices = await self.nodes.register_node(require_caller(), settings_from(request))
+        node, check, notices, token = await self.nodes.register_node(require_caller(), settings_from(request))
         return nodes_pb2.RegisterNodeResponse(
-            node=node_pb(node, True), check=check_pb(check), notices=notices
+            node=node_pb(node, True), check=check_pb(check), notices=notices, hook_token=token
         )
 
     async def ListNodes(
@@ -116,6 +116,14 @@ class NodesApi(nodes_pb2_grpc.NodesServiceServicer):
         await self.nodes.delete_root(require_caller(), request.root)
         return nodes_pb2.DeleteRootResponse()
 
+    async def RotateHookToken(
+        self,
+        request: nodes_pb2.RotateHookTokenRequest,
+        context: ServicerContext[nodes_pb2.RotateHookTokenRequest, nodes_pb2.RotateHookTokenResponse],
+    ) -> nodes_pb2.RotateHookTokenResponse:
+        node, token = await self.nodes.rotate_hook_token(require_caller(), request.node)
+        return nodes_pb2.RotateHookTokenResponse(node_id=node.id, hook_token=token)
+
 
 class NodesInternalApi(nodes_pb2_grpc.NodesInternalServiceServicer):
     """Reached only by service callers (the auth interceptor refuses users on *InternalService)."""
@@ -139,3 +147,11 @@ class NodesInternalApi(nodes_pb2_grpc.NodesInternalServiceServicer):
     ) -> nodes_pb2.GetRootAccessResponse:
         root, node = await self.nodes.root_access(request.root_id)
         return nodes_pb2.GetRootAccessResponse(root=root_pb(root), access=access_pb(node))
+
+    async def VerifyHookToken(
+        self,
+        request: nodes_pb2.VerifyHookTokenRequest,
+        context: ServicerContext[nodes_pb2.VerifyHookTokenRequest, nodes_pb2.VerifyHookTokenResponse],
+    ) -> nodes_pb2.VerifyHookTokenResponse:
+        node_id = await self.nodes.verify_hook_token(request.node, request.token)
+        return nodes_pb2.VerifyHookTokenResponse(valid=node_id is not None, node_id=node_id or "")

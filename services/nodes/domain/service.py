@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
-from services.nodes.domain import rules
+from services.nodes.domain import hooks, rules
 from services.nodes.domain.jobs import BUCKET, bucket_job
 from services.nodes.domain.models import ROOT_TYPES, Capabilities, Creator, Node, NodeSettings, Root
 from services.nodes.domain.ports import (
@@ -136,10 +136,11 @@ class NodesService:
 
     async def register_node(
         self, caller: Caller, settings: NodeSettings
-    ) -> tuple[Node, NodeCheckResult, list[str]]:
-        """A new node, its check, and notices for the operator. The same server may be registered again
-        (two people may hold their own keys to it): that is allowed and said, naming the node; what must
-        not happen twice, mapping the same folders, is refused when a root is created."""
+    ) -> tuple[Node, NodeCheckResult, list[str], str]:
+        """A new node, its check, notices for the operator and the node's hook token (its hash is stored;
+        the token itself is answered this once). The same server may be registered again (two people may
+        hold their own keys to it): that is allowed and said, naming the node; what must not happen
+        twice, mapping the same folders, is refused when a root is created."""
         settings = rules.check_node_settings(dataclasses.replace(settings, admin_networks=caller.is_admin))
         notices: list[str] = []
         async with self._tx() as tx:
@@ -169,10 +170,12 @@ class NodesService:
             latency_ms=check.latency_ms,
             capabilities=rules.capabilities_after(settings.kind, check.object_case_ignored, Capabilities()),
         )
+        token, token_hash = hooks.new_token()
         async with self._tx() as tx:
             await tx.repo.add_node(node)
+            await tx.repo.set_hook_token(node.id, token_hash)
             await tx.events.node_registered(node)
-        return node, check, notices
+        return node, check, notices, token
 
     async def _refuse_mapped_twice(
         self, repo: NodesRepository, node: Node, endpoint: str, case_ignored: bool
@@ -386,6 +389,23 @@ class NodesService:
         async with self._tx() as tx:
             await tx.repo.delete_root(root.id)
             await tx.events.root_removed(root)
+
+    async def rotate_hook_token(self, caller: Caller, ref: str) -> tuple[Node, str]:
+        """A new hook token for the node, answered once; the old one is refused from the commit on."""
+        token, token_hash = hooks.new_token()
+        async with self._tx() as tx:
+            node = await self._node(tx.repo, ref)
+            self._check_operator(caller, node)
+            await tx.repo.set_hook_token(node.id, token_hash)
+        return node, token
+
+    async def verify_hook_token(self, ref: str, token: str) -> str | None:
+        """The node's id when `token` is its current hook token; None for an unknown node, a node without
+        a token (registered before hook tokens: rotate one) and a wrong token alike."""
+        async with self._tx() as tx:
+            found = await tx.repo.hook_token(ref.strip())
+        node_id, stored = found if found is not None else ("", None)
+        return node_id if hooks.matches(token, stored) else None
 
     # --- internal -------------------------------------------------------------------------------------
 

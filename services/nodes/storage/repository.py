@@ -114,6 +114,16 @@ class SqlNodesRepository:
         rows = (await self.s.execute(select(t.nodes).order_by(t.nodes.c.created_at))).all()
         return [self._node(r) for r in rows]
 
+    async def set_hook_token(self, node_id: str, token_hash: str) -> None:
+        query = update(t.nodes).where(t.nodes.c.id == node_id).values(hook_token_hash=token_hash)
+        await self.s.execute(query)
+
+    async def hook_token(self, ref: str) -> tuple[str, str | None] | None:
+        column = t.nodes.c.id if is_uuid(ref) else t.nodes.c.name
+        query = select(t.nodes.c.id, t.nodes.c.hook_token_hash).where(column == ref)
+        row = (await self.s.execute(query)).first()
+        return (str(row.id), row.hook_token_hash) if row else None
+
     async def update_settings(self, node_id: str, settings: NodeSettings) -> Node:
         result = await execute_unique(
             self.s,

@@ -50,6 +50,8 @@ nodes = Table(
     Column("latency_ms", Float, nullable=False),
     # domain.models.Capabilities as a JSON object: probed or per-kind facts about session policies.
     Column("capabilities", JSON, nullable=False),
+    # SHA-256 (hex) of the storage-event hook token (domain/hooks.py); NULL: none yet, the hook is refused.
+    Column("hook_token_hash", String(64), nullable=True),
 )
 
 roots = Table(

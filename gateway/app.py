@@ -1,0 +1,86 @@
+"""The gateway's composition root: the Starlette app, its connections (opened at start-up, closed at
+shutdown) and its routes. A new group of routes is one more `routes()` provider in `build_app`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.backends import CachedHookVerifier, IngestPublisher, NodesHookVerifier
+from gateway.config import GatewaySettings
+from gateway.hooks import HookRoutes
+from services.common import events
+from services.common.clients import AuthClient
+from services.common.tls import client_channel
+
+log = logging.getLogger(__name__)
+
+SERVICE = "gateway"
+
+
+@dataclass
+class Connections:
+    """What the routes use, and how to close it."""
+
+    hooks: HookRoutes
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def connect(settings: GatewaySettings) -> Connections:
+    """NATS (as the gateway's own user, inbox `_INBOX_gateway`) and channels to auth and nodes."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        nc = await events.connect(settings.nats_url, SERVICE, settings.nats_user, settings.nats_password)
+        closers.append(nc.close)
+        auth_channel = client_channel(settings.auth_address, settings.tls)
+        closers.append(auth_channel.close)
+        nodes_channel = client_channel(settings.nodes_address, settings.tls)
+        closers.append(nodes_channel.close)
+    except BaseException:
+        await Connections(None, closers).close()  # type: ignore[arg-type]
+        raise
+    auth = AuthClient(auth_channel, settings.service_api_key)
+    verifier = CachedHookVerifier(
+        NodesHookVerifier(nodes_channel, auth, settings.call_timeout_seconds), settings.hook_cache_seconds
+    )
+    publisher = IngestPublisher(nc.jetstream(), settings.publish_timeout_seconds)
+    return Connections(HookRoutes(verifier, publisher, settings.hook_max_bytes), closers)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def build_app(settings: GatewaySettings) -> Starlette:
+    """The app; its connections open when the server starts it (lifespan) and close when it stops."""
+    holder: dict[str, Connections] = {}
+
+    async def hook(request: Request) -> Response:
+        return await holder["connections"].hooks.s3_event(request)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        holder["connections"] = await connect(settings)
+        log.info("gateway listening on %s", settings.listen)
+        try:
+            yield
+        finally:
+            await holder.pop("connections").close()
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/hooks/s3/{node}", hook, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
