@@ -1,17 +1,22 @@
-"""Composition root of the indexer service: its object index (PostgreSQL), its client of the workspaces
-service, and the live updates from storage events with the reactions to workspace, root and node events.
-"""
+"""Composition root of the indexer service."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+
 from services.common.consumer import ConsumerSettings
 from services.common.server import Runtime, Service, Subscriber, auth_client, serve, start_service
 from services.common.tls import client_channel
+from services.indexer.api import IndexerCrawlApi
 from services.indexer.config import IndexerSettings, IngestConfig
+from services.indexer.domain.crawl import Crawler, CrawlSettings
 from services.indexer.domain.locations import LocationMap
+from services.indexer.domain.models import Location
 from services.indexer.domain.ports import ObjectIndex, WorkspacesDirectory
+from services.indexer.domain.schedule import CrawlSchedule
+from services.indexer.domain.status import IndexStatusReader
 from services.indexer.events.ingest import ChangeApplier, ingest_consumer
 from services.indexer.events.subscribers import (
     IndexerReactions,
@@ -20,10 +25,15 @@ from services.indexer.events.subscribers import (
     TombstoneExpiry,
 )
 from services.indexer.storage.clients.workspaces import WorkspacesClient
+from services.indexer.storage.crawl_records import SqlCrawlRecords, events_writer
+from services.indexer.storage.ledger import PgCrawlLedger
+from services.indexer.storage.lister import MinioLister
 from services.indexer.storage.pg_index import PgObjectIndex
 from services.indexer.storage.tables import metadata
+from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
+SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name,)
 
 
 def live_updates(
@@ -35,7 +45,6 @@ def live_updates(
 ) -> list[Subscriber]:
     """The ingest stream's consumer, the reactions to workspace/root/node events and tombstone expiry."""
     locations = LocationMap(directory, config.locations_refresh_seconds)
-    applier = ChangeApplier(index, locations)
     consumer_settings = ConsumerSettings(
         batch=config.batch,
         concurrency=config.concurrency,
@@ -45,31 +54,70 @@ def live_updates(
     reactions = IndexerReactions(index, locations, start_root_crawl)
     return [
         IndexerSubscribers(runtime.js, reactions, runtime.settings.stream_wait_seconds),
-        ingest_consumer(runtime.js, applier, consumer_settings),
+        ingest_consumer(runtime.js, ChangeApplier(index, locations), consumer_settings),
         TombstoneExpiry(index, config.tombstone_seconds, config.tombstone_sweep_seconds),
     ]
 
 
-async def build(runtime: Runtime, settings: IndexerSettings) -> Service[None]:
+async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]:
+    common = settings.common
     auth = auth_client(runtime)
-    channel = client_channel(settings.workspaces_address, runtime.settings.tls)
-    runtime.closers.append(channel.close)
+    workspaces_channel = client_channel(settings.workspaces_address, common.tls)
+    runtime.closers.append(workspaces_channel.close)
+    directory = WorkspacesClient(workspaces_channel, auth)
     index = PgObjectIndex(runtime.engine, runtime.read_engine)
     runtime.closers.append(index.close)
-    directory = WorkspacesClient(channel, auth)
-    # The crawl of an imported root: the crawler's crawl_root, once the crawler is composed here.
-    start_root_crawl: StartRootCrawl | None = None
-    subscribers = live_updates(runtime, settings.ingest, index, directory, start_root_crawl)
+    ledger = PgCrawlLedger(runtime.engine)
+    crawl = settings.crawl
+    lister = MinioLister(crawl.networks, crawl.page_size, crawl.queue_pages, crawl.s3_timeout_seconds)
+
+    async def close_lister() -> None:
+        lister.close()
+
+    runtime.closers.append(close_lister)
+    records = SqlCrawlRecords(runtime.read_engine, ledger)
+    crawler = Crawler(
+        index,
+        ledger,
+        directory,
+        lister,
+        records,
+        events_writer(runtime.sessions, runtime.outbox),
+        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages),
+    )
+
+    async def readable(user_id: str) -> tuple[Location, ...]:
+        answer = await directory.accessible(user_id, "")
+        return answer.locations if answer is not None else ()
+
+    status = IndexStatusReader(readable, index, records, crawler)
+    # Started after the RPCs' storage, stopped before it: it resumes unfinished crawls at once.
+    schedule = CrawlSchedule(crawler, records.roots_due, crawl.verify_interval_seconds, crawl.retry_seconds)
+
+    def add(server: grpc.aio.Server) -> None:
+        # Search and totals join this servicer when they land; until then grpc answers UNIMPLEMENTED.
+        api = IndexerCrawlApi(crawler, status)  # type: ignore[abstract]
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(api, server)
+
+    async def crawl_imported_root(root_id: str) -> object:
+        return await crawler.crawl_root(root_id)
+
+    live = live_updates(runtime, settings.ingest, index, directory, crawl_imported_root)
     return Service(
-        runtime, None, servicers=[], service_names=[], fetch_jwks=auth.fetch_jwks, subscribers=subscribers
+        runtime,
+        crawler,
+        servicers=[add],
+        service_names=SERVICE_NAMES,
+        fetch_jwks=auth.fetch_jwks,
+        subscribers=[schedule, *live],
     )
 
 
-async def start(settings: IndexerSettings) -> Service[None]:
-    async def composed(runtime: Runtime) -> Service[None]:
-        return await build(runtime, settings)
+async def start(settings: IndexerSettings) -> Service[Crawler]:
+    async def built(runtime: Runtime) -> Service[Crawler]:
+        return await build(settings, runtime)
 
-    return await start_service(settings.common, metadata, MIGRATIONS, composed)
+    return await start_service(settings.common, metadata, MIGRATIONS, built)
 
 
 async def run(settings: IndexerSettings) -> None:

@@ -99,30 +99,26 @@ class WorkspaceOutcome:
 @dataclass(frozen=True)
 class WorkspaceStatus:
     workspace_id: str
-    root_id: str
     crawled_at: datetime | None
     verified_at: datetime | None
     drift_added: int
     drift_changed: int
     drift_removed: int
-    failure: str  # "<REASON>: message" of the last failed crawl that covered it, "" once one finished
+    state: str  # as the ledger last recorded it: "idle", "crawling" or "failed: <reason>"
 
 
 class CrawlRecords(Protocol):
-    """Per-workspace results of crawls, kept by the indexer (what `wio index status` shows)."""
+    """Per-workspace results of crawls, kept with the ledger (what `wio index status` shows)."""
 
-    async def finished(
-        self, kind: str, at: datetime, outcomes: Sequence[WorkspaceOutcome], whole_root: str = ""
-    ) -> None:
-        """Records the outcomes; with `whole_root`, the root's workspaces not among them are dropped."""
+    async def workspace_finished(self, kind: str, outcome: WorkspaceOutcome) -> None:
+        """Crawled (or verified, with its drift) now: for each workspace of a root crawl."""
         ...
 
-    async def failed(
-        self, root_id: str, node_id: str, workspace_ids: Sequence[str], failure: str
-    ) -> None: ...
     async def statuses(self, workspace_ids: Sequence[str]) -> dict[str, WorkspaceStatus]: ...
-    async def roots_due(self, verified_before: datetime) -> list[str]:
-        """Roots with a workspace not crawled or verified since `verified_before`."""
+
+    async def roots_due(self, before: datetime) -> list[str]:
+        """Roots the indexer has crawled whose last finished crawl or verify of the whole root is older
+        than `before` (or that never finished one)."""
         ...
 
 
@@ -135,15 +131,22 @@ class CrawlEvents(Protocol):
     async def drift_found(self, crawl: Crawl, outcome: WorkspaceOutcome, verified_at: datetime) -> None: ...
 
 
-class CrawlTransaction(Protocol):
-    @property
-    def repo(self) -> CrawlRecords: ...
-    @property
-    def events(self) -> CrawlEvents: ...
+# Events go out through the outbox, each batch in a transaction of its own.
+EventsWriter = Callable[[], AbstractAsyncContextManager[CrawlEvents]]
 
-
-# One transaction: the per-workspace results and the events that report them commit together.
-Transactions = Callable[[], AbstractAsyncContextManager[CrawlTransaction]]
+# Failures after which a crawl is given up (its scope is gone or the asker may not have it); after any
+# other (a node down, refusing, slow) it stays unfinished in the ledger and resumes from its checkpoint.
+GIVE_UP = frozenset(
+    {
+        Reason.WORKSPACE_NOT_FOUND,
+        Reason.ROOT_NOT_FOUND,
+        Reason.NODE_NOT_FOUND,
+        Reason.PERMISSION_DENIED,
+        Reason.NODE_OPERATOR_REQUIRED,
+        Reason.INVALID_ARGUMENT,
+        Reason.BUCKET_NOT_FOUND,
+    }
+)
 
 
 class Run:
@@ -244,7 +247,8 @@ class Crawler:
         ledger: CrawlLedger,
         directory: WorkspacesDirectory,
         lister: Lister,
-        transactions: Transactions,
+        records: CrawlRecords,
+        events: EventsWriter,
         settings: CrawlSettings | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -252,9 +256,13 @@ class Crawler:
         self.ledger = ledger
         self.directory = directory
         self.lister = lister
-        self.tx = transactions
+        self.records = records
+        self.events = events
         self.settings = settings or CrawlSettings()
         self.now = now
+        # Why the last crawl covering a workspace failed, until one finishes (the ledger keeps such a
+        # crawl unfinished, to resume it).
+        self.failures: dict[str, str] = {}
         self._runs: dict[Scope, Run] = {}
         self._root_locks: dict[str, asyncio.Lock] = {}
         self._closed = False
@@ -306,8 +314,11 @@ class Crawler:
                 runs.append(await self.start(scope))
             except DomainError as error:
                 log.warning("crawl %s cannot resume: %s %s", crawl.id, error.reason, error.message)
-                with contextlib.suppress(Exception):
-                    await self.ledger.fail(crawl.id, f"{error.reason}: {error.message}")
+                if crawl.workspace_id:
+                    self.failures[crawl.workspace_id] = f"{error.reason}: {error.message}"
+                if error.reason in GIVE_UP:
+                    with contextlib.suppress(Exception):
+                        await self.ledger.fail(crawl.id, f"{error.reason}: {error.message}")
         return runs
 
     async def close(self) -> None:
@@ -342,8 +353,8 @@ class Crawler:
                         resumed_after=crawl.resume_after,
                     )
                 )
-                async with self.tx() as tx:
-                    await tx.events.started(crawl)
+                async with self.events() as events:
+                    await events.started(crawl)
                 await self._walk(run, crawl, grant, walk)
             except asyncio.CancelledError:
                 raise  # stopping: the crawl stays unfinished and resumes on the next start
@@ -357,14 +368,14 @@ class Crawler:
 
     async def _failed(self, run: Run, crawl: Crawl | None, grant: ListingGrant, error: DomainError) -> None:
         failure = f"{error.reason}: {error.message}"
+        for location in grant.locations:
+            self.failures[location.workspace_id] = failure
         try:
-            if crawl is not None:
+            if crawl is not None and error.reason in GIVE_UP:
                 await self.ledger.fail(crawl.id, failure)
-            async with self.tx() as tx:
-                workspaces = [loc.workspace_id for loc in grant.locations]
-                await tx.repo.failed(grant.root_id, grant.node_id, workspaces, failure)
-                if crawl is not None:
-                    await tx.events.failed(crawl, str(error.reason), error.message)
+            if crawl is not None:
+                async with self.events() as events:
+                    await events.failed(crawl, str(error.reason), error.message)
         except Exception:
             log.exception("recording the failure of crawl %s failed", crawl.id if crawl else run.scope)
         run.publish(replace(run.progress, phase=Phase.FAILED, error=error.message, reason=str(error.reason)))
@@ -489,12 +500,17 @@ class Crawler:
         counts, removed = walk.totals()
         at = self.now()
         outcomes = list(walk.counts.values())
-        async with self.tx() as tx:
-            await tx.repo.finished(crawl.kind, at, outcomes, "" if crawl.workspace_id else crawl.root_id)
-            await tx.events.finished(crawl, walk.objects, walk.bytes, counts, removed)
+        if not crawl.workspace_id:
+            # The ledger records a workspace crawl's status itself, a root crawl's per workspace here.
+            for outcome in outcomes:
+                await self.records.workspace_finished(crawl.kind, outcome)
+        await self.ledger.finish(crawl, counts, removed)
+        for outcome in outcomes:
+            self.failures.pop(outcome.workspace_id, None)
+        async with self.events() as events:
+            await events.finished(crawl, walk.objects, walk.bytes, counts, removed)
             if crawl.kind == VERIFY:
                 for outcome in outcomes:
                     if outcome.drift:
-                        await tx.events.drift_found(crawl, outcome, at)
-        await self.ledger.finish(crawl, counts, removed)
+                        await events.drift_found(crawl, outcome, at)
         self._report(run, crawl, walk, Phase.FINISHED)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from services.common.errors import DomainError
 from services.common.tasks import cancel_and_wait
-from services.indexer.domain.crawl import Crawler, CrawlRecords
+from services.indexer.domain.crawl import Crawler
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,3 @@ class CrawlSchedule:
                 log.exception("scheduled crawl work failed; trying again in %.0f s", wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.sleep(wait)
-
-
-def roots_due_from(
-    records_read: Callable[[Callable[[CrawlRecords], Awaitable[list[str]]]], Awaitable[list[str]]],
-) -> RootsDue:
-    async def due(verified_before: datetime) -> list[str]:
-        return await records_read(lambda repo: repo.roots_due(verified_before))
-
-    return due

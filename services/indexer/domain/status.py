@@ -7,15 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.errors import DomainError, Reason
-from services.indexer.domain.crawl import Crawler, CrawlRecords, WorkspaceStatus
+from services.indexer.domain.crawl import Crawler, CrawlRecords
 from services.indexer.domain.models import Location
 from services.indexer.domain.ports import ObjectIndex
 
 # The locations a user can read (the search's cached answer of the workspaces service).
 Readable = Callable[[str], Awaitable[Sequence[Location]]]
-RecordsRead = Callable[
-    [Callable[[CrawlRecords], Awaitable[dict[str, WorkspaceStatus]]]], Awaitable[dict[str, WorkspaceStatus]]
-]
 
 
 def resolve(reference: str, locations: Sequence[Location], user_id: str) -> Location:
@@ -57,7 +54,7 @@ class IndexStatus:
 
 class IndexStatusReader:
     def __init__(
-        self, readable: Readable, index: ObjectIndex, records: RecordsRead, crawler: Crawler
+        self, readable: Readable, index: ObjectIndex, records: CrawlRecords, crawler: Crawler
     ) -> None:
         self.readable = readable
         self.index = index
@@ -75,16 +72,19 @@ class IndexStatusReader:
             return []
         ids = [loc.workspace_id for loc in locations]
         totals = await self.index.totals(ids, by_extension=False)
-        records = await self.records(lambda repo: repo.statuses(ids))
+        records = await self.records.statuses(ids)
         crawling = {loc.workspace_id for run in self.crawler.running() for loc in run.locations}
         out = []
         for loc in sorted(locations, key=lambda loc: (loc.owner_username, loc.name)):
             objects, size = totals.by_workspace.get(loc.workspace_id, (0, 0))
             record = records.get(loc.workspace_id)
+            # What runs here and what failed here are known best here; else what the ledger says.
             if loc.workspace_id in crawling:
                 state = "crawling"
-            elif record is not None and record.failure:
-                state = f"failed: {record.failure}"
+            elif loc.workspace_id in self.crawler.failures:
+                state = f"failed: {self.crawler.failures[loc.workspace_id]}"
+            elif record is not None and record.state.startswith("failed"):
+                state = record.state
             else:
                 state = "idle"
             out.append(

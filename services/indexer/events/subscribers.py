@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from services.common.consumer import ConsumerSettings, DurableConsumer
+from services.common.errors import DomainError, Kind
 from services.common.events import republished_from, wait_for_stream
 from services.common.tasks import cancel_and_wait
 from services.indexer.domain.locations import LocationMap
@@ -95,7 +96,13 @@ class IndexerReactions:
         if self.start_root_crawl is None:
             log.warning("indexer: root %s imported but no crawler is wired; not crawled", event.root_id)
             return
-        await self.start_root_crawl(event.root_id)
+        try:
+            await self.start_root_crawl(event.root_id)
+        except DomainError as error:
+            if error.kind in (Kind.UNAVAILABLE, Kind.DEADLINE_EXCEEDED):
+                raise  # tried again later
+            # The root went again, or its node refuses: the next verify of the root covers it.
+            log.warning("indexer: first crawl of root %s not started: %s", event.root_id, error.reason.value)
 
     async def root_removed(self, data: bytes) -> None:
         event = nodes_events.RootRemovedEvent.FromString(data)
