@@ -53,7 +53,9 @@ def minio_body(
     return json.dumps({"EventName": event, "Key": f"{bucket}/{encoded}", "Records": [record]}).encode()
 
 
-def seaweed_body(bucket: str, key: str, deleted: bool = False, size: int = 5, when: datetime | None = None) -> bytes:
+def seaweed_body(
+    bucket: str, key: str, deleted: bool = False, size: int = 5, when: datetime | None = None
+) -> bytes:
     """A real SeaweedFS 4.48 body (tests/data/seaweedfs_webhook) moved to this bucket and key."""
     body = json.loads((SAMPLES / ("delete_object.json" if deleted else "create_object.json")).read_bytes())
     path = f"/buckets/{bucket}/{key}"
@@ -148,7 +150,9 @@ async def indexer_settings(
     common = common_settings(
         "indexer", infra, listen, auth.address, service_api_key=await _service_key(auth, "indexer")
     )
-    return IndexerSettings(common=common, workspaces_address=workspaces_address, ingest=IngestConfig(**ingest))
+    return IndexerSettings(
+        common=common, workspaces_address=workspaces_address, ingest=IngestConfig(**ingest)
+    )
 
 
 async def health_answers(channel: grpc.aio.Channel) -> None:

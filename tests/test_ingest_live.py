@@ -42,10 +42,17 @@ REMOVED = "s3:ObjectRemoved:Delete"
 
 
 @pytest.fixture(scope="module")
-async def indexer(infra: Any, auth: AuthUnderTest, workspaces: WorkspacesUnderTest) -> AsyncIterator[Service[Any]]:
+async def indexer(
+    infra: Any, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> AsyncIterator[Service[Any]]:
     """The indexer in this process, with few attempts before a dead letter."""
     settings = await indexer_settings(
-        infra, auth, f"127.0.0.1:{free_port()}", workspaces.address, max_deliver=3, locations_refresh_seconds=0.5
+        infra,
+        auth,
+        f"127.0.0.1:{free_port()}",
+        workspaces.address,
+        max_deliver=3,
+        locations_refresh_seconds=0.5,
     )
     service = await indexer_server.start(settings)
     async with serving(service):
@@ -58,7 +65,12 @@ async def owner(auth: AuthUnderTest) -> Any:
 
 
 async def test_minio_and_seaweedfs_bodies_index_and_unindex(
-    lab: Lab, workspaces: WorkspacesUnderTest, indexer: Any, owner: Any, gateway_nats: Gateway, index_engine: Any
+    lab: Lab,
+    workspaces: WorkspacesUnderTest,
+    indexer: Any,
+    owner: Any,
+    gateway_nats: Gateway,
+    index_engine: Any,
 ) -> None:
     ws = await create(workspaces, owner, lab, "private")
     now = datetime.now(UTC)
@@ -75,7 +87,11 @@ async def test_minio_and_seaweedfs_bodies_index_and_unindex(
         lambda: _with_keys(index_engine, ws.id, {minio_key, seaweed_key}), what="both records"
     )
     report = records[minio_key]
-    assert (report.path, report.name, report.extension) == ("reports/Q1 summary+final é.csv", "Q1 summary+final é.csv", "csv")
+    assert (report.path, report.name, report.extension) == (
+        "reports/Q1 summary+final é.csv",
+        "Q1 summary+final é.csv",
+        "csv",
+    )
     assert (report.size, report.etag, report.workspace_id, report.node_id) == (42, "abc", ws.id, ws.node_id)
     text = records[seaweed_key]
     assert (text.path, text.size, text.etag) == ("dir one/a b.txt", 5, "5d41402abc4b2a76b9719d911017c592")
@@ -88,7 +104,13 @@ async def test_minio_and_seaweedfs_bodies_index_and_unindex(
 
 
 async def test_out_of_order_pairs_end_in_the_right_state(
-    lab: Lab, workspaces: WorkspacesUnderTest, indexer: Any, owner: Any, gateway_nats: Gateway, index_engine: Any, infra: Any
+    lab: Lab,
+    workspaces: WorkspacesUnderTest,
+    indexer: Any,
+    owner: Any,
+    gateway_nats: Gateway,
+    index_engine: Any,
+    infra: Any,
 ) -> None:
     ws = await create(workspaces, owner, lab, "private")
     t1 = datetime.now(UTC)
@@ -96,14 +118,38 @@ async def test_out_of_order_pairs_end_in_the_right_state(
     node, bucket, p = ws.node_id, ws.bucket, ws.prefix
     pairs = [
         # (key, first published, then published): the later change must win either way
-        (f"{p}deleted-late.txt", minio_body(REMOVED, bucket, f"{p}deleted-late.txt", t2), minio_body(CREATED, bucket, f"{p}deleted-late.txt", t1, 3)),
-        (f"{p}deleted.txt", minio_body(CREATED, bucket, f"{p}deleted.txt", t1, 3), minio_body(REMOVED, bucket, f"{p}deleted.txt", t2)),
-        (f"{p}recreated.txt", minio_body(CREATED, bucket, f"{p}recreated.txt", t2, 7), minio_body(REMOVED, bucket, f"{p}recreated.txt", t1)),
-        (f"{p}recreated-late.txt", minio_body(REMOVED, bucket, f"{p}recreated-late.txt", t1), minio_body(CREATED, bucket, f"{p}recreated-late.txt", t2, 7)),
+        (
+            f"{p}deleted-late.txt",
+            minio_body(REMOVED, bucket, f"{p}deleted-late.txt", t2),
+            minio_body(CREATED, bucket, f"{p}deleted-late.txt", t1, 3),
+        ),
+        (
+            f"{p}deleted.txt",
+            minio_body(CREATED, bucket, f"{p}deleted.txt", t1, 3),
+            minio_body(REMOVED, bucket, f"{p}deleted.txt", t2),
+        ),
+        (
+            f"{p}recreated.txt",
+            minio_body(CREATED, bucket, f"{p}recreated.txt", t2, 7),
+            minio_body(REMOVED, bucket, f"{p}recreated.txt", t1),
+        ),
+        (
+            f"{p}recreated-late.txt",
+            minio_body(REMOVED, bucket, f"{p}recreated-late.txt", t1),
+            minio_body(CREATED, bucket, f"{p}recreated-late.txt", t2, 7),
+        ),
         # MinIO's sequencer orders two changes of one key even within one millisecond
-        (f"{p}seq.txt", minio_body(REMOVED, bucket, f"{p}seq.txt", t1, sequencer="1A"), minio_body(CREATED, bucket, f"{p}seq.txt", t1, 9, sequencer="19")),
+        (
+            f"{p}seq.txt",
+            minio_body(REMOVED, bucket, f"{p}seq.txt", t1, sequencer="1A"),
+            minio_body(CREATED, bucket, f"{p}seq.txt", t1, 9, sequencer="19"),
+        ),
         # SeaweedFS: an old create arriving after the delete of that version
-        (f"{p}sw.txt", seaweed_body(bucket, f"{p}sw.txt", deleted=True), seaweed_body(bucket, f"{p}sw.txt", when=t1 - timedelta(seconds=5))),
+        (
+            f"{p}sw.txt",
+            seaweed_body(bucket, f"{p}sw.txt", deleted=True),
+            seaweed_body(bucket, f"{p}sw.txt", when=t1 - timedelta(seconds=5)),
+        ),
     ]
     for _key, first, _then in pairs:
         await gateway_nats.publish(node, first)
@@ -139,7 +185,14 @@ async def test_malformed_body_is_dead_lettered_with_its_reason(
 
 
 async def test_events_outside_every_workspace_are_dropped(
-    lab: Lab, workspaces: WorkspacesUnderTest, indexer: Any, owner: Any, gateway_nats: Gateway, index_engine: Any, infra: Any, events: Any
+    lab: Lab,
+    workspaces: WorkspacesUnderTest,
+    indexer: Any,
+    owner: Any,
+    gateway_nats: Gateway,
+    index_engine: Any,
+    infra: Any,
+    events: Any,
 ) -> None:
     watcher = await events("wio.ingest.deadletter.>")
     ws = await create(workspaces, owner, lab, "private")
@@ -159,12 +212,19 @@ async def test_events_outside_every_workspace_are_dropped(
 
 
 async def test_a_new_workspace_first_upload_is_not_dropped(
-    lab: Lab, workspaces: WorkspacesUnderTest, indexer: Any, owner: Any, gateway_nats: Gateway, index_engine: Any
+    lab: Lab,
+    workspaces: WorkspacesUnderTest,
+    indexer: Any,
+    owner: Any,
+    gateway_nats: Gateway,
+    index_engine: Any,
 ) -> None:
     # The indexer has just loaded the node's workspaces (for another workspace's event)...
     first = await create(workspaces, owner, lab, "private")
     now = datetime.now(UTC)
-    await gateway_nats.publish(first.node_id, minio_body(CREATED, first.bucket, f"{first.prefix}a.txt", now, 1))
+    await gateway_nats.publish(
+        first.node_id, minio_body(CREATED, first.bucket, f"{first.prefix}a.txt", now, 1)
+    )
     await until(lambda: _with_keys(index_engine, first.id, {f"{first.prefix}a.txt"}), what="the first record")
     # ... then a workspace is created and written to at once.
     second = await create(workspaces, owner, lab, "private")
@@ -174,7 +234,12 @@ async def test_a_new_workspace_first_upload_is_not_dropped(
 
 
 async def test_deleting_a_workspace_removes_its_records(
-    lab: Lab, workspaces: WorkspacesUnderTest, indexer: Any, owner: Any, gateway_nats: Gateway, index_engine: Any
+    lab: Lab,
+    workspaces: WorkspacesUnderTest,
+    indexer: Any,
+    owner: Any,
+    gateway_nats: Gateway,
+    index_engine: Any,
 ) -> None:
     ws = await create(workspaces, owner, lab, "private")
     now = datetime.now(UTC)

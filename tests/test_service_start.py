@@ -83,7 +83,9 @@ def _starts(infra: Any, auth: AuthUnderTest) -> dict[str, Callable[[], Awaitable
             )
         ),
         "indexer": lambda: indexer_server.start(
-            IndexerSettings(common=common("indexer", auth_address=OFF_LOOPBACK), workspaces_address=OFF_LOOPBACK)
+            IndexerSettings(
+                common=common("indexer", auth_address=OFF_LOOPBACK), workspaces_address=OFF_LOOPBACK
+            )
         ),
     }
 
