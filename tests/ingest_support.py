@@ -137,7 +137,7 @@ async def settled(infra: Any) -> None:
 
         async def quiet() -> bool:
             info = await js.consumer_info(INGEST_STREAM, DURABLE)
-            return info.num_pending == 0 and info.num_ack_pending == 0
+            return bool(info.num_pending == 0 and info.num_ack_pending == 0)
 
         await until(quiet, what="the ingest consumer to settle")
     finally:
