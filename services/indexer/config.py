@@ -30,8 +30,8 @@ class IngestConfig:
     """Live updates from storage events (services/indexer/events/ingest.py)."""
 
     # Messages fetched at once, and handled at once, from the ingest stream.
-    batch: int = 128
-    concurrency: int = 16
+    batch: int = 256
+    concurrency: int = 128
     # Attempts at a message before it goes to the dead-letter subject (a malformed one goes at once).
     max_deliver: int = 6
     ack_wait_seconds: float = 30.0
@@ -59,8 +59,8 @@ def load_ingest() -> IngestConfig:
     if tombstones < 60:
         raise ConfigError("WIO_INDEXER_TOMBSTONE_SECONDS must be at least 60")
     return IngestConfig(
-        batch=max(1, env_int("WIO_INDEXER_INGEST_BATCH", 128)),
-        concurrency=max(1, env_int("WIO_INDEXER_INGEST_CONCURRENCY", 16)),
+        batch=max(1, env_int("WIO_INDEXER_INGEST_BATCH", 256)),
+        concurrency=max(1, env_int("WIO_INDEXER_INGEST_CONCURRENCY", 128)),
         max_deliver=max_deliver,
         ack_wait_seconds=max(1.0, env_float("WIO_INDEXER_INGEST_ACK_WAIT_SECONDS", 30.0)),
         locations_refresh_seconds=max(0.0, env_float("WIO_INDEXER_LOCATIONS_REFRESH_SECONDS", 1.0)),

@@ -17,7 +17,7 @@ from services.indexer.domain.models import Location
 from services.indexer.domain.ports import ObjectIndex, WorkspacesDirectory
 from services.indexer.domain.schedule import CrawlSchedule
 from services.indexer.domain.status import IndexStatusReader
-from services.indexer.events.ingest import ChangeApplier, ingest_consumer
+from services.indexer.events.ingest import ApplyMany, ChangeApplier, ingest_consumer
 from services.indexer.events.subscribers import (
     IndexerReactions,
     IndexerSubscribers,
@@ -28,6 +28,7 @@ from services.indexer.storage.clients.workspaces import WorkspacesClient
 from services.indexer.storage.crawl_records import SqlCrawlRecords, events_writer
 from services.indexer.storage.ledger import PgCrawlLedger
 from services.indexer.storage.lister import MinioLister
+from services.indexer.storage.pg_apply import PgBatchApplier
 from services.indexer.storage.pg_index import PgObjectIndex
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
@@ -42,8 +43,10 @@ def live_updates(
     index: ObjectIndex,
     directory: WorkspacesDirectory,
     start_root_crawl: StartRootCrawl | None,
+    apply_many: ApplyMany | None = None,
 ) -> list[Subscriber]:
-    """The ingest stream's consumer, the reactions to workspace/root/node events and tombstone expiry."""
+    """The ingest stream's consumer, the reactions to workspace/root/node events and tombstone expiry.
+    `apply_many` writes the changes that arrive together in one transaction."""
     locations = LocationMap(directory, config.locations_refresh_seconds)
     consumer_settings = ConsumerSettings(
         batch=config.batch,
@@ -54,7 +57,7 @@ def live_updates(
     reactions = IndexerReactions(index, locations, start_root_crawl)
     return [
         IndexerSubscribers(runtime.js, reactions, runtime.settings.stream_wait_seconds),
-        ingest_consumer(runtime.js, ChangeApplier(index, locations), consumer_settings),
+        ingest_consumer(runtime.js, ChangeApplier(index, locations, apply_many), consumer_settings),
         TombstoneExpiry(index, config.tombstone_seconds, config.tombstone_sweep_seconds),
     ]
 
@@ -102,7 +105,9 @@ async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]
     async def crawl_imported_root(root_id: str) -> object:
         return await crawler.crawl_root(root_id)
 
-    live = live_updates(runtime, settings.ingest, index, directory, crawl_imported_root)
+    live = live_updates(
+        runtime, settings.ingest, index, directory, crawl_imported_root, PgBatchApplier(runtime.engine)
+    )
     return Service(
         runtime,
         crawler,

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
@@ -25,7 +24,13 @@ from nats.js import JetStreamContext
 from services.common.consumer import ConsumerSettings, DurableConsumer
 from services.indexer.domain.ingest import MalformedEvent, parse_event
 from services.indexer.domain.locations import LocationMap
-from services.indexer.domain.models import ApplyResult, ObjectChange, is_folder_marker, record_for
+from services.indexer.domain.models import (
+    ApplyResult,
+    ObjectChange,
+    ObjectRecord,
+    is_folder_marker,
+    record_for,
+)
 from services.indexer.domain.ports import ObjectIndex
 
 log = logging.getLogger(__name__)
@@ -61,14 +66,30 @@ def dead_letter_subject(msg: Msg) -> str:
     return DEAD_LETTER_PREFIX + (token if token and "." not in token else "unknown")
 
 
-class ChangeApplier:
-    """Maps changes to workspaces and applies them; counts what happened."""
+ApplyMany = Callable[[Sequence[tuple[ObjectChange, ObjectRecord | None]]], Awaitable[list[ApplyResult]]]
 
-    def __init__(self, index: ObjectIndex, locations: LocationMap) -> None:
+
+class ChangeApplier:
+    """Maps changes to workspaces and applies them; counts what happened.
+
+    With `apply_many`, the changes that arrive while a write is under way are applied together in the
+    next one (one transaction, one commit); a failed group is retried one change at a time, so each
+    message learns its own outcome."""
+
+    def __init__(
+        self,
+        index: ObjectIndex,
+        locations: LocationMap,
+        apply_many: ApplyMany | None = None,
+        group: int = 256,
+    ) -> None:
         self.index = index
         self.locations = locations
+        self.apply_many = apply_many
+        self.group = group
         self.counts: Counter[str] = Counter()
-        self._busy: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._waiting: list[tuple[ObjectChange, ObjectRecord | None, asyncio.Future[ApplyResult]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def handle(self, msg: Msg) -> None:
         node_id = node_of(msg)
@@ -93,24 +114,47 @@ class ChangeApplier:
             )
             if record is None:
                 return self._count(IGNORED)
-        # Changes of one key are applied one at a time, whatever their arrival: the index orders them.
-        with self._holding((change.node_id, change.bucket, change.key)) as lock:
-            async with lock:
-                result: ApplyResult = await self.index.apply(change, record)
+        result = await self._applied(change, record)
         return self._count(result.value)
+
+    async def _applied(self, change: ObjectChange, record: ObjectRecord | None) -> ApplyResult:
+        if self.apply_many is None:
+            return await self.index.apply(change, record)
+        done: asyncio.Future[ApplyResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((change, record, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="ingest-writer")
+        return await done
+
+    async def _write(self) -> None:
+        assert self.apply_many is not None
+        while self._waiting:
+            taken, self._waiting = self._waiting[: self.group], self._waiting[self.group :]
+            try:
+                results = await self.apply_many([(change, record) for change, record, _ in taken])
+            except asyncio.CancelledError:
+                for *_, done in taken:
+                    done.cancel()
+                raise
+            except Exception:
+                # Each on its own: one change that cannot be written fails only its own message.
+                for change, record, done in taken:
+                    try:
+                        outcome = await self.index.apply(change, record)
+                    except Exception as exc:
+                        if not done.done():
+                            done.set_exception(exc)
+                    else:
+                        if not done.done():
+                            done.set_result(outcome)
+                continue
+            for (*_, done), result in zip(taken, results, strict=True):
+                if not done.done():
+                    done.set_result(result)
 
     def _count(self, outcome: str) -> str:
         self.counts[outcome] += 1
         return outcome
-
-    @contextmanager
-    def _holding(self, key: tuple[str, str, str]) -> Iterator[asyncio.Lock]:
-        lock = self._busy.setdefault(key, asyncio.Lock())
-        try:
-            yield lock
-        finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
-                self._busy.pop(key, None)
 
 
 def ingest_consumer(
