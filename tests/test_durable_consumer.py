@@ -41,7 +41,7 @@ async def nc(infra: Any) -> AsyncIterator[NatsClient]:
         await client.close()
 
 
-async def until(check: Any, within: float = 10.0) -> None:
+async def until(check: Any, within: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + within
     while not check():
         assert asyncio.get_running_loop().time() < deadline, "timed out"

@@ -90,6 +90,7 @@ class DurableConsumer:
         self._task: asyncio.Task[None] | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._handling: set[asyncio.Task[None]] = set()
 
     def config(self) -> ConsumerConfig:
         s = self.settings
@@ -116,10 +117,13 @@ class DurableConsumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.durable}")
 
     async def stop(self) -> None:
-        """Stops fetching; the durable consumer stays, so what arrives meanwhile waits in the stream."""
+        """Stops fetching and handling; the durable consumer stays, so what arrives meanwhile waits in
+        the stream, and what was being handled is delivered again after ack_wait."""
         if self._task is not None:
             await cancel_and_wait(self._task)
             self._task = None
+        for task in list(self._handling):
+            await cancel_and_wait(task)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
@@ -139,7 +143,17 @@ class DurableConsumer:
                 log.warning("consumer %s: fetch failed: %s", self.durable, type(exc).__name__)
                 await asyncio.sleep(1.0)
                 continue
-            await asyncio.gather(*(self._one(msg) for msg in msgs))
+            # Fetching goes on while messages are handled (at most `concurrency` at once), so what
+            # arrives during a slow write is already there for the next one.
+            for msg in msgs:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._one(msg))
+                self._handling.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        self._slots.release()
 
     async def _next_batch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
         """Waits for one message, then takes what else is there at once. A single fetch of a whole batch
@@ -152,16 +166,15 @@ class DurableConsumer:
         return msgs
 
     async def _one(self, msg: Msg) -> None:
-        async with self._slots:
-            try:
-                await self.handle(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                await self._failed(msg, exc)
-                return
-            with contextlib.suppress(Exception):
-                await msg.ack()
+        try:
+            await self.handle(msg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._failed(msg, exc)
+            return
+        with contextlib.suppress(Exception):
+            await msg.ack()
 
     async def _failed(self, msg: Msg, exc: Exception) -> None:
         delivered = msg.metadata.num_delivered or 1
