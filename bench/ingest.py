@@ -15,6 +15,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -154,6 +155,12 @@ def main() -> None:
         stored = asyncio.run(published_at(stack, ws.node_id, started_wall, args.uploads + 1))
         to_stream = [stored[key] - at for key, at in done.items() if key in stored]
         to_index = [written[key] - stored[key] for key in done if key in stored and key in written]
+        log = Path(stack.env["WIO_DEV_STATE"]) / "logs" / "indexer.log"
+        troubles = [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if " WARNING " in line or " ERROR " in line
+        ]
 
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     rate = args.uploads / upload_seconds
@@ -170,6 +177,14 @@ def main() -> None:
                 f"  {label}: p50 {percentile(values, 0.5) * 1000:.0f} ms,"
                 f" p95 {percentile(values, 0.95) * 1000:.0f} ms ({len(values)} events)"
             )
+    slow = sorted(latencies)[-5:]
+    print(
+        f"  p99 {percentile(latencies, 0.99) * 1000:.0f} ms; slowest: {', '.join(f'{v:.1f} s' for v in slow)}"
+    )
+    if troubles:
+        print(f"  the indexer logged {len(troubles)} warning(s)/error(s), e.g.:")
+        for line in troubles[:5]:
+            print(f"    {line[:200]}")
     if missing:
         print(f"  {missing} upload(s) not indexed within 180 s")
 
