@@ -134,7 +134,7 @@ class DurableConsumer:
         while True:
             try:
                 msgs = await self._next_batch(self._sub)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nothing came (nats.errors.TimeoutError is one too)
                 continue
             except asyncio.CancelledError:
                 raise
@@ -161,8 +161,13 @@ class DurableConsumer:
         whenever messages come slower than a batch at a time."""
         msgs = await sub.fetch(1, timeout=self.settings.fetch_seconds)
         if self.settings.batch > 1:
-            with contextlib.suppress(nats.errors.TimeoutError):
+            try:
                 msgs += await sub.fetch(self.settings.batch - 1, timeout=MORE_SECONDS)
+            except TimeoutError:  # nats-py raises its own or asyncio's, depending on where the wait ran out
+                pass
+            except Exception as exc:
+                # The first message is handled anyway; dropping it would delay it by ack_wait.
+                log.warning("consumer %s: fetch failed: %s", self.durable, type(exc).__name__)
         return msgs
 
     async def _one(self, msg: Msg) -> None:
