@@ -137,7 +137,7 @@ async def test_a_server_that_cannot_listen_closes_its_runtime(
     infra: Any, auth: AuthUnderTest, runtimes: list[Runtime]
 ) -> None:
     settings = common_settings("indexer", infra, OFF_LOOPBACK, auth.address)
-    service = await indexer_server.start(IndexerSettings(common=settings, workspaces_address=OFF_LOOPBACK))
+    service = await indexer_server.start(IndexerSettings(common=settings, workspaces_address="127.0.0.1:1"))
     with pytest.raises(ConfigError, match="refusing plaintext"):
         await server.serve(service, stop=asyncio.Event())
     _assert_closed(runtimes[0])

@@ -143,6 +143,15 @@ async def test_the_revision_moves_exactly_when_what_the_user_may_read_does(
         ws_pb2.DeleteWorkspaceRequest(workspace=ref(theirs)), metadata=stranger.md
     )
     assert (await current(opened.revision)).unchanged
+    # A workspace shared with the reader is deleted: it is gone from the answer at once.
+    await share(workspaces, owner, ws, reader.name, READ)
+    again = await current(opened.revision)
+    assert not again.unchanged and ws.id in {w.workspace_id for w in again.workspaces}
+    await workspaces.stub.DeleteWorkspace(
+        ws_pb2.DeleteWorkspaceRequest(workspace=ref(ws), force=True), metadata=owner.md
+    )
+    deleted = await current(again.revision)
+    assert not deleted.unchanged and ws.id not in {w.workspace_id for w in deleted.workspaces}
 
 
 async def test_an_expiring_share_ends_the_revision_when_it_expires(

@@ -54,18 +54,24 @@ def _follow(stream: Iterable[Any], what: str) -> Any:
         TextColumn("{task.fields[rate]:,.0f} objects/s"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(what, total=None, objects=0, size="0 B", rate=0.0)
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        # No terminal (a script, a pipe): no bar, only the summary at the end.
         for reply in stream:
             last = reply.progress
-            phase = indexer_pb2.CrawlPhase.Name(last.phase).removeprefix("CRAWL_PHASE_").lower()
-            bar.update(
-                task,
-                description=f"{what}: {phase}",
-                objects=last.objects,
-                size=_size(last.bytes),
-                rate=last.objects_per_second,
-            )
+    else:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(what, total=None, objects=0, size="0 B", rate=0.0)
+            for reply in stream:
+                last = reply.progress
+                phase = indexer_pb2.CrawlPhase.Name(last.phase).removeprefix("CRAWL_PHASE_").lower()
+                bar.update(
+                    task,
+                    description=f"{what}: {phase}",
+                    objects=last.objects,
+                    size=_size(last.bytes),
+                    rate=last.objects_per_second,
+                )
     if last is None:
         raise CliError(f"{what}: the indexer sent no progress")
     if last.phase == indexer_pb2.CRAWL_PHASE_FAILED:

@@ -1,4 +1,4 @@
-"""gRPC servicer of the indexer's crawls: proto <-> domain only.
+"""gRPC servicer of the indexer: proto <-> domain only.
 
 The crawl RPCs stream progress: one report at most every PROGRESS_SECONDS and always the final one. The
 crawl itself runs on without the stream: a caller who goes away stops following, not the crawl."""
@@ -12,8 +12,16 @@ from grpc.aio import ServicerContext
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import require_caller
-from services.indexer.convert import progress_pb, status_pb
+from services.indexer.convert import (
+    group_from,
+    object_pb,
+    progress_pb,
+    search_request_from,
+    status_pb,
+    totals_pb,
+)
 from services.indexer.domain.crawl import Crawler, Run
+from services.indexer.domain.search import IndexSearch
 from services.indexer.domain.status import IndexStatusReader, resolve
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
@@ -27,13 +35,38 @@ def _root(value: str) -> str:
     return root
 
 
-class IndexerCrawlApi(indexer_pb2_grpc.IndexerServiceServicer):
+class IndexerApi(indexer_pb2_grpc.IndexerServiceServicer):
     def __init__(
-        self, crawler: Crawler, status: IndexStatusReader, progress_seconds: float = PROGRESS_SECONDS
+        self,
+        search: IndexSearch,
+        crawler: Crawler,
+        status: IndexStatusReader,
+        progress_seconds: float = PROGRESS_SECONDS,
     ) -> None:
+        self.search = search
         self.crawler = crawler
         self.status = status
         self.progress_seconds = progress_seconds
+
+    async def SearchObjects(
+        self,
+        request: indexer_pb2.SearchObjectsRequest,
+        context: ServicerContext[indexer_pb2.SearchObjectsRequest, indexer_pb2.SearchObjectsResponse],
+    ) -> indexer_pb2.SearchObjectsResponse:
+        result = await self.search.search(require_caller().user_id, search_request_from(request))
+        return indexer_pb2.SearchObjectsResponse(
+            objects=[object_pb(hit) for hit in result.hits], next_page_token=result.next_page_token
+        )
+
+    async def GetTotals(
+        self,
+        request: indexer_pb2.GetTotalsRequest,
+        context: ServicerContext[indexer_pb2.GetTotalsRequest, indexer_pb2.GetTotalsResponse],
+    ) -> indexer_pb2.GetTotalsResponse:
+        result = await self.search.totals(
+            require_caller().user_id, group_from(request.group_by), tuple(request.workspaces)
+        )
+        return totals_pb(result)
 
     async def _follow(self, run: Run) -> AsyncIterator[indexer_pb2.CrawlProgress]:
         async for progress in run.follow(self.progress_seconds):

@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 from services.common.config import CommonSettings, ConfigError, env, env_float, env_int, load_common
 from services.common.netguard import NetworkPolicy, node_networks, node_networks_from_env
 
+BACKENDS = ("postgres",)
+
 
 @dataclass(frozen=True)
 class CrawlConfig:
     # Objects per page written in one bulk write; pages the listing may run ahead of the writes.
     page_size: int = 1000
     queue_pages: int = 4
-    # A checkpoint (the last key written) after every this many pages.
+    # A checkpoint (the last key written) after every this many pages; pages written at once.
     checkpoint_pages: int = 1
+    writers: int = 2
     s3_timeout_seconds: float = 10.0
     # A verify of every root the indexer has crawled, this often; 0 turns it off.
     verify_interval_seconds: float = 6 * 3600.0
@@ -47,6 +50,8 @@ class IngestConfig:
 class IndexerSettings:
     common: CommonSettings
     workspaces_address: str
+    # Where the records live: "postgres" (the indexer's own schema).
+    backend: str = "postgres"
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
 
@@ -70,6 +75,9 @@ def load_ingest() -> IngestConfig:
 
 
 def load() -> IndexerSettings:
+    backend = env("WIO_INDEXER_BACKEND", "postgres")
+    if backend not in BACKENDS:
+        raise ConfigError(f"WIO_INDEXER_BACKEND must be one of {', '.join(BACKENDS)}")
     page_size = env_int("WIO_INDEXER_PAGE_SIZE", 1000)
     if not 1 <= page_size <= 10000:
         raise ConfigError("WIO_INDEXER_PAGE_SIZE must lie between 1 and 10000")
@@ -79,10 +87,12 @@ def load() -> IndexerSettings:
     return IndexerSettings(
         common=load_common("indexer"),
         workspaces_address=env("WIO_WORKSPACES_ADDRESS", "127.0.0.1:50153"),
+        backend=backend,
         crawl=CrawlConfig(
             page_size=page_size,
             queue_pages=max(1, env_int("WIO_INDEXER_QUEUE_PAGES", 4)),
             checkpoint_pages=max(1, env_int("WIO_INDEXER_CHECKPOINT_PAGES", 1)),
+            writers=max(1, env_int("WIO_INDEXER_WRITERS", 2)),
             s3_timeout_seconds=env_float("WIO_INDEXER_S3_TIMEOUT_SECONDS", 10.0),
             verify_interval_seconds=interval,
             retry_seconds=max(1.0, env_float("WIO_INDEXER_RETRY_SECONDS", 300.0)),

@@ -1,7 +1,9 @@
-"""Composition root of the indexer service."""
+"""Composition root of the indexer service: its object index (PostgreSQL by default), the workspaces
+service as the directory of who may read what, the search API, and the crawls with their schedule."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -9,13 +11,13 @@ import grpc
 from services.common.consumer import ConsumerSettings
 from services.common.server import Runtime, Service, Subscriber, auth_client, serve, start_service
 from services.common.tls import client_channel
-from services.indexer.api import IndexerCrawlApi
+from services.indexer.api import IndexerApi
 from services.indexer.config import IndexerSettings, IngestConfig
 from services.indexer.domain.crawl import Crawler, CrawlSettings
 from services.indexer.domain.locations import LocationMap
-from services.indexer.domain.models import Location
 from services.indexer.domain.ports import ObjectIndex, WorkspacesDirectory
 from services.indexer.domain.schedule import CrawlSchedule
+from services.indexer.domain.search import IndexSearch, ReadableCache
 from services.indexer.domain.status import IndexStatusReader
 from services.indexer.events.ingest import ApplyMany, ChangeApplier, ingest_consumer
 from services.indexer.events.subscribers import (
@@ -29,12 +31,54 @@ from services.indexer.storage.crawl_records import SqlCrawlRecords, events_write
 from services.indexer.storage.ledger import PgCrawlLedger
 from services.indexer.storage.lister import MinioLister
 from services.indexer.storage.pg_apply import PgBatchApplier
-from services.indexer.storage.pg_index import PgObjectIndex
+from services.indexer.storage.pg_index import PgObjectIndex, search_engine
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
 SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name,)
+
+
+@dataclass(frozen=True)
+class Indexer:
+    """The indexer's use cases: search and totals, and the crawls (`crawler.crawl_root(root_id)` is how an
+    import starts its first crawl)."""
+
+    search: IndexSearch
+    crawler: Crawler
+
+
+async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
+    """The backend WIO_INDEXER_BACKEND names; the one place that chooses."""
+    reads = search_engine(settings.common.database_url)
+    runtime.closers.append(reads.dispose)
+    index = PgObjectIndex(runtime.engine, reads)
+    runtime.closers.append(index.close)
+    return index
+
+
+def crawler_for(
+    settings: IndexerSettings, runtime: Runtime, index: ObjectIndex, directory: WorkspacesClient
+) -> tuple[Crawler, SqlCrawlRecords]:
+    crawl = settings.crawl
+    ledger = PgCrawlLedger(runtime.engine)
+    lister = MinioLister(crawl.networks, crawl.page_size, crawl.queue_pages, crawl.s3_timeout_seconds)
+
+    async def close_lister() -> None:
+        lister.close()
+
+    runtime.closers.append(close_lister)
+    records = SqlCrawlRecords(runtime.read_engine, ledger)
+    crawler = Crawler(
+        index,
+        ledger,
+        directory,
+        lister,
+        records,
+        events_writer(runtime.sessions, runtime.outbox),
+        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages, writers=crawl.writers),
+    )
+    return crawler, records
 
 
 def live_updates(
@@ -62,55 +106,32 @@ def live_updates(
     ]
 
 
-async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]:
-    common = settings.common
+async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Indexer]:
     auth = auth_client(runtime)
-    workspaces_channel = client_channel(settings.workspaces_address, common.tls)
+    workspaces_channel = client_channel(settings.workspaces_address, settings.common.tls)
     runtime.closers.append(workspaces_channel.close)
     directory = WorkspacesClient(workspaces_channel, auth)
-    index = PgObjectIndex(runtime.engine, runtime.read_engine)
-    runtime.closers.append(index.close)
-    ledger = PgCrawlLedger(runtime.engine)
+    index = await object_index(settings, runtime)
+    search = IndexSearch(index, directory, settings.common.secret_key)
+    crawler, records = crawler_for(settings, runtime, index, directory)
+    status = IndexStatusReader(ReadableCache(directory).readable, index, records, crawler)
+    # A subscriber: started after the storage it uses, stopped before it. It resumes unfinished crawls
+    # at once, then now and then, and verifies roots when due.
     crawl = settings.crawl
-    lister = MinioLister(crawl.networks, crawl.page_size, crawl.queue_pages, crawl.s3_timeout_seconds)
-
-    async def close_lister() -> None:
-        lister.close()
-
-    runtime.closers.append(close_lister)
-    records = SqlCrawlRecords(runtime.read_engine, ledger)
-    crawler = Crawler(
-        index,
-        ledger,
-        directory,
-        lister,
-        records,
-        events_writer(runtime.sessions, runtime.outbox),
-        CrawlSettings(checkpoint_pages=crawl.checkpoint_pages),
-    )
-
-    async def readable(user_id: str) -> tuple[Location, ...]:
-        answer = await directory.accessible(user_id, "")
-        return answer.locations if answer is not None else ()
-
-    status = IndexStatusReader(readable, index, records, crawler)
-    # Started after the RPCs' storage, stopped before it: it resumes unfinished crawls at once.
     schedule = CrawlSchedule(crawler, records.roots_due, crawl.verify_interval_seconds, crawl.retry_seconds)
 
     def add(server: grpc.aio.Server) -> None:
-        # Search and totals join this servicer when they land; until then grpc answers UNIMPLEMENTED.
-        api = IndexerCrawlApi(crawler, status)  # type: ignore[abstract]
-        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(api, server)
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerApi(search, crawler, status), server)
 
     async def crawl_imported_root(root_id: str) -> object:
         return await crawler.crawl_root(root_id)
 
-    live = live_updates(
-        runtime, settings.ingest, index, directory, crawl_imported_root, PgBatchApplier(runtime.engine)
-    )
+    # Grouped writes of storage events are PostgreSQL's; another backend applies them one by one.
+    apply_many = PgBatchApplier(runtime.engine) if isinstance(index, PgObjectIndex) else None
+    live = live_updates(runtime, settings.ingest, index, directory, crawl_imported_root, apply_many)
     return Service(
         runtime,
-        crawler,
+        Indexer(search, crawler),
         servicers=[add],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
@@ -118,11 +139,11 @@ async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Crawler]
     )
 
 
-async def start(settings: IndexerSettings) -> Service[Crawler]:
-    async def built(runtime: Runtime) -> Service[Crawler]:
+async def start(settings: IndexerSettings) -> Service[Indexer]:
+    async def build_it(runtime: Runtime) -> Service[Indexer]:
         return await build(settings, runtime)
 
-    return await start_service(settings.common, metadata, MIGRATIONS, built)
+    return await start_service(settings.common, metadata, MIGRATIONS, build_it)
 
 
 async def run(settings: IndexerSettings) -> None:

@@ -19,6 +19,7 @@ import bisect
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
@@ -229,10 +230,22 @@ class _Walk:
         return WriteCounts(added=added, changed=changed), removed
 
 
+@dataclass
+class _Written:
+    """What the writes of one page did."""
+
+    objects: int = 0
+    bytes: int = 0
+    counts: dict[str, tuple[Location, WriteCounts]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class CrawlSettings:
     # A checkpoint after every this many pages written.
     checkpoint_pages: int = 1
+    # Pages written at once (the database works on one while the next is sent); checkpoints still
+    # advance in key order only.
+    writers: int = 2
     # Credentials are renewed when they have less than this left.
     renew_margin: timedelta = timedelta(seconds=120)
 
@@ -421,39 +434,71 @@ class Crawler:
             await self._sweep(crawl, walk, unswept.pop(0))
         pages = 0
         renewed = False
-        while True:
-            if self._expiring(grant):
-                grant = await self._renew(run, grant)
-            try:
-                stream = self.lister.pages(grant, grant.prefix, walk.after)
-                complete = True
+        # Pages being written, in key order: up to `writers` at once; each is settled (counted,
+        # checkpointed, swept past) only once it and every page before it are written.
+        inflight: deque[tuple[asyncio.Task[_Written], str]] = deque()
+
+        async def settle_oldest() -> None:
+            nonlocal pages
+            task, last_key = inflight.popleft()
+            written = await task
+            for location, counts in written.counts.values():
+                outcome = self._outcome(walk, location)
+                outcome.added += counts.added
+                outcome.changed += counts.changed
+            walk.objects += written.objects
+            walk.bytes += written.bytes
+            walk.after = last_key
+            pages += 1
+            if pages % self.settings.checkpoint_pages == 0:
+                await self.ledger.checkpoint(crawl.id, walk.after, walk.objects, walk.bytes)
+            while unswept and passed(unswept[0].prefix, walk.after):
+                await self._sweep(crawl, walk, unswept.pop(0))
+            self._report(run, crawl, walk, Phase.LISTING)
+
+        try:
+            while True:
+                if self._expiring(grant):
+                    grant = await self._renew(run, grant)
                 try:
-                    async for page in stream:
-                        await self._write(crawl, walk, mapper, page)
-                        pages += 1
-                        if pages % self.settings.checkpoint_pages == 0:
-                            await self.ledger.checkpoint(crawl.id, walk.after, walk.objects, walk.bytes)
-                        while unswept and passed(unswept[0].prefix, walk.after):
-                            await self._sweep(crawl, walk, unswept.pop(0))
-                        self._report(run, crawl, walk, Phase.LISTING)
-                        renewed = False
-                        if self._expiring(grant):
-                            complete = False  # renew, then list on from the last key written
-                            break
-                finally:
-                    # Stop the listing's thread now, not when the stream is collected.
-                    close = getattr(stream, "aclose", None)
-                    if close is not None:
-                        await close()
-                if complete:
-                    break
-            except DomainError as error:
-                # Credentials may lapse or be revoked mid-listing: one new grant, then on from the last
-                # key written; a second refusal in a row is the crawl's failure.
-                if error.reason != Reason.NODE_CREDENTIALS_REFUSED or renewed:
-                    raise
-                grant = await self._renew(run, grant)
-                renewed = True
+                    stream = self.lister.pages(grant, grant.prefix, walk.after)
+                    complete = True
+                    try:
+                        async for page in stream:
+                            if not page:
+                                continue
+                            walk.listed_here += len(page)
+                            task = asyncio.ensure_future(self._write(crawl, mapper, page))
+                            inflight.append((task, page[-1].key))
+                            while len(inflight) >= self.settings.writers:
+                                await settle_oldest()
+                            renewed = False
+                            if self._expiring(grant):
+                                complete = False  # renew, then list on from the last key written
+                                break
+                        while inflight:
+                            await settle_oldest()
+                    finally:
+                        # Stop the listing's thread now, not when the stream is collected.
+                        close = getattr(stream, "aclose", None)
+                        if close is not None:
+                            await close()
+                    if complete:
+                        break
+                except DomainError as error:
+                    # Credentials may lapse or be revoked mid-listing: what was listed is written, then
+                    # one new grant and on from the last key written; a second refusal in a row is the
+                    # crawl's failure.
+                    if error.reason != Reason.NODE_CREDENTIALS_REFUSED or renewed:
+                        raise
+                    while inflight:
+                        await settle_oldest()
+                    grant = await self._renew(run, grant)
+                    renewed = True
+        finally:
+            for task, _key in inflight:
+                task.cancel()
+            await asyncio.gather(*(task for task, _key in inflight), return_exceptions=True)
         await self.ledger.checkpoint(crawl.id, walk.after, walk.objects, walk.bytes)
         self._report(run, crawl, walk, Phase.SWEEPING)
         for location in unswept:
@@ -465,7 +510,8 @@ class Crawler:
             )
         await self._finish(run, crawl, walk)
 
-    async def _write(self, crawl: Crawl, walk: _Walk, mapper: _Mapper, page: Sequence[Any]) -> None:
+    async def _write(self, crawl: Crawl, mapper: _Mapper, page: Sequence[Any]) -> _Written:
+        """One page in bulk writes (one per workspace it touches); what it wrote."""
         groups: dict[str, tuple[Location, list[ObjectRecord]]] = {}
         for listed in page:
             location = mapper.location(listed.key)
@@ -475,16 +521,12 @@ class Crawler:
             if record is None:
                 continue
             groups.setdefault(location.workspace_id, (location, []))[1].append(record)
-        for location, records in groups.values():
-            counts = await self.index.write(records, crawl.generation)
-            outcome = self._outcome(walk, location)
-            outcome.added += counts.added
-            outcome.changed += counts.changed
-            walk.objects += len(records)
-            walk.bytes += sum(r.size for r in records)
-        walk.listed_here += len(page)
-        if page:
-            walk.after = page[-1].key
+        written = _Written()
+        for workspace_id, (location, records) in groups.items():
+            written.counts[workspace_id] = (location, await self.index.write(records, crawl.generation))
+            written.objects += len(records)
+            written.bytes += sum(r.size for r in records)
+        return written
 
     def _expiring(self, grant: ListingGrant) -> bool:
         return grant.expires_at - self.now() < self.settings.renew_margin

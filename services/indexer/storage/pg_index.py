@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.indexer.domain.models import (
     ApplyResult,
@@ -30,15 +30,28 @@ from services.indexer.domain.querytext import Term, TermKind, parse
 S = "indexer"
 COLUMNS = "node_id, bucket, key, workspace_id, path, name, extension, size, etag, modified_at, content_type"
 
-# Adds the deltas in `deltas(workspace_id, extension, objects, bytes)` to the counters, in key order.
+# Adds the deltas in `deltas(workspace_id, extension, objects, bytes)` to the counters: per workspace and
+# extension, then per workspace, each in key order.
 _COUNT = f"""
-counted AS (
-    INSERT INTO {S}.counters AS c (workspace_id, extension, objects, bytes)
-    SELECT workspace_id, extension, sum(objects), sum(bytes) FROM deltas
+summed AS (
+    SELECT workspace_id, extension, sum(objects) AS objects, sum(bytes) AS bytes FROM deltas
     GROUP BY workspace_id, extension
     HAVING sum(objects) <> 0 OR sum(bytes) <> 0
-    ORDER BY workspace_id, extension
+),
+counted AS (
+    INSERT INTO {S}.counters AS c (workspace_id, extension, objects, bytes)
+    SELECT workspace_id, extension, objects, bytes FROM summed ORDER BY workspace_id, extension
     ON CONFLICT (workspace_id, extension)
+    DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
+    RETURNING 1
+),
+workspace_counted AS (
+    INSERT INTO {S}.workspace_counters AS c (workspace_id, objects, bytes)
+    SELECT workspace_id, sum(objects), sum(bytes) FROM summed
+    -- after the per-extension rows: the same lock order in every statement
+    WHERE (SELECT count(*) FROM counted) >= 0
+    GROUP BY workspace_id ORDER BY workspace_id
+    ON CONFLICT (workspace_id)
     DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
 )"""
 
@@ -244,6 +257,18 @@ def _record(row: Any) -> ObjectRecord:
     )
 
 
+def search_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
+    """Reads for searches: autocommit, and a plan made for each query's own values (a prepared
+    statement's generic plan cannot know whether a word is rare or everywhere)."""
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
+
+
 class PgObjectIndex:
     """ObjectIndex over the indexer's own PostgreSQL schema. `read_engine` (autocommit) serves searches
     and totals; `engine` every change, each in one transaction."""
@@ -335,9 +360,11 @@ class PgObjectIndex:
             gone = int(
                 (await conn.execute(text(_FORGET_WORKSPACE), {"workspace_id": workspace_id})).scalar_one()
             )
-            await conn.execute(
-                text(f"DELETE FROM {S}.counters WHERE workspace_id = CAST(:w AS uuid)"), {"w": workspace_id}
-            )
+            for table in ("counters", "workspace_counters"):
+                await conn.execute(
+                    text(f"DELETE FROM {S}.{table} WHERE workspace_id = CAST(:w AS uuid)"),
+                    {"w": workspace_id},
+                )
             await conn.execute(
                 text(f"DELETE FROM {S}.index_status WHERE workspace_id = CAST(:w AS uuid)"),
                 {"w": workspace_id},
@@ -368,9 +395,10 @@ class PgObjectIndex:
     async def search(self, query: SearchQuery) -> SearchPage:
         if not query.workspace_ids:
             return SearchPage([], False)
+        terms = parse(query.text)
         where = ["workspace_id = ANY(CAST(:workspace_ids AS uuid[]))"]
         params: dict[str, Any] = {"workspace_ids": list(query.workspace_ids), "limit": query.limit + 1}
-        for i, term in enumerate(parse(query.text)):
+        for i, term in enumerate(terms):
             if term.kind is TermKind.SUBSTRING:
                 where.append(f"path ILIKE :sub{i}")
                 params[f"sub{i}"] = f"%{escape_like(term.substring)}%"
@@ -403,9 +431,15 @@ class PgObjectIndex:
                 ":after_bucket, :after_key)"
             )
             params.update(after_value=value, after_node=node_id, after_bucket=bucket, after_key=key)
+        ordered = column
+        only_substrings = bool(terms) and all(t.kind is TermKind.SUBSTRING for t in terms)
+        if only_substrings and query.sort is SortField.PATH:
+            # The planner cannot tell how rare a substring is: walking the path index for a rare one can
+            # read most of the table. Sorting an expression makes it find the matches (trigrams) first.
+            ordered = "(path || '')"
         sql = (
             f"SELECT {COLUMNS} FROM {S}.objects WHERE {' AND '.join(where)} "
-            f"ORDER BY {column} {direction}, node_id {direction}, bucket {direction}, key {direction} "
+            f"ORDER BY {ordered} {direction}, node_id {direction}, bucket {direction}, key {direction} "
             "LIMIT :limit"
         )
         async with self._read.connect() as conn:
@@ -417,13 +451,12 @@ class PgObjectIndex:
         if not workspace_ids:
             return Totals()
         params = {"workspace_ids": list(workspace_ids)}
-        where = "workspace_id = ANY(CAST(:workspace_ids AS uuid[])) AND objects <> 0"
         async with self._read.connect() as conn:
             per_workspace = (
                 await conn.execute(
                     text(
-                        f"SELECT workspace_id, sum(objects) AS objects, sum(bytes) AS bytes "
-                        f"FROM {S}.counters WHERE {where} GROUP BY workspace_id"
+                        f"SELECT workspace_id, objects, bytes FROM {S}.workspace_counters "
+                        "WHERE workspace_id = ANY(CAST(:workspace_ids AS uuid[])) AND objects <> 0"
                     ),
                     params,
                 )
@@ -434,7 +467,8 @@ class PgObjectIndex:
                     await conn.execute(
                         text(
                             f"SELECT extension, sum(objects) AS objects, sum(bytes) AS bytes "
-                            f"FROM {S}.counters WHERE {where} GROUP BY extension"
+                            f"FROM {S}.counters WHERE workspace_id = ANY(CAST(:workspace_ids AS uuid[])) "
+                            "GROUP BY extension HAVING sum(objects) <> 0"
                         ),
                         params,
                     )
@@ -482,10 +516,17 @@ async def copy_records(conn: AsyncConnection, records: Sequence[ObjectRecord], g
 async def recount(conn: AsyncConnection) -> None:
     """Counters recomputed from the records (after copy_records)."""
     await conn.execute(text(f"DELETE FROM {S}.counters"))
+    await conn.execute(text(f"DELETE FROM {S}.workspace_counters"))
     await conn.execute(
         text(
             f"INSERT INTO {S}.counters (workspace_id, extension, objects, bytes) "
             f"SELECT workspace_id, extension, count(*), sum(size) FROM {S}.objects "
             "GROUP BY workspace_id, extension"
+        )
+    )
+    await conn.execute(
+        text(
+            f"INSERT INTO {S}.workspace_counters (workspace_id, objects, bytes) "
+            f"SELECT workspace_id, sum(objects), sum(bytes) FROM {S}.counters GROUP BY workspace_id"
         )
     )

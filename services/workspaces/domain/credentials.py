@@ -20,7 +20,6 @@ from services.workspaces.domain.permissions import decide
 from services.workspaces.domain.policy import Grant, compile_policies
 from services.workspaces.domain.ports import (
     IssuedCredentials,
-    Memberships,
     NodeAccess,
     Nodes,
     ObjectStore,
@@ -59,7 +58,6 @@ class Credentials:
         transactions: Transactions,
         references: References,
         nodes: Nodes,
-        memberships: Memberships,
         store: ObjectStore,
         cache: CredentialCache,
         plans: PlanCache,
@@ -69,7 +67,6 @@ class Credentials:
         self._tx = transactions
         self.references = references
         self.nodes = nodes
-        self.memberships = memberships
         self.store = store
         self.cache = cache
         self.plans = plans

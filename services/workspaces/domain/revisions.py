@@ -148,17 +148,22 @@ class RightsCheck:
 
 
 # The revision of "everything a user can reach" (ListAccessibleWorkspaces): the RightsRead of that listing,
-# written out, so any replica can check it with no state of its own.
+# written out, so that any replica can check it with no state of its own. Such a listing reads the user's
+# scope, `public` and each of their groups' (read_by_principal) and depends on every group membership, so
+# the groups they were in are the group scopes it read.
 _TOKEN_VERSION = "r1."
+_GROUP = principal_scope("group", "")
 
 
 def principal_revision(user_id: str, read: RightsRead) -> str:
-    """The revision string of a listing of everything `user_id` can reach (read_by_principal)."""
+    """The revision string of a listing of everything `user_id` can reach."""
+    if read.groups_read is not None or {s for s, _v in read.revisions} != read_by_principal(
+        user_id, read.member_of
+    ):
+        raise ValueError("not what a listing of everything the user can reach reads")
     body = {
-        "u": user_id,
         "r": [list(pair) for pair in read.revisions],
         "t": read.valid_until.isoformat() if read.valid_until else None,
-        "g": sorted(read.member_of),
     }
     text = json.dumps(body, separators=(",", ":"), sort_keys=True)
     return _TOKEN_VERSION + base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
@@ -173,15 +178,13 @@ def principal_read(user_id: str, revision: str) -> RightsRead | None:
     encoded = revision[len(_TOKEN_VERSION) :]
     try:
         body = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-        if body["u"] != user_id:
-            return None
         pairs = tuple((str(scope), int(value)) for scope, value in body["r"])
         valid_until = datetime.fromisoformat(body["t"]) if body["t"] is not None else None
-        member_of = frozenset(str(g) for g in body["g"])
         if valid_until is not None and valid_until.tzinfo is None:
             return None
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         return None
+    member_of = frozenset(s.removeprefix(_GROUP) for s, _v in pairs if s.startswith(_GROUP))
     # Exactly what a listing of this user in these groups reads, or it is not one of theirs.
     if {scope for scope, _value in pairs} != read_by_principal(user_id, member_of):
         return None

@@ -72,7 +72,6 @@ class WorkspacesService:
             transactions,
             self.references,
             nodes,
-            memberships,
             store,
             cache,
             plans,
