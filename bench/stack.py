@@ -64,7 +64,7 @@ def stack_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str
     names += [p.env for p in weed_port_settings().values()] + [
         p.env for p in weed_port_settings(True).values()
     ]
-    names += [f"WIO_DEV_{s.upper()}_PORT" for s in SERVICES]
+    names += [f"WIO_DEV_{s.upper()}_PORT" for s in (*SERVICES, "gateway")]
     env.update({n: str(p) for n, p in zip(names, pick_free_ports(len(names)), strict=True)})
     env["WIO_DEV_STATE"] = str(state)
     env.update(extra or {})

@@ -35,6 +35,20 @@ def gateway_answers(port: int, host: str = HOST, timeout: float = 1.0) -> bool:
         conn.close()
 
 
+def hook_token_refused(port: int, node_id: str, token: str, timeout: float = 10.0) -> bool:
+    """Whether the gateway refuses `token` for the node (401). Asked with a body that is not JSON, so an
+    accepted token gets 400 and nothing is published."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        conn.request("POST", f"/hooks/s3/{node_id}", body=b"token check", headers=headers)
+        return conn.getresponse().status == 401
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
 def start_gateway(
     settings: StackSettings, port: int, logs_dir: Path, *, timeout: float = 30.0
 ) -> ManagedProcess:

@@ -24,6 +24,7 @@ ACCOUNT = "WIO"
 # Operators' event tools (`wio events tail`, the nats CLI) and the tests' event watchers.
 READER = "reader"
 USERS = (*CONSUMES, READER)
+MAX_PAYLOAD = 2 * 1024 * 1024
 
 
 def _consumer_subjects(stream: str) -> list[str]:
@@ -109,6 +110,9 @@ def server_config(port: int, store: Path, credentials: NatsCredentials) -> dict[
     ]
     return {
         "listen": f"127.0.0.1:{port}",
+        # Above the gateway's default 1 MiB storage-event body, with room for headers (NATS's default
+        # is 1 MiB in all).
+        "max_payload": MAX_PAYLOAD,
         "jetstream": {"store_dir": str(store)},
         "accounts": {ACCOUNT: {"jetstream": "enabled", "users": users}},
     }

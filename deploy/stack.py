@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from deploy import ports as port_settings
 from deploy.cli_config import write_cli_config
 from deploy.errors import LaunchError
-from deploy.gateway import gateway_answers, gateway_url, hook_url, start_gateway
+from deploy.gateway import gateway_answers, gateway_url, hook_token_refused, hook_url, start_gateway
 from deploy.local_node import register_local_node, rotate_local_hook_token
 from deploy.nats import USERS, NatsCredentials, nats_info, reload_nats, start_nats
 from deploy.ports import HOST, SERVICES, WeedPorts, require_free
@@ -448,14 +448,25 @@ def _configure_local_webhook(up: _Up, admin_key: str | None) -> None:
     s3 = up.data.get("s3") or {}
     if not local or not s3:
         return
+    port = int(up.data["ports"][GATEWAY])
     token = local.get("hook_token")
+    if token and hook_token_refused(port, str(local["id"]), str(token)):
+        # Replaced since (`wio node hook-token local`): SeaweedFS gets a new one.
+        _say(f"the recorded hook token of node {local.get('name', 'local')!r} is refused; making a new one")
+        token = ""
     if not token:
-        token = rotate_local_hook_token(
-            up.data, admin_key, functools.partial(_fresh_admin_key, up.state_dir, up.data)
-        )
+        try:
+            token = rotate_local_hook_token(
+                up.data, admin_key, functools.partial(_fresh_admin_key, up.state_dir, up.data)
+            )
+        except LaunchError as exc:
+            # E.g. a nodes service still running from before hook tokens: the rest of the stack works.
+            _say(f"note: storage events of the local SeaweedFS are not set up: {exc}")
+            _say("  `wio-dev down` then `wio-dev up` restarts the services and sets them up")
+            return
         up.save()
     folder = Path(s3.get("folder") or up.state_dir / "seaweedfs")
-    endpoint = hook_url(int(up.data["ports"][GATEWAY]), str(local["id"]))
+    endpoint = hook_url(port, str(local["id"]))
     if _notification_matches(folder, endpoint, str(token)):
         return
     write_notification(folder, endpoint, str(token))

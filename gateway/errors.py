@@ -7,7 +7,9 @@ from starlette.responses import JSONResponse
 
 # gRPC status numbers (google.rpc.Code).
 INVALID_ARGUMENT = 3
+NOT_FOUND = 5
 RESOURCE_EXHAUSTED = 8
+UNIMPLEMENTED = 12
 INTERNAL = 13
 UNAVAILABLE = 14
 UNAUTHENTICATED = 16

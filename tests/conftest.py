@@ -353,3 +353,7 @@ async def events(infra: Any) -> AsyncIterator[Callable[[str], Any]]:
         yield watch
     finally:
         await nc.close()
+
+
+# The HTTP gateway and a SeaweedFS whose storage events reach it (after the fixtures they use).
+from tests.gateway_fixture import *  # noqa: E402, F403

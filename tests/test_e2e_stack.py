@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIO_")}
     names = ["WIO_DEV_PG_PORT", "WIO_DEV_NATS_PORT"]
     names += [port.env for port in weed_port_settings().values()]
-    names += [f"WIO_DEV_{s.upper()}_PORT" for s in SERVICES]
+    names += [f"WIO_DEV_{s.upper()}_PORT" for s in (*SERVICES, "gateway")]
     env.update({name: str(port) for name, port in zip(names, pick_free_ports(len(names)), strict=True)})
     env.update(
         {"WIO_DEV_STATE": str(state / "state"), "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
@@ -93,6 +94,9 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     assert executed.returncode == 1, executed.stderr
     assert executed.stderr.strip().splitlines()[-1] == "refused", executed.stderr
 
+    # The object put with brokered credentials came back from SeaweedFS's webhook through the gateway.
+    assert "Storage events: the local SeaweedFS posts to http://127.0.0.1:" in first.stdout
+    _storage_event_arrived(Path(env["WIO_DEV_STATE"]), "/buckets/wio-private/admin/results/a.txt")
     _nats_accepts_only_wio(Path(env["WIO_DEV_STATE"]))
     status = run(env, str(BIN / "wio-dev"), "status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -159,7 +163,7 @@ def _nats_accepts_only_wio(state_dir: Path) -> None:
     in no process's arguments."""
     state = json.loads((state_dir / "stack.json").read_text())
     users = state["nats"]["users"]
-    assert set(users) == {*SERVICES, "reader"}
+    assert set(users) == {*SERVICES, "gateway", "reader"}
     with socket.create_connection(("127.0.0.1", state["nats"]["port"]), timeout=5) as sock:
         sock.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
         answer = b""
@@ -177,3 +181,36 @@ def _nats_accepts_only_wio(state_dir: Path) -> None:
     )
     for password in users.values():
         assert password not in logs and password not in arguments
+
+
+def _storage_event_arrived(state_dir: Path, key: str) -> None:
+    """WIO_INGEST holds SeaweedFS's report of `key`, from the local node, read as the read-only user."""
+    import asyncio
+    import time
+
+    import nats
+
+    state = json.loads((state_dir / "stack.json").read_text())
+    node_id = state["local_node"]["id"]
+
+    async def find() -> list[object]:
+        nc = await nats.connect(
+            state["nats"]["url"], user="reader", password=state["nats"]["users"]["reader"]
+        )
+        try:
+            js = nc.jetstream()
+            sub = await js.subscribe("wio.ingest.>", stream="WIO_INGEST", ordered_consumer=True)
+            found: list[Any] = []
+            deadline = time.monotonic() + 30
+            while not found and time.monotonic() < deadline:
+                try:
+                    msg = await sub.next_msg(timeout=1)
+                except nats.errors.TimeoutError:
+                    continue
+                if json.loads(msg.data).get("key") == key:
+                    found.append(msg)
+            return [(m.subject, m.headers) for m in found]
+        finally:
+            await nc.close()
+
+    assert asyncio.run(find())[:1] == [(f"wio.ingest.s3.{node_id}", {"Wio-Node-Id": node_id})]

@@ -22,13 +22,13 @@ from nats.js.errors import NotFoundError
 
 from deploy.binaries import find_binary
 from deploy.nats import READER, USERS, NatsServer, accounts_block, nats_info, password_variable, start_nats
-from deploy.ports import pick_free_port
+from deploy.ports import SERVICES, pick_free_port
 from deploy.process import spawn, wait_until
 from services.common import events
 from services.common.config import ConfigError
 from services.common.deny_feed import DenyListFeed
 from services.common.events import StreamMissingError, ensure_stream
-from services.common.streams import CONSUMES, STREAMS, inbox_prefix, stream_for
+from services.common.streams import CONSUMES, OWNERS, PUBLISHES, STREAMS, inbox_prefix, stream_for
 from services.common.tokens import DenyList
 from services.workspaces.events.subscribers import _evictions
 from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
@@ -203,7 +203,7 @@ async def test_no_service_user_creates_another_domains_stream(
 ) -> None:
     clients = {
         name: await connect_as(fresh_nats.url, name, fresh_nats.credentials.password(name))
-        for name in STREAMS
+        for name in CONSUMES
     }
 
     async def attempt(service: str, domain: str) -> bool:
@@ -214,17 +214,17 @@ async def test_no_service_user_creates_another_domains_stream(
             return False
         return True
 
-    pairs = [(service, domain) for service in STREAMS for domain in STREAMS if domain != service]
+    pairs = [(service, domain) for service in CONSUMES for domain in STREAMS if OWNERS[domain] != service]
     created = await asyncio.gather(*(attempt(service, domain) for service, domain in pairs))
     assert not any(created), [pair for pair, made in zip(pairs, created, strict=True) if made]
     for service, domain in pairs:
         assert clients[service].violations(f"$JS.API.STREAM.CREATE.{STREAMS[domain]}")
-    # Nothing was made, and each service can still create its own.
-    for domain in STREAMS:
+    # Nothing was made, and each owner can still create its own.
+    for domain, owner in OWNERS.items():
         with pytest.raises(NotFoundError):
-            await clients[domain].js.stream_info(STREAMS[domain])
-        await ensure_stream(clients[domain].js, domain)
-        assert (await clients[domain].js.stream_info(STREAMS[domain])).config.name == STREAMS[domain]
+            await clients[owner].js.stream_info(STREAMS[domain])
+        await ensure_stream(clients[owner].js, domain)
+        assert (await clients[owner].js.stream_info(STREAMS[domain])).config.name == STREAMS[domain]
 
 
 async def test_reader_reads_events_but_cannot_publish_or_change_streams(
@@ -345,10 +345,13 @@ def test_services_get_their_nats_user_from_the_environment_only() -> None:
         service_keys={},
         nats_passwords={name: f"secret-of-{name}" for name in USERS},
     )
-    for name in STREAMS:
+    for name in SERVICES:
         env = settings.service_env(name)
         assert env["WIO_NATS_USER"] == name and env["WIO_NATS_PASSWORD"] == settings.nats_passwords[name]
         assert "secret-of-reader" not in env.values()
+    gateway = settings.gateway_env(5)
+    assert gateway["WIO_NATS_USER"] == "gateway" and gateway["WIO_NATS_PASSWORD"] == "secret-of-gateway"
+    assert "WIO_DATABASE_URL" not in gateway and "secret-of-reader" not in gateway.values()
     assert "secret-of" not in repr(settings)
     external = StackSettings("postgresql://x", "nats://nats.example:4222", "k", settings.ports, {})
     assert "WIO_NATS_USER" not in external.service_env("nodes")
@@ -435,8 +438,10 @@ def test_permission_table_covers_every_subscription() -> None:
     written) include those its consumers subscribe to."""
     evictions = _evictions(cast(Any, None), cast(Any, None), cast(Any, None))
     assert {subject.split(".")[1] for subject in evictions} <= set(CONSUMES["workspaces"])
-    assert all("auth" in domains for domains in CONSUMES.values())  # every deny list reads auth's events
-    assert set(CONSUMES) == set(STREAMS)
+    # Every service that checks access tokens feeds its deny list from auth's events (the gateway checks
+    # none yet: it publishes storage events only).
+    assert all("auth" in domains for service, domains in CONSUMES.items() if service != "gateway")
+    assert set(OWNERS) == set(STREAMS) and set(OWNERS.values()) <= set(CONSUMES) == set(PUBLISHES)
 
 
 def test_recorded_passwords_are_kept_and_missing_ones_made() -> None:

@@ -146,6 +146,8 @@ def create_node(
 
 
 def _print_hook_token(token: str) -> None:
+    if not token:
+        return  # a nodes service from before hook tokens
     typer.echo(f"hook token: {token}")
     typer.echo(
         "(shown only this once: give it to the node's storage-event webhook as its bearer token;"
