@@ -23,7 +23,6 @@ import boto3
 from botocore.config import Config
 
 from bench.stack import Stack, percentile, private_stack
-from deploy.ports import pick_free_ports
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 TARGET_P95 = 1.0
@@ -112,8 +111,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight at once")
     args = parser.parse_args()
 
-    gateway_port = pick_free_ports(1)[0]
-    with private_stack(extra_env={"WIO_DEV_GATEWAY_PORT": str(gateway_port)}) as stack:
+    with private_stack() as stack:
         stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
         name = f"ingest-{uuid.uuid4().hex[:6]}"
         ws = stub.CreateWorkspace(
