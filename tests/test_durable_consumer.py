@@ -137,3 +137,48 @@ def _append(into: list[Msg]) -> Any:
         into.append(msg)
 
     return collect
+
+
+async def test_a_dependency_outage_uses_up_no_attempt(nc: NatsClient) -> None:
+    base = f"wio.workspaces.test{uuid.uuid4().hex[:8]}"
+    js = nc.jetstream()
+    dead: list[Msg] = []
+    watch = await js.subscribe(f"{base}.dead.>", stream=STREAM, cb=_append(dead), ordered_consumer=True)
+    tries: list[int] = []
+
+    async def down_for_a_while(msg: Msg) -> None:
+        tries.append(msg.metadata.num_delivered or 0)
+        if len(tries) <= FAST.max_deliver + 2:
+            raise ConnectionError("the database is restarting")
+
+    consumer = DurableConsumer(
+        js,
+        stream=STREAM,
+        durable=f"t{uuid.uuid4().hex[:8]}",
+        filter_subject=f"{base}.in.>",
+        handle=down_for_a_while,
+        dead_letter_subject=lambda msg: f"{base}.dead.x",
+        is_transient=lambda exc: isinstance(exc, ConnectionError),
+        settings=FAST,
+    )
+    await consumer.start()
+    try:
+        await js.publish(f"{base}.in.n1", b"waits")
+        await until(lambda: len(tries) == FAST.max_deliver + 3, within=60)
+        info = await until_acked(js, consumer.durable)
+    finally:
+        await consumer.stop()
+        await watch.unsubscribe()
+    # Tried more often than max_deliver, all within its first delivery, and never dead-lettered.
+    assert set(tries) == {1} and not dead and consumer.dead_lettered == 0
+    assert info.num_ack_pending == 0 and info.num_redelivered == 0
+    await js.delete_consumer(STREAM, consumer.durable)
+
+
+async def until_acked(js: Any, durable: str) -> Any:
+    for _ in range(100):
+        info = await js.consumer_info(STREAM, durable)
+        if info.num_ack_pending == 0:
+            return info
+        await asyncio.sleep(0.1)
+    pytest.fail("the message was not acknowledged")

@@ -5,8 +5,10 @@ Several instances of a service share one durable consumer, so each message is ha
 once: handlers are idempotent). It fetches in batches and handles a batch's messages concurrently. A
 handler that raises gets its message redelivered after a growing delay, up to `max_deliver` attempts;
 a permanent error (`is_permanent`) or the last attempt publishes the message with the reason in a header
-to the dead-letter subject and terminates it, so one bad message never blocks the others. A consumer
-without a dead-letter subject retries without bound (max_deliver -1): its events must not be lost.
+to the dead-letter subject and terminates it, so one bad message never blocks the others. A transient
+error (`is_transient`: a dependency that is down) holds the message and retries it in place without using
+up attempts, so an outage of the database or another service sends nothing to the dead letters. A
+consumer without a dead-letter subject retries without bound (max_deliver -1): its events must not be lost.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ SUBJECT_HEADER = "Wio-Original-Subject"
 SEQUENCE_HEADER = "Wio-Stream-Sequence"
 
 REASON_LIMIT = 400
+# A transient failure is retried in place after these waits (doubling).
+TRANSIENT_FIRST_SECONDS = 0.5
+TRANSIENT_MAX_SECONDS = 15.0
 # After a first message, how long a fetch waits for more of the batch.
 MORE_SECONDS = 0.01
 
@@ -76,6 +81,7 @@ class DurableConsumer:
         handle: Handler,
         dead_letter_subject: Callable[[Msg], str] | None,
         is_permanent: Callable[[BaseException], bool] = _default_permanent,
+        is_transient: Callable[[BaseException], bool] = _default_permanent,
         settings: ConsumerSettings | None = None,
     ) -> None:
         self.js = js
@@ -85,6 +91,7 @@ class DurableConsumer:
         self.handle = handle
         self.dead_letter_subject = dead_letter_subject
         self.is_permanent = is_permanent
+        self.is_transient = is_transient
         self.settings = settings or ConsumerSettings()
         self.dead_lettered = 0
         self._task: asyncio.Task[None] | None = None
@@ -171,13 +178,37 @@ class DurableConsumer:
         return msgs
 
     async def _one(self, msg: Msg) -> None:
-        try:
-            await self.handle(msg)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            await self._failed(msg, exc)
-            return
+        waits = 0
+        while True:
+            try:
+                await self.handle(msg)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not self.is_transient(exc):
+                    await self._failed(msg, exc)
+                    return
+                # A dependency that is down (the database, another service): the message is held and
+                # tried again here, its ack deadline pushed back, so an outage uses up no attempt.
+                # Each wait stays well within ack_wait, which in_progress restarts.
+                delay = min(
+                    TRANSIENT_MAX_SECONDS,
+                    TRANSIENT_FIRST_SECONDS * 2**waits,
+                    self.settings.ack_wait_seconds / 3,
+                )
+                waits += 1
+                if waits in (1, 10) or waits % 100 == 0:
+                    log.warning(
+                        "consumer %s: %s waits for a dependency (%s), again in %.1f s",
+                        self.durable,
+                        msg.subject,
+                        safe_reason(exc),
+                        delay,
+                    )
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+                await asyncio.sleep(delay)
         with contextlib.suppress(Exception):
             await msg.ack()
 

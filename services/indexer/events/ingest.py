@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.common.consumer import ConsumerSettings, DurableConsumer
+from services.common.errors import DomainError, Kind
 from services.indexer.domain.ingest import MalformedEvent, parse_event
 from services.indexer.domain.locations import LocationMap
 from services.indexer.domain.models import (
@@ -157,6 +159,13 @@ class ChangeApplier:
         return outcome
 
 
+def dependency_down(exc: BaseException) -> bool:
+    """The workspaces service or the database not answering: wait for it rather than dead-letter."""
+    if isinstance(exc, DomainError):
+        return exc.kind in (Kind.UNAVAILABLE, Kind.DEADLINE_EXCEEDED)
+    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError)
+
+
 def ingest_consumer(
     js: JetStreamContext, applier: ChangeApplier, settings: ConsumerSettings | None = None
 ) -> DurableConsumer:
@@ -168,5 +177,6 @@ def ingest_consumer(
         handle=applier.handle,
         dead_letter_subject=dead_letter_subject,
         is_permanent=lambda exc: isinstance(exc, MalformedEvent),
+        is_transient=dependency_down,
         settings=settings,
     )
