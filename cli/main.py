@@ -54,7 +54,7 @@ class WioGroup(LazyGroup):
             "(default one hour, at most seven days).",
         ),
         "search": Entry(
-            _COMMANDS + "search", "search", "Search the objects of every workspace you can read by name."
+            _COMMANDS + "search", "search", "Search the objects of every workspace you can read."
         ),
         "du": Entry(_COMMANDS + "search", "du", "Objects and bytes in the workspaces you can read."),
         # One sub-app per noun.

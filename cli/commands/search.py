@@ -73,15 +73,21 @@ def search(
     before: Annotated[str, typer.Option("--before", metavar="WHEN", help="Modified before WHEN.")] = "",
     sort: Annotated[SortBy, typer.Option("--sort", help="Order of the results.")] = SortBy.path,
     desc: Annotated[bool, typer.Option("--desc", help="Largest, newest or last first.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Print at most this many objects.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", help="Print at most this many objects.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Search the objects of every workspace you can read; prints OWNER/WORKSPACE/PATH  SIZE  MODIFIED."""
+    """Search the objects of every workspace you can read.
+
+    Prints OWNER/WORKSPACE/PATH  SIZE  MODIFIED, following pages up to --limit.
+    """
     from cli.client import connect
+    from cli.errors import EXIT_USAGE, CliError
     from cli.output import print_json, print_lines, timestamp_to_datetime
     from cli.parsing import parse_moment, parse_size
     from wio.indexer.v1 import indexer_pb2
 
+    if limit < 1:
+        raise CliError("--limit must be at least 1", EXIT_USAGE)
     request = indexer_pb2.SearchObjectsRequest(
         query=query,
         workspaces=workspace or [],
@@ -137,7 +143,10 @@ def du(
     ] = GroupBy.workspace,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Objects and bytes in the workspaces you can read, from the index's counters."""
+    """Objects and bytes in the workspaces you can read.
+
+    Answered from the index's counters, with a total line.
+    """
     from cli.client import connect
     from cli.output import print_json
     from wio.indexer.v1 import indexer_pb2

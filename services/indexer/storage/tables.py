@@ -66,6 +66,8 @@ objects = Table(
     Column("sequencer", String(64), nullable=False, server_default=""),
     Column("words", TSVECTOR, Computed(PATH_WORDS_SQL, persisted=True), nullable=False),
     PrimaryKeyConstraint("node_id", "bucket", "key", name="pk_objects"),
+    # Room for a crawl's generation marks on the same page (see migration 0002).
+    postgresql_with={"fillfactor": 50},
 )
 Index("ix_objects_words", objects.c.words, postgresql_using="gin")
 Index(

@@ -50,7 +50,15 @@ def upgrade() -> None:
         sa.Column("words", TSVECTOR, sa.Computed(PATH_WORDS_SQL, persisted=True), nullable=False),
         sa.PrimaryKeyConstraint("node_id", "bucket", "key", name="pk_objects"),
         schema=S,
+        # Pages half full: a crawl that finds a record unchanged only marks its generation, and that new
+        # version then fits on the same page (a HOT update: no index touched). Measured on 1,000
+        # unchanged records: 91 ms instead of 744 ms with full pages, for twice the table's size.
+        postgresql_with={"fillfactor": 50},
     )
+    # Enough statistics for the planner to tell a rare word, prefix or substring from a common one: it
+    # then walks the path index for common ones and collects the matches of rare ones first.
+    op.execute(f"ALTER TABLE {S}.objects ALTER COLUMN words SET STATISTICS 1000")
+    op.execute(f"ALTER TABLE {S}.objects ALTER COLUMN path SET STATISTICS 1000")
     op.create_index("ix_objects_words", "objects", ["words"], schema=S, postgresql_using="gin")
     op.create_index(
         "ix_objects_path_trgm",
