@@ -100,7 +100,11 @@ class Indexing:
         rights = revisions.RightsRead(
             tuple(sorted(read.items())), min(expiries, default=None), None, principal.group_ids
         )
-        decided = [(w, decide(principal, w, shares, moment).level) for w in workspaces]
+        # Each decision sees only its workspace's shares: linear in workspaces plus shares.
+        by_workspace: dict[str, list[Share]] = {}
+        for s in shares:
+            by_workspace.setdefault(s.workspace_id, []).append(s)
+        decided = [(w, decide(principal, w, by_workspace.get(w.id, ()), moment).level) for w in workspaces]
         return AccessibleAnswer(
             revisions.principal_revision(user_id, rights),
             False,
