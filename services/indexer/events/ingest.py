@@ -24,6 +24,13 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.common.consumer import ConsumerSettings, DurableConsumer
 from services.common.errors import DomainError, Kind
+from services.common.streams import (
+    INGEST_SUBJECTS,
+    NODE_ID_HEADER,
+    STREAMS,
+    deadletter_subject,
+    ingest_subject,
+)
 from services.indexer.domain.ingest import MalformedEvent, parse_event
 from services.indexer.domain.locations import LocationMap
 from services.indexer.domain.models import (
@@ -37,11 +44,9 @@ from services.indexer.domain.ports import ObjectIndex
 
 log = logging.getLogger(__name__)
 
-INGEST_STREAM = "WIO_INGEST"
-INGEST_SUBJECTS = "wio.ingest.s3.>"
-SUBJECT_PREFIX = "wio.ingest.s3."
-DEAD_LETTER_PREFIX = "wio.ingest.deadletter."
-NODE_HEADER = "Wio-Node-Id"
+INGEST_STREAM = STREAMS["ingest"]
+SUBJECT_PREFIX = ingest_subject("")
+NODE_HEADER = NODE_ID_HEADER
 DURABLE = "indexer-ingest"
 
 # What happened to changes, by outcome: the ApplyResult values, plus these.
@@ -65,7 +70,7 @@ def node_of(msg: Msg) -> str:
 
 def dead_letter_subject(msg: Msg) -> str:
     token = msg.subject[len(SUBJECT_PREFIX) :] if msg.subject.startswith(SUBJECT_PREFIX) else ""
-    return DEAD_LETTER_PREFIX + (token if token and "." not in token else "unknown")
+    return deadletter_subject(token if token and "." not in token else "unknown")
 
 
 ApplyMany = Callable[[Sequence[tuple[ObjectChange, ObjectRecord | None]]], Awaitable[list[ApplyResult]]]
