@@ -29,12 +29,49 @@ class CrawlConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """Live updates from storage events (services/indexer/events/ingest.py)."""
+
+    # Messages fetched at once, and handled at once, from the ingest stream.
+    batch: int = 256
+    concurrency: int = 128
+    # Attempts at a message before it goes to the dead-letter subject (a malformed one goes at once).
+    max_deliver: int = 6
+    ack_wait_seconds: float = 30.0
+    # A key in no known workspace reloads its node's workspaces when the list is at least this old.
+    locations_refresh_seconds: float = 1.0
+    # Tombstones of deleted keys are kept as long as the stream keeps events (7 days), so a late or
+    # replayed older event cannot bring an object back; expired this often.
+    tombstone_seconds: float = 7 * 24 * 3600.0
+    tombstone_sweep_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class IndexerSettings:
     common: CommonSettings
     workspaces_address: str
     # Where the records live: "postgres" (the indexer's own schema).
     backend: str = "postgres"
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+
+def load_ingest() -> IngestConfig:
+    max_deliver = env_int("WIO_INDEXER_INGEST_MAX_DELIVER", 6)
+    if max_deliver < 1:
+        raise ConfigError("WIO_INDEXER_INGEST_MAX_DELIVER must be at least 1")
+    tombstones = env_float("WIO_INDEXER_TOMBSTONE_SECONDS", 7 * 24 * 3600.0)
+    if tombstones < 60:
+        raise ConfigError("WIO_INDEXER_TOMBSTONE_SECONDS must be at least 60")
+    return IngestConfig(
+        batch=max(1, env_int("WIO_INDEXER_INGEST_BATCH", 256)),
+        concurrency=max(1, env_int("WIO_INDEXER_INGEST_CONCURRENCY", 128)),
+        max_deliver=max_deliver,
+        ack_wait_seconds=max(1.0, env_float("WIO_INDEXER_INGEST_ACK_WAIT_SECONDS", 30.0)),
+        locations_refresh_seconds=max(0.0, env_float("WIO_INDEXER_LOCATIONS_REFRESH_SECONDS", 1.0)),
+        tombstone_seconds=tombstones,
+        tombstone_sweep_seconds=max(0.0, env_float("WIO_INDEXER_TOMBSTONE_SWEEP_SECONDS", 3600.0)),
+    )
 
 
 def load() -> IndexerSettings:
@@ -61,4 +98,5 @@ def load() -> IndexerSettings:
             retry_seconds=max(1.0, env_float("WIO_INDEXER_RETRY_SECONDS", 300.0)),
             networks=node_networks_from_env()[1],
         ),
+        ingest=load_ingest(),
     )

@@ -8,19 +8,29 @@ from pathlib import Path
 
 import grpc
 
-from services.common.server import Runtime, Service, auth_client, serve, start_service
+from services.common.consumer import ConsumerSettings
+from services.common.server import Runtime, Service, Subscriber, auth_client, serve, start_service
 from services.common.tls import client_channel
 from services.indexer.api import IndexerApi
-from services.indexer.config import IndexerSettings
+from services.indexer.config import IndexerSettings, IngestConfig
 from services.indexer.domain.crawl import Crawler, CrawlSettings
-from services.indexer.domain.ports import ObjectIndex
+from services.indexer.domain.locations import LocationMap
+from services.indexer.domain.ports import ObjectIndex, WorkspacesDirectory
 from services.indexer.domain.schedule import CrawlSchedule
 from services.indexer.domain.search import IndexSearch, ReadableCache
 from services.indexer.domain.status import IndexStatusReader
+from services.indexer.events.ingest import ApplyMany, ChangeApplier, ingest_consumer
+from services.indexer.events.subscribers import (
+    IndexerReactions,
+    IndexerSubscribers,
+    StartRootCrawl,
+    TombstoneExpiry,
+)
 from services.indexer.storage.clients.workspaces import WorkspacesClient
 from services.indexer.storage.crawl_records import SqlCrawlRecords, events_writer
 from services.indexer.storage.ledger import PgCrawlLedger
 from services.indexer.storage.lister import MinioLister
+from services.indexer.storage.pg_apply import PgBatchApplier
 from services.indexer.storage.pg_index import PgObjectIndex, search_engine
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
@@ -71,6 +81,31 @@ def crawler_for(
     return crawler, records
 
 
+def live_updates(
+    runtime: Runtime,
+    config: IngestConfig,
+    index: ObjectIndex,
+    directory: WorkspacesDirectory,
+    start_root_crawl: StartRootCrawl | None,
+    apply_many: ApplyMany | None = None,
+) -> list[Subscriber]:
+    """The ingest stream's consumer, the reactions to workspace/root/node events and tombstone expiry.
+    `apply_many` writes the changes that arrive together in one transaction."""
+    locations = LocationMap(directory, config.locations_refresh_seconds)
+    consumer_settings = ConsumerSettings(
+        batch=config.batch,
+        concurrency=config.concurrency,
+        max_deliver=config.max_deliver,
+        ack_wait_seconds=config.ack_wait_seconds,
+    )
+    reactions = IndexerReactions(index, locations, start_root_crawl)
+    return [
+        IndexerSubscribers(runtime.js, reactions, runtime.settings.stream_wait_seconds),
+        ingest_consumer(runtime.js, ChangeApplier(index, locations, apply_many), consumer_settings),
+        TombstoneExpiry(index, config.tombstone_seconds, config.tombstone_sweep_seconds),
+    ]
+
+
 async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Indexer]:
     auth = auth_client(runtime)
     workspaces_channel = client_channel(settings.workspaces_address, settings.common.tls)
@@ -88,13 +123,19 @@ async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Indexer]
     def add(server: grpc.aio.Server) -> None:
         indexer_pb2_grpc.add_IndexerServiceServicer_to_server(IndexerApi(search, crawler, status), server)
 
+    async def crawl_imported_root(root_id: str) -> object:
+        return await crawler.crawl_root(root_id)
+
+    # Grouped writes of storage events are PostgreSQL's; another backend applies them one by one.
+    apply_many = PgBatchApplier(runtime.engine) if isinstance(index, PgObjectIndex) else None
+    live = live_updates(runtime, settings.ingest, index, directory, crawl_imported_root, apply_many)
     return Service(
         runtime,
         Indexer(search, crawler),
         servicers=[add],
         service_names=SERVICE_NAMES,
         fetch_jwks=auth.fetch_jwks,
-        subscribers=[schedule],
+        subscribers=[schedule, *live],
     )
 
 

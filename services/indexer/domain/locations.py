@@ -1,0 +1,89 @@
+"""Which workspace a node's bucket/key belongs to: the node's workspace locations, asked of the
+workspaces service and kept per node.
+
+A node's list is loaded on first use, dropped when a workspace event says it changed, and loaded again
+when a key maps to no workspace and the list is older than `miss_refresh_seconds`: the first upload into
+a workspace created a moment ago must not be dropped because the list predates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.indexer.domain.models import Location
+from services.indexer.domain.ports import WorkspacesDirectory
+
+
+@dataclass(frozen=True)
+class _NodeLocations:
+    loaded_at: float
+    # bucket -> its workspaces, longest prefix first, so the first match is the most specific
+    by_bucket: dict[str, tuple[Location, ...]]
+
+    @classmethod
+    def of(cls, locations: list[Location], loaded_at: float) -> _NodeLocations:
+        by_bucket: dict[str, list[Location]] = {}
+        for location in locations:
+            by_bucket.setdefault(location.bucket, []).append(location)
+        longest_first = {
+            bucket: tuple(sorted(found, key=lambda loc: len(loc.prefix), reverse=True))
+            for bucket, found in by_bucket.items()
+        }
+        return cls(loaded_at, longest_first)
+
+    def find(self, bucket: str, key: str) -> Location | None:
+        for location in self.by_bucket.get(bucket, ()):
+            if key.startswith(location.prefix):
+                return location
+        return None
+
+
+class LocationMap:
+    def __init__(
+        self,
+        directory: WorkspacesDirectory,
+        miss_refresh_seconds: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = directory
+        self.miss_refresh_seconds = miss_refresh_seconds
+        self.clock = clock
+        self._nodes: dict[str, _NodeLocations] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def find(self, node_id: str, bucket: str, key: str) -> Location | None:
+        """The workspace holding the key (the longest prefix wins), or None when it is in none."""
+        known = self._nodes.get(node_id)
+        if known is None:
+            known = await self._load(node_id, None)
+        found = known.find(bucket, key)
+        if found is None and self.clock() - known.loaded_at >= self.miss_refresh_seconds:
+            found = (await self._load(node_id, known)).find(bucket, key)
+        return found
+
+    def known(self, node_id: str) -> list[Location]:
+        """The node's locations as last loaded (none when not loaded), without asking."""
+        known = self._nodes.get(node_id)
+        return [loc for locs in known.by_bucket.values() for loc in locs] if known else []
+
+    def forget(self, node_id: str | None = None) -> None:
+        """Drop one node's list (or every one): the next event loads it again."""
+        if node_id is None:
+            self._nodes.clear()
+        else:
+            self._nodes.pop(node_id, None)
+
+    async def _load(self, node_id: str, stale: _NodeLocations | None) -> _NodeLocations:
+        lock = self._locks.setdefault(node_id, asyncio.Lock())
+        async with lock:
+            current = self._nodes.get(node_id)
+            # Another event loaded it while this one waited: use that one.
+            if current is not None and current is not stale:
+                return current
+            started = self.clock()
+            loaded = _NodeLocations.of(await self.directory.locations(node_id), started)
+            self._nodes[node_id] = loaded
+            return loaded

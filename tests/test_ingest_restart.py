@@ -1,0 +1,78 @@
+"""Storage events wait in JetStream while the indexer is down: stop the indexer (its own process, killed),
+publish 500 events as the gateway does, start it again, and all 500 arrive in the index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import test_workspaces
+from tests.conftest import AuthUnderTest, WorkspacesUnderTest, _service_key, free_port
+from tests.ingest_support import (
+    Gateway,
+    gateway_nats,
+    health_answers,
+    index_engine,
+    indexed,
+    minio_body,
+    until,
+)
+from tests.service_process import ServiceProcess, service_env
+from tests.test_workspaces import Lab, create, person
+
+pytestmark = pytest.mark.integration
+
+lab = test_workspaces.lab
+__all__ = ["gateway_nats", "index_engine", "lab"]
+
+EVENTS = 500
+
+
+async def test_events_published_while_the_indexer_is_down_all_arrive(
+    lab: Lab,
+    infra: Any,
+    auth: AuthUnderTest,
+    workspaces: WorkspacesUnderTest,
+    gateway_nats: Gateway,
+    index_engine: Any,
+    tmp_path: Path,
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    env = service_env(
+        infra,
+        "indexer",
+        {
+            "WIO_AUTH_ADDRESS": auth.address,
+            "WIO_WORKSPACES_ADDRESS": workspaces.address,
+            "WIO_INDEXER_LISTEN": address,
+            "WIO_INDEXER_SERVICE_API_KEY": await _service_key(auth, "indexer"),
+        },
+    )
+    owner = await person(auth, "rst")
+    ws = await create(workspaces, owner, lab, "private")
+
+    first = ServiceProcess("indexer", address, env, tmp_path / "indexer-1.log")
+    try:
+        await first.wait_ready(health_answers)  # its durable consumer exists from now on
+    finally:
+        first.kill()
+
+    now = datetime.now(UTC)
+    keys = {f"{ws.prefix}batch/{i:04d}.dat" for i in range(EVENTS)}
+    for key in sorted(keys):
+        await gateway_nats.publish(ws.node_id, minio_body("s3:ObjectCreated:Put", ws.bucket, key, now, 1))
+    assert await indexed(index_engine, ws.id) == {}  # nobody consumed them
+
+    second = ServiceProcess("indexer", address, env, tmp_path / "indexer-2.log")
+    try:
+        await second.wait_ready(health_answers)
+
+        async def all_arrived() -> bool:
+            return set(await indexed(index_engine, ws.id)) == keys
+
+        await until(all_arrived, within=60, what=f"all {EVENTS} records")
+    finally:
+        second.kill()
