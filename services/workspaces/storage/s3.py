@@ -110,6 +110,19 @@ class S3ObjectStore:
             )
         )
 
+    async def presign_get_as(
+        self, node: NodeAccess, credentials: IssuedCredentials, bucket: str, key: str, seconds: int
+    ) -> str:
+        client = self.gateway.session_client(
+            self._endpoint(node), credentials.access_key, credentials.secret_key, credentials.session_token
+        )
+        # Local signing again; the URL carries X-Amz-Security-Token.
+        return str(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+            )
+        )
+
     async def assume_role(
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials:
