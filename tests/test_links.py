@@ -95,7 +95,8 @@ def ref(ws: Any) -> str:
 
 
 def get(url: str, follow: bool) -> tuple[int, dict[str, str], bytes]:
-    """GET with urllib: following redirects (as a browser) or not (to see the gateway's own answer)."""
+    """GET with urllib: following redirects (as a browser) or not (to see the gateway's own answer).
+    Header names in lower case."""
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
@@ -104,9 +105,9 @@ def get(url: str, follow: bool) -> tuple[int, dict[str, str], bytes]:
     opener = urllib.request.build_opener(*([] if follow else [NoRedirect()]))
     try:
         with opener.open(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 async def fetch(url: str, follow: bool = True) -> tuple[int, dict[str, str], bytes]:
@@ -121,7 +122,7 @@ async def make_link(workspaces: WorkspacesUnderTest, who: Person, obj: str, seco
 
 async def refused(url: str) -> bool:
     status, headers, _ = await fetch(url, follow=False)
-    assert headers.get("Cache-Control") == "no-store"
+    assert headers.get("cache-control") == "no-store"
     return status == 404
 
 
@@ -154,8 +155,8 @@ async def test_a_link_redirects_to_a_short_lived_url_of_a_one_object_session(
     # The gateway's own answer: a redirect that nobody keeps, to a URL signed with a session.
     status, headers, _ = await fetch(created.url, follow=False)
     assert status == 302
-    assert headers["Cache-Control"] == "no-store" and headers["Referrer-Policy"] == "no-referrer"
-    location = urllib.parse.urlsplit(headers["Location"])
+    assert headers["cache-control"] == "no-store" and headers["referrer-policy"] == "no-referrer"
+    location = urllib.parse.urlsplit(headers["location"])
     query = dict(urllib.parse.parse_qsl(location.query))
     assert 0 < int(query["X-Amz-Expires"]) <= 60
     assert query["X-Amz-Security-Token"]
@@ -365,5 +366,5 @@ async def test_only_the_gateway_resolves_links_and_a_workspaces_outage_is_a_quic
         path = urllib.parse.urlsplit(link.url).path
         started = asyncio.get_running_loop().time()
         status, headers, _ = await fetch(f"{down.url}{path}", follow=False)
-        assert status == 503 and headers["Cache-Control"] == "no-store"
+        assert status == 503 and headers["cache-control"] == "no-store"
         assert asyncio.get_running_loop().time() - started < 5
