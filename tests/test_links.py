@@ -368,3 +368,24 @@ async def test_only_the_gateway_resolves_links_and_a_workspaces_outage_is_a_quic
         status, headers, _ = await fetch(f"{down.url}{path}", follow=False)
         assert status == 503 and headers["cache-control"] == "no-store"
         assert asyncio.get_running_loop().time() - started < 5
+
+
+@pytest.mark.unit
+def test_links_point_at_the_public_gateway_url_the_launcher_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploy.services import StackSettings
+    from services.common.config import ConfigError
+    from services.workspaces import config
+
+    ports = {"auth": 1, "nodes": 2, "workspaces": 3, "indexer": 4}
+    stack = StackSettings("postgresql://x", "nats://x", "k", ports, {}, gateway_port=50160)
+    assert stack.service_env("workspaces")["WIO_GATEWAY_PUBLIC_URL"] == "http://127.0.0.1:50160"
+    assert "WIO_GATEWAY_PUBLIC_URL" not in stack.service_env("nodes")
+    monkeypatch.setenv("WIO_SECRET_KEY", "k" * 32)
+    monkeypatch.delenv("WIO_GATEWAY_PUBLIC_URL", raising=False)
+    assert config.load().gateway_public_url == "http://127.0.0.1:50160"
+    monkeypatch.setenv("WIO_GATEWAY_PUBLIC_URL", "https://files.example.org/")
+    assert config.load().gateway_public_url == "https://files.example.org"
+    for bad in ("files.example.org", "ftp://x", "https://x/?a=b"):
+        monkeypatch.setenv("WIO_GATEWAY_PUBLIC_URL", bad)
+        with pytest.raises(ConfigError, match="WIO_GATEWAY_PUBLIC_URL"):
+            config.load()
