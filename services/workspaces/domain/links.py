@@ -7,6 +7,7 @@ and a pre-signed GET of at most LINK_URL_SECONDS signed with it: never with the 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -206,9 +207,12 @@ class Links:
         if link.expires_at <= moment:
             raise LinkRefused("expired")
         check_object_path(link.path)  # as at creation: the rules may have grown since
-        if not await self.identity.enabled(link.creator_id):
+        # Two independent questions (auth, and the permission decision here), asked at once.
+        enabled, workspace = await asyncio.gather(
+            self.identity.enabled(link.creator_id), self._readable_by_creator(link)
+        )
+        if not enabled:
             raise LinkRefused("its creator is disabled or gone")
-        workspace = await self._readable_by_creator(link)
         key = workspace.prefix + link.path
         access = await self.nodes.node(workspace.node_id)
         policy = object_policy(workspace.bucket, key)
