@@ -261,6 +261,38 @@ async def test_links_that_do_not_stand_are_one_404(
     assert await refused(kept.url)
 
 
+async def test_a_group_removal_or_a_deleted_workspace_ends_the_link(
+    place: Place, auth: AuthUnderTest, workspaces: WorkspacesUnderTest, gateway: GatewayUnderTest
+) -> None:
+    owner, member = await person(auth, "go"), await person(auth, "gm")
+    group = unique("lg")
+    await auth.stub.CreateGroup(auth_pb2.CreateGroupRequest(name=group), metadata=owner.md)
+    await auth.stub.AddGroupMember(
+        auth_pb2.AddGroupMemberRequest(group=group, username=member.name), metadata=owner.md
+    )
+    ws = await workspace(workspaces, owner, place)
+    place.admin_s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}g.txt", Body=b"g")
+    await workspaces.stub.CreateShare(
+        ws_pb2.CreateShareRequest(
+            workspace=ref(ws), sharee=f"group:{group}", permission=ws_pb2.PERMISSION_READ
+        ),
+        metadata=owner.md,
+    )
+    through_group = await make_link(workspaces, member, f"{ref(ws)}/g.txt")
+    by_owner = await make_link(workspaces, owner, f"{ref(ws)}/g.txt")
+    assert (await fetch(through_group.url))[0] == 200
+    # Acknowledged by auth, so it counts for the next use.
+    await auth.stub.RemoveGroupMember(
+        auth_pb2.RemoveGroupMemberRequest(group=group, username=member.name), metadata=owner.md
+    )
+    assert await refused(through_group.url)
+    assert (await fetch(by_owner.url))[0] == 200
+    await workspaces.stub.DeleteWorkspace(
+        ws_pb2.DeleteWorkspaceRequest(workspace=ref(ws), force=True), metadata=owner.md
+    )
+    assert await refused(by_owner.url)
+
+
 async def test_paths_that_could_mean_something_else_are_refused(
     place: Place, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
 ) -> None:
