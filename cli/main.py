@@ -50,8 +50,8 @@ class WioGroup(LazyGroup):
         "link": Entry(
             _COMMANDS + "workspaces",
             "create_link",
-            "Print a pre-signed URL that downloads one object, for anyone who has it, until it expires "
-            "(default one hour, at most seven days).",
+            "Print a link that downloads one object, for anyone who has it, until it expires (default one"
+            " hour, at most seven days) or is revoked (`wio links rm`).",
         ),
         "search": Entry(
             _COMMANDS + "search", "search", "Search the objects of every workspace you can read."
@@ -77,6 +77,9 @@ class WioGroup(LazyGroup):
         "ws": Entry(_COMMANDS + "workspaces", "app", "Short for `wio workspace`.", replaces_help=True),
         "shares": Entry(
             _COMMANDS + "shares", "app", "Shares: list the ones you made or received, change and revoke them."
+        ),
+        "links": Entry(
+            _COMMANDS + "links", "app", "Links: list the ones you made with `wio link` and revoke them."
         ),
         "index": Entry(
             _COMMANDS + "index",

@@ -37,6 +37,8 @@ class StackSettings:
     # NATS user -> password when the launcher runs NATS; empty for an external NATS, whose user (if
     # any) the services take from the environment.
     nats_passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The HTTP gateway's port: links (`wio link`) point there.
+    gateway_port: int = 0
 
     def address(self, name: str) -> str:
         return f"{HOST}:{self.ports[name]}"
@@ -71,6 +73,8 @@ class StackSettings:
             env["WIO_AUTH_DIRECTORY"] = ",".join(f"{s}={self.address(s)}" for s in SERVICE_ACCOUNTS)
         else:
             env[f"WIO_{name.upper()}_SERVICE_API_KEY"] = self.service_keys.get(name, "")
+        if name == "workspaces" and self.gateway_port:
+            env["WIO_GATEWAY_PUBLIC_URL"] = f"http://{HOST}:{self.gateway_port}"
         return env
 
 

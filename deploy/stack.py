@@ -364,6 +364,7 @@ def _stack_settings(data: dict[str, Any]) -> StackSettings:
         ports={name: int(data["ports"][name]) for name in SERVICES},
         service_keys=dict(data.get("service_keys", {})),
         nats_passwords=dict(data["nats"].get("users") or {}),
+        gateway_port=int(data["ports"].get(GATEWAY) or 0),
     )
 
 

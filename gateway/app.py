@@ -19,6 +19,7 @@ from gateway.backends import CachedHookVerifier, IngestPublisher, NodesHookVerif
 from gateway.config import GatewaySettings
 from gateway.errors import INTERNAL, NOT_FOUND, UNIMPLEMENTED, error
 from gateway.hooks import HookRoutes
+from gateway.links import LinkRoutes, WorkspacesLinkResolver
 from services.common import events
 from services.common.clients import AuthClient
 from services.common.tls import client_channel
@@ -33,6 +34,7 @@ class Connections:
     """What the routes use, and how to close it."""
 
     hooks: HookRoutes
+    links: LinkRoutes
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -51,15 +53,18 @@ async def connect(settings: GatewaySettings) -> Connections:
         closers.append(auth_channel.close)
         nodes_channel = client_channel(settings.nodes_address, settings.tls)
         closers.append(nodes_channel.close)
+        workspaces_channel = client_channel(settings.workspaces_address, settings.tls)
+        closers.append(workspaces_channel.close)
     except BaseException:
-        await Connections(None, closers).close()  # type: ignore[arg-type]
+        await Connections(None, None, closers).close()  # type: ignore[arg-type]
         raise
     auth = AuthClient(auth_channel, settings.service_api_key)
     verifier = CachedHookVerifier(
         NodesHookVerifier(nodes_channel, auth, settings.call_timeout_seconds), settings.hook_cache_seconds
     )
     publisher = IngestPublisher(nc.jetstream(), settings.publish_timeout_seconds)
-    return Connections(HookRoutes(verifier, publisher, body_limit(settings, nc.max_payload)), closers)
+    links = LinkRoutes(WorkspacesLinkResolver(workspaces_channel, auth, settings.call_timeout_seconds))
+    return Connections(HookRoutes(verifier, publisher, body_limit(settings, nc.max_payload)), links, closers)
 
 
 # Room for the subject, headers and protocol line of a publish, besides the body.
@@ -108,6 +113,9 @@ def build_app(settings: GatewaySettings) -> Starlette:
     async def hook(request: Request) -> Response:
         return await holder["connections"].hooks.s3_event(request)
 
+    async def link(request: Request) -> Response:
+        return await holder["connections"].links.open(request)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         holder["connections"] = await connect(settings)
@@ -120,6 +128,7 @@ def build_app(settings: GatewaySettings) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/hooks/s3/{node}", hook, methods=["POST"]),
+        Route("/l/{token}", link, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

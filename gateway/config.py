@@ -28,6 +28,7 @@ class GatewaySettings:
     nats_password: str = field(default="", repr=False)
     auth_address: str = f"127.0.0.1:{DEFAULT_PORTS['auth']}"
     nodes_address: str = f"127.0.0.1:{DEFAULT_PORTS['nodes']}"
+    workspaces_address: str = f"127.0.0.1:{DEFAULT_PORTS['workspaces']}"
     # The gateway's own service identity (account svc-gateway), for internal RPCs.
     service_api_key: str = field(default="", repr=False)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -37,7 +38,7 @@ class GatewaySettings:
     # How long a verified (node, token) pair is taken as valid without asking the nodes service again.
     hook_cache_seconds: float = 5.0
     # Bounds on the calls a request waits for: the token check (nodes, and auth for the gateway's own
-    # token) and JetStream's acknowledgement. Past them the answer is 503.
+    # token), a link's check (workspaces) and JetStream's acknowledgement. Past them the answer is 503.
     call_timeout_seconds: float = 2.0
     publish_timeout_seconds: float = 2.0
 
@@ -74,6 +75,7 @@ def load() -> GatewaySettings:
         nats_password=nats_password,
         auth_address=env("WIO_AUTH_ADDRESS", GatewaySettings.auth_address),
         nodes_address=env("WIO_NODES_ADDRESS", GatewaySettings.nodes_address),
+        workspaces_address=env("WIO_WORKSPACES_ADDRESS", GatewaySettings.workspaces_address),
         service_api_key=env("WIO_GATEWAY_SERVICE_API_KEY"),
         tls=tls,
         log_level=log_level,

@@ -206,8 +206,9 @@ LAST_SWEEP_SECONDS = 2.0
 
 @pytest.fixture(scope="session")
 def addresses() -> dict[str, str]:
-    """Nodes and workspaces ask each other questions, so both addresses are known before either starts."""
-    return {name: f"127.0.0.1:{free_port()}" for name in ("nodes", "workspaces")}
+    """Nodes and workspaces ask each other questions, so both addresses are known before either starts;
+    the gateway's too, since links point at it."""
+    return {name: f"127.0.0.1:{free_port()}" for name in ("nodes", "workspaces", "gateway")}
 
 
 async def _service_key(auth: AuthUnderTest, name: str) -> str:
@@ -256,6 +257,7 @@ async def workspaces(
         credential_seconds=900,
         s3_timeout_seconds=5.0,
         last_sweep_seconds=LAST_SWEEP_SECONDS,
+        gateway_public_url=f"http://{addresses['gateway']}",
     )
     service = await workspaces_server.start(settings)
     async with serving(service) as channel:

@@ -138,11 +138,15 @@ async def make_ingest_stream(infra: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-async def gateway(infra: Any, auth: Any, nodes: Any) -> AsyncIterator[GatewayUnderTest]:
+async def gateway(
+    infra: Any, auth: Any, nodes: Any, addresses: dict[str, str]
+) -> AsyncIterator[GatewayUnderTest]:
     await make_ingest_stream(infra)
     user, password = infra.nats_login("gateway")
     settings = GatewaySettings(
-        listen=f"127.0.0.1:{pick_free_port()}",
+        # Where the workspaces service's links point; workspaces itself is reached only when a link is.
+        listen=addresses["gateway"],
+        workspaces_address=addresses["workspaces"],
         nats_url=infra.nats_url,
         nats_user=user,
         nats_password=password,

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from botocore.client import Config
 
 from cli import errors
 from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
+from tests.gateway_fixture import GatewayUnderTest
 from tests.test_cli_nodes import Cli, one_clean_line, unique
 from wio.auth.v1 import auth_pb2
 from wio.nodes.v1 import nodes_pb2
@@ -562,7 +564,7 @@ async def test_mc(lab: Lab) -> None:
 # why, root import, link ------------------------------------------------------------------------------------
 
 
-async def test_why_import_and_link(lab: Lab) -> None:
+async def test_why_import_and_link(lab: Lab, gateway: GatewayUnderTest) -> None:
     alice, bob, me = lab.alice.cli, lab.bob.cli, lab.alice.name
     name, bucket = unique("why"), lab.buckets["private"]
     await ok(alice, "create", name, "--node", lab.node)
@@ -585,13 +587,29 @@ async def test_why_import_and_link(lab: Lab) -> None:
     assert explained["allowed"] is True and explained["username"] == lab.bob.name
     assert why_me.startswith(f"{me} can read {me}/{name}/") and "  + own" in why_me
 
-    # A pre-signed link downloads the object without any credentials.
+    # A link downloads the object through the gateway without any credentials, until it is revoked.
     code, url, err = await alice("link", f"{name}/report.txt", "--expires", "10m")
-    assert code == 0 and "the link works until" in err, err
-    body = await asyncio.to_thread(lambda: urllib.request.urlopen(url.strip(), timeout=30).read())  # noqa: S310
-    assert body == b"the report"
+    assert code == 0 and "works until" in err and "shown only this once" in err, err
+    url = url.strip()
+
+    def download(address: str) -> bytes:
+        return bytes(urllib.request.urlopen(address, timeout=30).read())  # noqa: S310 - the test gateway
+
+    assert await asyncio.to_thread(download, url) == b"the report"
     link = json.loads(link_json)
-    assert link["url"].startswith(lab.s3.endpoint) and link["expires_at"].endswith("Z")
+    assert link["url"].startswith(f"{gateway.url}/l/") and link["expires_at"].endswith("Z")
+    listed = json.loads(await ok(alice, "links", "ls", "--json"))
+    mine = next(item for item in listed if url.startswith(f"{gateway.url}/l/{item['id']}."))
+    assert mine["object"] == f"{me}/{name}/report.txt" and mine["creator"] == me
+    assert re.search(
+        rf"{LINE_TIME} {mine['id']} {me}/{name}/report.txt active expires=", await ok(alice, "links", "ls")
+    )
+    await fails(bob, errors.EXIT_NOT_FOUND, "links", "rm", mine["id"])
+    assert f"revoked link {mine['id']}" in await ok(alice, "links", "rm", mine["id"])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        await asyncio.to_thread(download, url)
+    assert refused.value.code == 404
+    assert "revoked" in await ok(alice, "links", "ls")
 
     # An unmanaged workspace maps a folder by hand; import maps the rest, once.
     unmanaged = lab.buckets["unmanaged"]

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,15 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     # The command's own last line; gRPC's C core may log above it on a machine short of threads.
     assert executed.returncode == 1, executed.stderr
     assert executed.stderr.strip().splitlines()[-1] == "refused", executed.stderr
+
+    # A link to it points at the launcher's gateway, which redirects to the object.
+    linked = run(cli_env, str(BIN / "wio"), "link", "results/a.txt", "--expires", "5m")
+    assert linked.returncode == 0, linked.stderr
+    gateway_port = json.loads((Path(env["WIO_DEV_STATE"]) / "stack.json").read_text())["gateway"]["port"]
+    url = linked.stdout.strip()
+    assert url.startswith(f"http://127.0.0.1:{gateway_port}/l/"), url
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the local gateway
+        assert response.read() == b"a"
 
     # The object put with brokered credentials came back from SeaweedFS's webhook through the gateway.
     assert "Storage events: the local SeaweedFS posts to http://127.0.0.1:" in first.stdout

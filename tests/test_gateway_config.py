@@ -33,8 +33,12 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WIO_NATS_USER", "gateway")
     monkeypatch.setenv("WIO_NATS_PASSWORD", "nats-password-xyz")
     monkeypatch.setenv("WIO_GATEWAY_HOOK_MAX_BYTES", "4096")
+    monkeypatch.setenv("WIO_WORKSPACES_ADDRESS", "127.0.0.1:18153")
     settings = config.load()
     assert settings.port == 18080 and settings.hook_max_bytes == 4096 and settings.nats_user == "gateway"
+    assert (
+        defaults.workspaces_address == "127.0.0.1:50153" and settings.workspaces_address == "127.0.0.1:18153"
+    )
     assert "secretkey" not in repr(settings) and "nats-password" not in repr(settings)
     for name, value in (
         ("WIO_GATEWAY_LISTEN", "no-port"),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -768,59 +767,7 @@ async def test_many_workspaces_split_into_sets_that_each_fit(
         assert not allowed(functools.partial(put, Bucket=by_prefix[outside].bucket, Key=f"{outside}x"))
 
 
-# --- links --------------------------------------------------------------------------------------------
-
-
-async def test_links_fetch_one_object_for_readers_only(
-    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
-) -> None:
-    owner, reader, stranger = await person(auth, "lo"), await person(auth, "lr"), await person(auth, "ls")
-    ws = await create(workspaces, owner, lab, "private")
-    lab.admin_s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}docs/report.txt", Body=b"the report")
-    await share(workspaces, owner, ws, reader.name, READ)
-    link = await workspaces.stub.CreateLink(
-        ws_pb2.CreateLinkRequest(object=f"{ref(ws)}/docs/report.txt", expires_in_seconds=600),
-        metadata=reader.md,
-    )
-    assert link.url.startswith(lab.admin_s3.meta.endpoint_url + "/")
-
-    def fetch(url: str) -> bytes:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the node's own http URL
-            return bytes(response.read())
-
-    body = await asyncio.to_thread(fetch, link.url)
-    assert body == b"the report"
-    assert link.expires_at.ToDatetime(tzinfo=UTC) <= datetime.now(UTC) + timedelta(seconds=601)
-    # The link is for that key only.
-    other_url = link.url.replace("report.txt", "other.txt")
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        await asyncio.to_thread(fetch, other_url)
-    assert refused.value.code == 403
-    for request, code, reason in (
-        (
-            ws_pb2.CreateLinkRequest(object=f"{ref(ws)}/docs/missing.txt"),
-            grpc.StatusCode.NOT_FOUND,
-            "OBJECT_NOT_FOUND",
-        ),
-        (
-            ws_pb2.CreateLinkRequest(object=f"{ref(ws)}/"),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "INVALID_ARGUMENT",
-        ),
-        (
-            ws_pb2.CreateLinkRequest(object=f"{ref(ws)}/docs/report.txt", expires_in_seconds=8 * 24 * 3600),
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "INVALID_EXPIRY",
-        ),
-    ):
-        await expect_error(workspaces.stub.CreateLink(request, metadata=reader.md), code, reason)
-    await expect_error(
-        workspaces.stub.CreateLink(
-            ws_pb2.CreateLinkRequest(object=f"{ref(ws)}/docs/report.txt"), metadata=stranger.md
-        ),
-        grpc.StatusCode.NOT_FOUND,
-        "WORKSPACE_NOT_FOUND",
-    )
+# Links: tests/test_links.py (through the HTTP gateway).
 
 
 async def test_allowed_creators_and_root_removal(

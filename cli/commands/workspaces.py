@@ -1,5 +1,5 @@
 """`wio workspace ...` (alias `wio ws`), `wio create` and `wio link`: workspaces, the folders whose
-permissions wio manages."""
+permissions wio manages, and links to their objects."""
 
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
@@ -288,8 +288,9 @@ def create_link(
     expires: ExpiresOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Print a pre-signed URL that downloads one object, for anyone who has it, until it expires
-    (default one hour, at most seven days)."""
+    """Print a link that downloads one object, for anyone who has it, until it expires (default one
+    hour, at most seven days) or is revoked (`wio links rm`). Each use is checked again: the link stops
+    when you can no longer read the object."""
     import math
     from datetime import UTC, datetime
 
@@ -308,4 +309,7 @@ def create_link(
         print_json(reply)
         return
     typer.echo(reply.url)
-    note(f"the link works until {format_time(reply.expires_at)} (UTC)")
+    note(
+        f"link {reply.link.id} works until {format_time(reply.expires_at)} (UTC) unless revoked"
+        " (`wio links rm`); it is shown only this once"
+    )

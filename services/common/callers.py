@@ -24,6 +24,8 @@ INTERNAL_CALLERS: Mapping[str, frozenset[str]] = {
     # The indexer's crawl: list-only credentials, and where each workspace of a node lives.
     "/wio.workspaces.v1.WorkspacesInternalService/IssueListingCredentials": frozenset({"indexer"}),
     "/wio.workspaces.v1.WorkspacesInternalService/ListWorkspaceLocations": frozenset({"indexer"}),
+    # The gateway's `GET /l/{id}.{secret}`: whether a link still stands, and a fresh URL if so.
+    "/wio.workspaces.v1.WorkspacesInternalService/ResolveLink": frozenset({"gateway"}),
 }
 
 

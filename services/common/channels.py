@@ -50,7 +50,7 @@ RETRYABLE_METHODS: Mapping[str, tuple[str, ...]] = {
         "CheckPermission",
         "ExplainPermission",
         "ImportRoot",
-        "CreateLink",
+        "ListLinks",
         "IssueCredentials",
     ),
     "wio.workspaces.v1.WorkspacesInternalService": (
@@ -58,6 +58,7 @@ RETRYABLE_METHODS: Mapping[str, tuple[str, ...]] = {
         "CountRootWorkspaces",
         "IssueListingCredentials",
         "ListWorkspaceLocations",
+        "ResolveLink",
     ),
 }
 

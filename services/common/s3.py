@@ -238,6 +238,29 @@ class S3Gateway:
             self._clients.popitem(last=False)
         return client
 
+    def session_client(self, ep: S3Endpoint, access_key: str, secret_key: str, session_token: str) -> Any:
+        """An S3 client of the endpoint signing with temporary credentials instead of the node's keys;
+        kept like the others (the same credentials are reused for a while)."""
+        key = ("s3-session", ep.endpoint, ep.region, access_key, secret_key, session_token, ep.network)
+        client = self._clients.get(key)
+        if client is not None:
+            self._clients.move_to_end(key)
+            return client
+        client = self._session.client(
+            "s3",
+            endpoint_url=ep.endpoint,
+            region_name=ep.region or "us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            config=self._config(),
+        )
+        guard_client(client, ep.network)
+        self._clients[key] = client
+        while len(self._clients) > self.MAX_CLIENTS:
+            self._clients.popitem(last=False)
+        return client
+
     async def get_object_status(
         self, ep: S3Endpoint, credentials: TemporaryCredentials, bucket: str, key: str
     ) -> str:

@@ -13,6 +13,7 @@ from services.workspaces.convert import (
     credential_set_pb,
     expiry_from,
     level_from,
+    link_pb,
     listing_grant_pb,
     location_pb,
     permission_pb,
@@ -190,10 +191,28 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         request: workspaces_pb2.CreateLinkRequest,
         context: ServicerContext[workspaces_pb2.CreateLinkRequest, workspaces_pb2.CreateLinkResponse],
     ) -> workspaces_pb2.CreateLinkResponse:
-        url, expires_at = await self.workspaces.create_link(
+        created = await self.workspaces.create_link(
             require_caller(), request.object, request.expires_in_seconds
         )
-        return workspaces_pb2.CreateLinkResponse(url=url, expires_at=timestamp(expires_at))
+        return workspaces_pb2.CreateLinkResponse(
+            url=created.url, expires_at=timestamp(created.link.expires_at), link=link_pb(created.link)
+        )
+
+    async def ListLinks(
+        self,
+        request: workspaces_pb2.ListLinksRequest,
+        context: ServicerContext[workspaces_pb2.ListLinksRequest, workspaces_pb2.ListLinksResponse],
+    ) -> workspaces_pb2.ListLinksResponse:
+        found = await self.workspaces.list_links(require_caller())
+        return workspaces_pb2.ListLinksResponse(links=[link_pb(link) for link in found])
+
+    async def RevokeLink(
+        self,
+        request: workspaces_pb2.RevokeLinkRequest,
+        context: ServicerContext[workspaces_pb2.RevokeLinkRequest, workspaces_pb2.RevokeLinkResponse],
+    ) -> workspaces_pb2.RevokeLinkResponse:
+        link = await self.workspaces.revoke_link(require_caller(), request.id)
+        return workspaces_pb2.RevokeLinkResponse(link=link_pb(link))
 
     async def IssueCredentials(
         self,
@@ -268,3 +287,11 @@ class WorkspacesInternalApi(workspaces_pb2_grpc.WorkspacesInternalServiceService
     ) -> workspaces_pb2.ListWorkspaceLocationsResponse:
         found = await self.workspaces.locations(request.node_id)
         return workspaces_pb2.ListWorkspaceLocationsResponse(workspaces=[location_pb(w) for w in found])
+
+    async def ResolveLink(
+        self,
+        request: workspaces_pb2.ResolveLinkRequest,
+        context: ServicerContext[workspaces_pb2.ResolveLinkRequest, workspaces_pb2.ResolveLinkResponse],
+    ) -> workspaces_pb2.ResolveLinkResponse:
+        resolved = await self.workspaces.resolve_link(request.id, request.secret)
+        return workspaces_pb2.ResolveLinkResponse(url=resolved.url, expires_at=timestamp(resolved.expires_at))

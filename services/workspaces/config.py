@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from services.common.config import CommonSettings, ConfigError, env, env_float, env_int, load_common
 from services.common.netguard import NetworkPolicy, node_networks, node_networks_from_env
 
+# The HTTP gateway's default address (gateway/config.py), where links point unless told otherwise.
+DEFAULT_GATEWAY_PUBLIC_URL = "http://127.0.0.1:50160"
+
 
 @dataclass(frozen=True)
 class WorkspacesSettings:
@@ -21,6 +24,8 @@ class WorkspacesSettings:
     # admins' networks only for nodes an admin set up, checked on every connection.
     user_networks: NetworkPolicy = field(default_factory=lambda: node_networks()[0])
     admin_networks: NetworkPolicy = field(default_factory=lambda: node_networks()[1])
+    # Where links point: the HTTP gateway as the outside world reaches it (`<url>/l/<id>.<secret>`).
+    gateway_public_url: str = DEFAULT_GATEWAY_PUBLIC_URL
 
 
 def load() -> WorkspacesSettings:
@@ -28,6 +33,10 @@ def load() -> WorkspacesSettings:
     if not 900 <= seconds <= 43200:
         raise ConfigError("WIO_WORKSPACES_CREDENTIAL_SECONDS must lie between 900 and 43200")
     user_networks, admin_networks = node_networks_from_env()
+    public_url = env("WIO_GATEWAY_PUBLIC_URL", DEFAULT_GATEWAY_PUBLIC_URL).rstrip("/")
+    scheme, _, rest = public_url.partition("://")
+    if scheme not in {"http", "https"} or not rest or any(c in rest for c in "?#"):
+        raise ConfigError(f"WIO_GATEWAY_PUBLIC_URL must be an http(s) URL without query, got {public_url!r}")
     return WorkspacesSettings(
         common=load_common("workspaces"),
         nodes_address=env("WIO_NODES_ADDRESS", "127.0.0.1:50152"),
@@ -37,4 +46,5 @@ def load() -> WorkspacesSettings:
         last_sweep_seconds=env_float("WIO_WORKSPACES_LAST_SWEEP_SECONDS", seconds + 60.0),
         user_networks=user_networks,
         admin_networks=admin_networks,
+        gateway_public_url=public_url,
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.proto import timestamp
-from services.workspaces.domain.models import Level, Share, Workspace
+from services.workspaces.domain.models import Level, Link, Share, Workspace
 from services.workspaces.domain.service import CredentialSet, ListingGrant
 from wio.workspaces.v1 import workspaces_pb2
 
@@ -79,6 +79,20 @@ def share_pb(share: Share, workspace: Workspace) -> workspaces_pb2.Share:
         expires_at=timestamp(share.expires_at),
         created_by=share.created_by,
         created_at=timestamp(share.created_at),
+    )
+
+
+def link_pb(link: Link) -> workspaces_pb2.Link:
+    """Never the secret: it exists only in CreateLink's answer."""
+    return workspaces_pb2.Link(
+        id=link.id,
+        object=link.object_ref,
+        workspace_id=link.workspace_id,
+        creator_id=link.creator_id,
+        creator=link.creator_username,
+        created_at=timestamp(link.created_at),
+        expires_at=timestamp(link.expires_at),
+        revoked_at=timestamp(link.revoked_at),
     )
 
 

@@ -64,6 +64,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         jobs=worker,
         last_sweep_delay=last_sweep,
         credential_seconds=settings.credential_seconds,
+        gateway_public_url=settings.gateway_public_url,
     )
     # Credential records still being written are waited for after the RPCs and the feed have stopped.
     runtime.closers.append(workspaces.drain)

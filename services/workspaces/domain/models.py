@@ -82,3 +82,23 @@ class Principal:
     user_id: str
     username: str
     group_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A revocable link to one object: `<gateway>/l/<id>.<secret>`; only the secret's hash is kept."""
+
+    id: str
+    secret_hash: str
+    creator_id: str
+    creator_username: str
+    workspace_id: str
+    workspace_ref: str
+    path: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def object_ref(self) -> str:
+        return f"{self.workspace_ref}/{self.path}"

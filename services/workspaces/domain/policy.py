@@ -225,6 +225,22 @@ def listing_policy(bucket: str, prefix: str) -> CompiledPolicy:
     return CompiledPolicy(document=document, text=_text(document), grants=())
 
 
+def object_policy(bucket: str, key: str) -> CompiledPolicy:
+    """A session policy that allows GetObject on exactly `bucket`/`key` and nothing else (a link's
+    download). The key must hold no policy syntax, so that the resource names that one object."""
+    _check_bucket(bucket)
+    if not key or key.endswith("/"):
+        raise DomainError(Reason.INVALID_ARGUMENT, "name one object", field="object")
+    check_grantable(key + "/")  # the same characters and segments as a prefix
+    statement = {
+        "Effect": "Allow",
+        "Action": list(READ_ACTIONS),
+        "Resource": [f"arn:aws:s3:::{bucket}/{key}"],
+    }
+    document = {"Version": POLICY_VERSION, "Statement": [statement]}
+    return CompiledPolicy(document=document, text=_text(document), grants=())
+
+
 def compile_policies(grants: Sequence[Grant], size_limit: int) -> list[CompiledPolicy]:
     """Session policies that together allow exactly `grants`, each at most `size_limit` characters.
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from services.workspaces.domain.models import Share, Workspace
+from services.workspaces.domain.models import Link, Share, Workspace
 
 T = TypeVar("T")
 
@@ -57,6 +57,16 @@ class WorkspacesRepository(Protocol):
     async def shares_made_through(self, share_id: str) -> list[Share]: ...
     async def update_share(self, share: Share) -> None: ...
     async def delete_share(self, share_id: str) -> None: ...
+
+    async def add_link(self, link: Link) -> None: ...
+    async def link(self, link_id: str) -> Link | None: ...
+    async def links_of(self, creator_id: str) -> list[Link]:
+        """The creator's links, newest first."""
+        ...
+
+    async def revoke_link(self, link_id: str, at: datetime) -> Link | None:
+        """Marks the link revoked (once: a second revoke keeps the first time); None if there is none."""
+        ...
 
     async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
         """The rights revisions of these scopes (domain/revisions.py); a scope never changed is absent.
@@ -157,6 +167,9 @@ class Usernames(Protocol):
 class Identity(Memberships, Usernames, Protocol):
     async def user(self, username: str) -> tuple[str, str]: ...
     async def group(self, name: str) -> tuple[str, str]: ...
+    async def enabled(self, user_id: str) -> bool:
+        """Whether the user exists and is not disabled, as identity says now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,12 @@ class ObjectStore(Protocol):
         ...
 
     async def exists(self, node: NodeAccess, bucket: str, key: str) -> bool: ...
-    async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str: ...
+    async def presign_get_as(
+        self, node: NodeAccess, credentials: IssuedCredentials, bucket: str, key: str, seconds: int
+    ) -> str:
+        """A pre-signed GET signed with brokered credentials (the session token goes in the URL)."""
+        ...
+
     async def assume_role(
         self, node: NodeAccess, policy_text: str, seconds: int, session: str
     ) -> IssuedCredentials: ...

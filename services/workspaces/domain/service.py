@@ -55,6 +55,7 @@ class WorkspacesService:
         last_sweep_delay: timedelta,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
         listing_seconds: int = DEFAULT_LISTING_SECONDS,
+        gateway_public_url: str,
     ) -> None:
         self._tx = transactions
         self.identity = identity
@@ -64,7 +65,6 @@ class WorkspacesService:
             transactions, self.references, nodes, memberships, store, jobs, last_sweep_delay
         )
         self.shares = Shares(transactions, self.references, identity, memberships)
-        self.links = Links(self.references, nodes, store)
         # One reader of the rights revisions and one rule for whether what was read still holds, shared by
         # credential plans and the indexer's accessible-workspaces revision.
         rights = revisions.RightsCheck(memberships, revisions.SharedRevisionReads(read_revisions))
@@ -77,6 +77,16 @@ class WorkspacesService:
             plans,
             rights,
             credential_seconds,
+        )
+        self.links = Links(
+            transactions,
+            self.references,
+            nodes,
+            identity,
+            memberships,
+            store,
+            self.credentials,
+            gateway_public_url,
         )
         self.indexing = Indexing(
             transactions, self.references, nodes, memberships, self.credentials, rights, listing_seconds
@@ -100,5 +110,8 @@ class WorkspacesService:
         self.check_permission = self.shares.check
         self.explain_permission = self.shares.explain
         self.create_link = self.links.create
+        self.list_links = self.links.listing
+        self.revoke_link = self.links.revoke
+        self.resolve_link = self.links.resolve
         self.issue_credentials = self.credentials.issue
         self.drain = self.credentials.drain

@@ -16,7 +16,7 @@ from services.common.jobs import JobQueue
 from services.common.outbox import Outbox
 from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.workspaces.domain import revisions
-from services.workspaces.domain.models import Level, Share, Workspace
+from services.workspaces.domain.models import Level, Link, Share, Workspace
 from services.workspaces.events.publishers import OutboxWorkspacesEvents
 from services.workspaces.storage import tables as t
 
@@ -49,6 +49,21 @@ def _share(row: Any) -> Share:
         created_at=row.created_at,
         expires_at=row.expires_at,
         granted_through=str(row.granted_through) if row.granted_through else None,
+    )
+
+
+def _link(row: Any) -> Link:
+    return Link(
+        id=str(row.id),
+        secret_hash=row.secret_hash,
+        creator_id=str(row.creator_id),
+        creator_username=row.creator_username,
+        workspace_id=str(row.workspace_id),
+        workspace_ref=row.workspace_ref,
+        path=row.path,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
     )
 
 
@@ -299,6 +314,48 @@ class SqlWorkspacesRepository:
             return
         await self.s.execute(delete(t.shares).where(t.shares.c.id == share_id))
         await self._share_changed(share)
+
+    async def add_link(self, link: Link) -> None:
+        await self.s.execute(
+            insert(t.links).values(
+                id=link.id,
+                secret_hash=link.secret_hash,
+                creator_id=link.creator_id,
+                creator_username=link.creator_username,
+                workspace_id=link.workspace_id,
+                workspace_ref=link.workspace_ref,
+                path=link.path,
+                created_at=link.created_at,
+                expires_at=link.expires_at,
+                revoked_at=link.revoked_at,
+            )
+        )
+
+    async def link(self, link_id: str) -> Link | None:
+        if not is_uuid(link_id):
+            return None
+        row = (await self.s.execute(select(t.links).where(t.links.c.id == link_id))).first()
+        return _link(row) if row else None
+
+    async def links_of(self, creator_id: str) -> list[Link]:
+        if not is_uuid(creator_id):
+            return []
+        query = (
+            select(t.links)
+            .where(t.links.c.creator_id == creator_id)
+            .order_by(t.links.c.created_at.desc(), t.links.c.id)
+        )
+        return [_link(r) for r in (await self.s.execute(query)).all()]
+
+    async def revoke_link(self, link_id: str, at: datetime) -> Link | None:
+        if not is_uuid(link_id):
+            return None
+        await self.s.execute(
+            update(t.links)
+            .where(t.links.c.id == link_id, t.links.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return await self.link(link_id)
 
     async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
         if not scopes:

@@ -1,4 +1,5 @@
-"""S3 work on a node with the node's own credentials: folder markers, listings, deletes, AssumeRole."""
+"""S3 work on a node with the node's own credentials (folder markers, listings, deletes, AssumeRole), and
+pre-signing with brokered credentials."""
 
 from __future__ import annotations
 
@@ -101,9 +102,14 @@ class S3ObjectStore:
             raise _domain(failure) from failure
         return True
 
-    async def presign_get(self, node: NodeAccess, bucket: str, key: str, seconds: int) -> str:
-        client = self.gateway.client("s3", self._endpoint(node))
-        # Signing is local: no request reaches the node.
+    async def presign_get_as(
+        self, node: NodeAccess, credentials: IssuedCredentials, bucket: str, key: str, seconds: int
+    ) -> str:
+        client = self.gateway.session_client(
+            self._endpoint(node), credentials.access_key, credentials.secret_key, credentials.session_token
+        )
+        # Signing is local: no request reaches the node. The URL carries X-Amz-Security-Token. Nothing
+        # here signs with the node's own key: a URL signed so could not be revoked.
         return str(
             client.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds

@@ -66,6 +66,27 @@ shares = Table(
     UniqueConstraint("workspace_id", "sharee_kind", "sharee_id", name="uq_shares_sharee"),
 )
 
+# Revocable links (domain/links.py). No foreign key to the workspace: a link outlives nothing, since
+# resolving it reads the workspace anew, and its record stays for its creator's listing.
+links = Table(
+    "links",
+    metadata,
+    Column("id", UUID(as_uuid=False), primary_key=True),
+    # sha256 of the secret, hex: the secret itself is shown once and kept nowhere.
+    Column("secret_hash", String(64), nullable=False),
+    Column("creator_id", UUID(as_uuid=False), nullable=False),
+    Column("creator_username", String(63), nullable=False),
+    Column("workspace_id", UUID(as_uuid=False), nullable=False, index=True),
+    # owner/name when the link was made, to show.
+    Column("workspace_ref", String(130), nullable=False),
+    # The object inside the workspace; its key is the workspace's prefix + path at each use.
+    Column("path", String(1024), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_links_creator_created", links.c.creator_id, links.c.created_at)
+
 # Finds the workspaces inside a prefix with a range scan: byte order, whatever the database's collation.
 Index("ix_workspaces_root_prefix_bytes", workspaces.c.root_id, workspaces.c.prefix.collate("C"))
 

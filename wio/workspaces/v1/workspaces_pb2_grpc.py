@@ -95,6 +95,16 @@ class WorkspacesServiceStub(object):
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkRequest.SerializeToString,
                 response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkResponse.FromString,
                 _registered_method=True)
+        self.ListLinks = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesService/ListLinks',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksResponse.FromString,
+                _registered_method=True)
+        self.RevokeLink = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesService/RevokeLink',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkResponse.FromString,
+                _registered_method=True)
         self.IssueCredentials = channel.unary_unary(
                 '/wio.workspaces.v1.WorkspacesService/IssueCredentials',
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.IssueCredentialsRequest.SerializeToString,
@@ -179,7 +189,22 @@ class WorkspacesServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def CreateLink(self, request, context):
-        """A pre-signed GET of one object for a user who can read it.
+        """A revocable link to one object the caller can read: `<gateway>/l/<id>.<secret>`, the secret shown
+        only in this answer. Each use is checked again (ResolveLink).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLinks(self, request, context):
+        """The caller's own links, newest first (revoked and expired ones included).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeLink(self, request, context):
+        """Stops a link at once: its creator, the workspace's owner or an admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -254,6 +279,16 @@ def add_WorkspacesServiceServicer_to_server(servicer, server):
                     servicer.CreateLink,
                     request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkRequest.FromString,
                     response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.CreateLinkResponse.SerializeToString,
+            ),
+            'ListLinks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLinks,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksResponse.SerializeToString,
+            ),
+            'RevokeLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeLink,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkResponse.SerializeToString,
             ),
             'IssueCredentials': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueCredentials,
@@ -597,6 +632,60 @@ class WorkspacesService(object):
             _registered_method=True)
 
     @staticmethod
+    def ListLinks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesService/ListLinks',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListLinksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesService/RevokeLink',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.RevokeLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def IssueCredentials(request,
             target,
             options=(),
@@ -654,6 +743,11 @@ class WorkspacesInternalServiceStub(object):
                 request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.SerializeToString,
                 response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.FromString,
                 _registered_method=True)
+        self.ResolveLink = channel.unary_unary(
+                '/wio.workspaces.v1.WorkspacesInternalService/ResolveLink',
+                request_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkRequest.SerializeToString,
+                response_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkResponse.FromString,
+                _registered_method=True)
 
 
 class WorkspacesInternalServiceServicer(object):
@@ -689,6 +783,16 @@ class WorkspacesInternalServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResolveLink(self, request, context):
+        """Whether a link still stands (secret, not revoked or expired, creator enabled and still able to read
+        the object) and, if so, a pre-signed GET valid for at most 60 s, signed with a read-only session
+        brokered for that one object (the HTTP gateway's `GET /l/{id}.{secret}`). Any refusal is
+        LINK_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkspacesInternalServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -711,6 +815,11 @@ def add_WorkspacesInternalServiceServicer_to_server(servicer, server):
                     servicer.ListWorkspaceLocations,
                     request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.FromString,
                     response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.SerializeToString,
+            ),
+            'ResolveLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveLink,
+                    request_deserializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkRequest.FromString,
+                    response_serializer=wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -822,6 +931,33 @@ class WorkspacesInternalService(object):
             '/wio.workspaces.v1.WorkspacesInternalService/ListWorkspaceLocations',
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsRequest.SerializeToString,
             wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ListWorkspaceLocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wio.workspaces.v1.WorkspacesInternalService/ResolveLink',
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkRequest.SerializeToString,
+            wio_dot_workspaces_dot_v1_dot_workspaces__pb2.ResolveLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -52,7 +52,13 @@ class WorkspacesServiceStub:
     The data is only listed, never written.
     """
     CreateLink: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.CreateLinkRequest, _workspaces_pb2.CreateLinkResponse]
-    """A pre-signed GET of one object for a user who can read it."""
+    """A revocable link to one object the caller can read: `<gateway>/l/<id>.<secret>`, the secret shown
+    only in this answer. Each use is checked again (ResolveLink).
+    """
+    ListLinks: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.ListLinksRequest, _workspaces_pb2.ListLinksResponse]
+    """The caller's own links, newest first (revoked and expired ones included)."""
+    RevokeLink: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.RevokeLinkRequest, _workspaces_pb2.RevokeLinkResponse]
+    """Stops a link at once: its creator, the workspace's owner or an admin."""
     IssueCredentials: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.IssueCredentialsRequest, _workspaces_pb2.IssueCredentialsResponse]
     """Short-lived S3 credentials scoped to exactly what the caller may do, per node."""
 
@@ -80,7 +86,13 @@ class WorkspacesServiceAsyncStub(WorkspacesServiceStub):
     The data is only listed, never written.
     """
     CreateLink: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.CreateLinkRequest, _workspaces_pb2.CreateLinkResponse]  # type: ignore[assignment]
-    """A pre-signed GET of one object for a user who can read it."""
+    """A revocable link to one object the caller can read: `<gateway>/l/<id>.<secret>`, the secret shown
+    only in this answer. Each use is checked again (ResolveLink).
+    """
+    ListLinks: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.ListLinksRequest, _workspaces_pb2.ListLinksResponse]  # type: ignore[assignment]
+    """The caller's own links, newest first (revoked and expired ones included)."""
+    RevokeLink: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.RevokeLinkRequest, _workspaces_pb2.RevokeLinkResponse]  # type: ignore[assignment]
+    """Stops a link at once: its creator, the workspace's owner or an admin."""
     IssueCredentials: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.IssueCredentialsRequest, _workspaces_pb2.IssueCredentialsResponse]  # type: ignore[assignment]
     """Short-lived S3 credentials scoped to exactly what the caller may do, per node."""
 
@@ -177,7 +189,25 @@ class WorkspacesServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _workspaces_pb2.CreateLinkRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_workspaces_pb2.CreateLinkResponse, _abc.Awaitable[_workspaces_pb2.CreateLinkResponse]]:
-        """A pre-signed GET of one object for a user who can read it."""
+        """A revocable link to one object the caller can read: `<gateway>/l/<id>.<secret>`, the secret shown
+        only in this answer. Each use is checked again (ResolveLink).
+        """
+
+    @_abc_1.abstractmethod
+    def ListLinks(
+        self,
+        request: _workspaces_pb2.ListLinksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_pb2.ListLinksResponse, _abc.Awaitable[_workspaces_pb2.ListLinksResponse]]:
+        """The caller's own links, newest first (revoked and expired ones included)."""
+
+    @_abc_1.abstractmethod
+    def RevokeLink(
+        self,
+        request: _workspaces_pb2.RevokeLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_pb2.RevokeLinkResponse, _abc.Awaitable[_workspaces_pb2.RevokeLinkResponse]]:
+        """Stops a link at once: its creator, the workspace's owner or an admin."""
 
     @_abc_1.abstractmethod
     def IssueCredentials(
@@ -206,6 +236,12 @@ class WorkspacesInternalServiceStub:
     """
     ListWorkspaceLocations: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.ListWorkspaceLocationsRequest, _workspaces_pb2.ListWorkspaceLocationsResponse]
     """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
+    ResolveLink: _grpc.UnaryUnaryMultiCallable[_workspaces_pb2.ResolveLinkRequest, _workspaces_pb2.ResolveLinkResponse]
+    """Whether a link still stands (secret, not revoked or expired, creator enabled and still able to read
+    the object) and, if so, a pre-signed GET valid for at most 60 s, signed with a read-only session
+    brokered for that one object (the HTTP gateway's `GET /l/{id}.{secret}`). Any refusal is
+    LINK_NOT_FOUND.
+    """
 
 @_typing.type_check_only
 class WorkspacesInternalServiceAsyncStub(WorkspacesInternalServiceStub):
@@ -222,6 +258,12 @@ class WorkspacesInternalServiceAsyncStub(WorkspacesInternalServiceStub):
     """
     ListWorkspaceLocations: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.ListWorkspaceLocationsRequest, _workspaces_pb2.ListWorkspaceLocationsResponse]  # type: ignore[assignment]
     """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
+    ResolveLink: _aio.UnaryUnaryMultiCallable[_workspaces_pb2.ResolveLinkRequest, _workspaces_pb2.ResolveLinkResponse]  # type: ignore[assignment]
+    """Whether a link still stands (secret, not revoked or expired, creator enabled and still able to read
+    the object) and, if so, a pre-signed GET valid for at most 60 s, signed with a read-only session
+    brokered for that one object (the HTTP gateway's `GET /l/{id}.{secret}`). Any refusal is
+    LINK_NOT_FOUND.
+    """
 
 class WorkspacesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
     """Service-to-service questions. Refused for user callers."""
@@ -259,5 +301,17 @@ class WorkspacesInternalServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_workspaces_pb2.ListWorkspaceLocationsResponse, _abc.Awaitable[_workspaces_pb2.ListWorkspaceLocationsResponse]]:
         """Where every usable workspace of a node lives (the indexer maps a storage event's bucket/key to one)."""
+
+    @_abc_1.abstractmethod
+    def ResolveLink(
+        self,
+        request: _workspaces_pb2.ResolveLinkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_workspaces_pb2.ResolveLinkResponse, _abc.Awaitable[_workspaces_pb2.ResolveLinkResponse]]:
+        """Whether a link still stands (secret, not revoked or expired, creator enabled and still able to read
+        the object) and, if so, a pre-signed GET valid for at most 60 s, signed with a read-only session
+        brokered for that one object (the HTTP gateway's `GET /l/{id}.{secret}`). Any refusal is
+        LINK_NOT_FOUND.
+        """
 
 def add_WorkspacesInternalServiceServicer_to_server(servicer: WorkspacesInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -49,6 +49,16 @@ class IdentityClient:
         found = await asyncio.gather(*(exists(name) for name in names))
         return {name for name, yes in zip(names, found, strict=True) if yes}
 
+    async def enabled(self, user_id: str) -> bool:
+        metadata = await self.auth.call_metadata()
+        with callee_errors("identity"):
+            response = await self.internal.BatchGetUsers(
+                auth_pb2.BatchGetUsersRequest(user_ids=[user_id]),
+                metadata=metadata,
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        return any(u.id == user_id and not u.disabled for u in response.users)
+
     async def group(self, name: str) -> tuple[str, str]:
         group = await self.auth.get_group(name)
         return str(group.id), str(group.name)
