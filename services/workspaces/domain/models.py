@@ -82,3 +82,17 @@ class Principal:
     user_id: str
     username: str
     group_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ListingFilters:
+    """ListWorkspaces' filters; empty ones match everything."""
+
+    owner: str = ""  # a username
+    node: str = ""  # a node name or id
+    kind: str = ""  # a workspace type
+    name_contains: str = ""
+
+    def key(self) -> list[str]:
+        """What a page token is bound to."""
+        return [self.owner, self.node, self.kind, self.name_contains]
