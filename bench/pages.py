@@ -23,7 +23,9 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.stack import Stack, percentile, private_stack
+from services.workspaces.domain.models import ListingFilters, Principal
 from services.workspaces.storage import tables as t
+from services.workspaces.storage.repository import visible_page_query
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
@@ -84,7 +86,8 @@ async def fill(database_url: str, users: dict[str, str]) -> None:
     async with engine.begin() as conn:
         await conn.execute(insert(t.workspaces), [*many, *others, *rows(users["few"], "few", FEW)])
         await conn.execute(insert(t.shares), shares)
-        await conn.exec_driver_sql("ANALYZE workspaces.workspaces; ANALYZE workspaces.shares")
+        for table in ("workspaces", "shares"):
+            await conn.exec_driver_sql(f"ANALYZE workspaces.{table}")
     await engine.dispose()
 
 
@@ -100,30 +103,48 @@ def timed(stub: Any, md: Any, request: Any, calls: int) -> tuple[list[float], An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--explain", action="store_true", help="print the query plans too")
     args = parser.parse_args()
     with private_stack() as stack:
-        run(stack, args.calls)
+        run(stack, args.calls, args.explain)
 
 
-def run(stack: Stack, calls: int) -> None:
+async def show_plans(database_url: str, users: dict[str, str]) -> None:
+    """EXPLAIN ANALYZE of the first page's query for both users."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        for name in ("few", "many"):
+            principal = Principal(users[name], name, frozenset())
+            query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), None, 100)
+            sql = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            plan = await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+            print(f"--- {name}")
+            print("\n".join(row[0] for row in plan))
+    await engine.dispose()
+
+
+def run(stack: Stack, calls: int, explain: bool = False) -> None:
     users, keys = {}, {}
     for name in ("many", "few", "other"):
         users[name], keys[name] = new_user(stack, name)
     asyncio.run(fill(stack.stack["postgres"]["url"], users))
+    if explain:
+        asyncio.run(show_plans(stack.stack["postgres"]["url"], users))
     stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
-    first = workspaces_pb2.ListWorkspacesRequest()
     results = {}
-    for name in ("few", "many"):
-        md = stack.bearer(keys[name])
-        timed(stub, md, first, 30)  # warm-up
-        latencies, reply = timed(stub, md, first, calls)
-        results[name] = (latencies, reply)
-    print(f"ListWorkspaces, first page, {len(results['few'][1].workspaces)} rows of {FEW} visible: ", end="")
-    print(f"{figures(results['few'][0])} ({calls} calls)")
-    print(
-        f"ListWorkspaces, first page, {len(results['many'][1].workspaces)} rows of {MANY} visible: ", end=""
-    )
-    print(f"{figures(results['many'][0])} ({calls} calls)")
+    # The default page (100 rows: 10 for `few`), then pages of 10 for both: the same answer size, so only
+    # what the caller can see differs.
+    for size in (0, 10):
+        request = workspaces_pb2.ListWorkspacesRequest(page_size=size)
+        for name, visible in (("few", FEW), ("many", MANY)):
+            md = stack.bearer(keys[name])
+            timed(stub, md, request, 30)  # warm-up
+            latencies, reply = timed(stub, md, request, calls)
+            results[name, size] = latencies
+            print(
+                f"ListWorkspaces, first page (page_size {size or 'default'}), {len(reply.workspaces)} rows "
+                f"of {visible} visible: {figures(latencies)} ({calls} calls)"
+            )
     # A page deep in the listing costs the same: it starts at the token's key, never skips rows.
     md = stack.bearer(keys["many"])
     request = workspaces_pb2.ListWorkspacesRequest()
@@ -132,8 +153,9 @@ def run(stack: Stack, calls: int) -> None:
     deep, reply = timed(stub, md, request, calls)
     shown = len(reply.workspaces)
     print(f"ListWorkspaces, page 61 of {MANY} visible ({shown} rows): {figures(deep)} ({calls} calls)")
-    ratio = percentile(results["many"][0], 0.5) / percentile(results["few"][0], 0.5)
-    print(f"p50 over {MANY} / p50 over {FEW}: {ratio:.2f}")
+    for size in (0, 10):
+        ratio = percentile(results["many", size], 0.5) / percentile(results["few", size], 0.5)
+        print(f"page_size {size or 'default'}: p50 over {MANY} visible / p50 over {FEW} visible: {ratio:.2f}")
 
 
 if __name__ == "__main__":

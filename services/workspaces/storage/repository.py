@@ -6,7 +6,20 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,6 +117,24 @@ def level_of(principal: Principal, now: datetime) -> ColumnElement[int]:
         (W.owner_id == principal.user_id, literal(int(Level.OWN))),
         else_=func.greatest(func.coalesce(best_share, int(Level.NONE)), public),
     )
+
+
+def visible_page_query(
+    principal: Principal, now: datetime, filters: ListingFilters, after: SortKey | None, limit: int
+) -> Select[Any]:
+    """ListWorkspaces' query (bench/pages.py explains it)."""
+    conditions = [reaching(principal, now, Level.READ)]
+    if filters.owner:
+        conditions.append(W.owner_username == filters.owner)
+    if filters.node:
+        by_name = W.node_name == filters.node
+        conditions.append(or_(W.node_id == filters.node, by_name) if is_uuid(filters.node) else by_name)
+    if filters.kind:
+        conditions.append(W.type == filters.kind)
+    if filters.name_contains:
+        conditions.append(func.strpos(W.name, filters.name_contains) > 0)
+    query = select(t.workspaces, level_of(principal, now).label("level")).where(*conditions)
+    return keyset(query, LISTING_ORDER, after, limit)
 
 
 class SqlWorkspacesRepository:
@@ -266,18 +297,7 @@ class SqlWorkspacesRepository:
     ) -> list[tuple[Workspace, Level]]:
         """One page (limit + 1 rows) of the workspaces the principal can read that match the filters,
         in LISTING_ORDER after `after`, with the principal's level on each."""
-        conditions = [reaching(principal, now, Level.READ)]
-        if filters.owner:
-            conditions.append(W.owner_username == filters.owner)
-        if filters.node:
-            by_name = W.node_name == filters.node
-            conditions.append(or_(W.node_id == filters.node, by_name) if is_uuid(filters.node) else by_name)
-        if filters.kind:
-            conditions.append(W.type == filters.kind)
-        if filters.name_contains:
-            conditions.append(func.strpos(W.name, filters.name_contains) > 0)
-        query = select(t.workspaces, level_of(principal, now).label("level")).where(*conditions)
-        rows = (await self.s.execute(keyset(query, LISTING_ORDER, after, limit))).all()
+        rows = (await self.s.execute(visible_page_query(principal, now, filters, after, limit))).all()
         return [(_workspace(r), Level(r.level)) for r in rows]
 
     async def page_shares(
