@@ -113,13 +113,37 @@ async def show_plans(database_url: str, users: dict[str, str]) -> None:
     """EXPLAIN ANALYZE of the first page's query for both users."""
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        for name in ("few", "many"):
+        # The 6,001st row's key, where page 61 of `many` starts (found with OFFSET here only, to show it).
+        row = (
+            await conn.exec_driver_sql(
+                "SELECT owner_username, name, id::text FROM workspaces.workspaces "
+                "ORDER BY owner_username, name, id OFFSET 5999 LIMIT 1"
+            )
+        ).one()
+        for name, after in (("few", None), ("many", None), ("many", tuple(row))):
             principal = Principal(users[name], name, frozenset())
-            query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), None, 100)
+            query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), after, 100)
             sql = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
             plan = await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
-            print(f"--- {name}")
+            print(f"--- {name}, {'after ' + str(after) if after else 'first page'}")
             print("\n".join(row[0] for row in plan))
+    await engine.dispose()
+
+
+async def query_times(database_url: str, users: dict[str, str], calls: int) -> None:
+    """The first page's query alone (no gRPC, no service), to tell its cost from the machine's load."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        for name, visible in (("few", FEW), ("many", MANY)):
+            principal = Principal(users[name], name, frozenset())
+            latencies = []
+            for i in range(calls + 30):
+                query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), None, 100)
+                started = time.perf_counter()
+                await conn.execute(query)
+                if i >= 30:  # warm-up
+                    latencies.append(time.perf_counter() - started)
+            print(f"its SQL alone, first page of {visible} visible: {figures(latencies)} ({calls} queries)")
     await engine.dispose()
 
 
@@ -153,6 +177,7 @@ def run(stack: Stack, calls: int, explain: bool = False) -> None:
     deep, reply = timed(stub, md, request, calls)
     shown = len(reply.workspaces)
     print(f"ListWorkspaces, page 61 of {MANY} visible ({shown} rows): {figures(deep)} ({calls} calls)")
+    asyncio.run(query_times(stack.stack["postgres"]["url"], users, calls))
     for size in (0, 10):
         ratio = percentile(results["many", size], 0.5) / percentile(results["few", size], 0.5)
         print(f"page_size {size or 'default'}: p50 over {MANY} visible / p50 over {FEW} visible: {ratio:.2f}")
