@@ -3,6 +3,7 @@ are added between pages; tampered, foreign and re-used page tokens refused; page
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from cli.client import all_pages
 from services.common.grpc_errors import error_info, error_reason
 from services.common.pages import PageTokens
 from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
@@ -19,6 +21,7 @@ from tests.test_workspaces import lab as lab  # the module's node and roots (a f
 from wio.auth.v1 import auth_pb2
 from wio.nodes.v1 import nodes_pb2
 from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
+from wio.workspaces.v1 import workspaces_pb2_grpc as ws_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -249,3 +252,29 @@ async def test_nodes_and_roots_paged(lab: Lab, auth: AuthUnderTest, nodes: Nodes
         metadata=alice.md,
     )
     assert [r.id for r in again.roots] == [rows[1].id]
+
+
+async def test_cli_follows_every_page(lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest) -> None:
+    """cli.client.all_pages (what every `ls` lists through) against the real service, in small pages."""
+    alice = await person(auth, "alice")
+    tag = uuid.uuid4().hex[:6]
+    names = [f"c{tag}-{i}" for i in range(5)]
+    for name in names:
+        await create(workspaces, alice, lab, "private", name)
+    channel = grpc.insecure_channel(workspaces.address)
+    stub = ws_pb2_grpc.WorkspacesServiceStub(channel)
+    calls: list[str] = []
+
+    def call(request: ws_pb2.ListWorkspacesRequest) -> ws_pb2.ListWorkspacesResponse:
+        calls.append(request.page_token)
+        reply: ws_pb2.ListWorkspacesResponse = stub.ListWorkspaces(request, metadata=alice.md, timeout=10)
+        return reply
+
+    request = ws_pb2.ListWorkspacesRequest(name_contains=tag, page_size=2)
+    try:
+        # The services run on this event loop: the blocking client runs on a thread.
+        reply = await asyncio.to_thread(all_pages, call, request)
+    finally:
+        channel.close()
+    assert [w.name for w in reply.workspaces] == names and not reply.next_page_token
+    assert len(calls) == 3 and calls[0] == "" and len(set(calls)) == 3

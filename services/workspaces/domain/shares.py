@@ -156,18 +156,18 @@ class Shares:
         """One page of the shares the caller manages (made) and holds (with_me), decided in the query;
         answers both lists and the next page's token. With a reference, that workspace's only."""
         limit = page_limit(request.size)
-        after = self.tokens.after(caller.user_id, [reference], request)
         principal = await self.references.principal(caller)
         workspace_id = (
             (await self.references.resolve(principal, reference)).workspace.id if reference else None
         )
+        # Bound to the workspace itself, whichever way the reference named it.
+        filters = [workspace_id]
+        after = self.tokens.after(caller.user_id, filters, request)
         moment = current_time()
         rows = await self._tx.read(
             lambda repo: repo.page_shares(principal, moment, workspace_id, after, limit)
         )
-        page = self.tokens.page(
-            caller.user_id, [reference], rows, limit, lambda r: (r[0].created_at, r[0].id)
-        )
+        page = self.tokens.page(caller.user_id, filters, rows, limit, lambda r: (r[0].created_at, r[0].id))
         made = [(share, workspace) for share, workspace, managed, _held in page.items if managed]
         with_me = [(share, workspace) for share, workspace, _managed, held in page.items if held]
         return made, with_me, page.next_token
