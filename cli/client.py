@@ -341,7 +341,7 @@ def all_pages(call: Callable[[RequestT], ResponseT], request: RequestT) -> Respo
     if not getattr(first, "page_size", 0):
         first.page_size = PAGE_SIZE  # type: ignore[attr-defined]
     merged = call(first)
-    repeated = [f.name for f in merged.DESCRIPTOR.fields if f.label == f.LABEL_REPEATED]
+    repeated = [f.name for f in merged.DESCRIPTOR.fields if f.is_repeated]
     seen: set[str] = set()
     token: str = merged.next_page_token  # type: ignore[attr-defined]
     while token:
