@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
 from cli.config import AUTH_SERVICE, Config, TlsConfig, check_transport, load_config, write_private
-from cli.errors import ConfigError, NotLoggedInError, RpcFailure, status_name
+from cli.errors import CliError, ConfigError, NotLoggedInError, RpcFailure, status_name
 
 DEFAULT_TIMEOUT = 10.0
 # A cached token is used only while it has at least this long to live, so it cannot expire mid-command.
@@ -322,6 +325,36 @@ class Stub:
 
         call.__name__ = name
         return call
+
+
+RequestT = TypeVar("RequestT", bound="Message")
+ResponseT = TypeVar("ResponseT", bound="Message")
+# The largest page the services serve: a listing of a few thousand rows takes a few calls.
+PAGE_SIZE = 1000
+
+
+def all_pages(call: Callable[[RequestT], ResponseT], request: RequestT) -> ResponseT:
+    """Every page of a List call as one reply: the repeated fields of the later pages are appended to the
+    first's, and next_page_token is cleared. Every `ls`-style command lists through this."""
+    first = type(request)()
+    first.CopyFrom(request)
+    if not getattr(first, "page_size", 0):
+        first.page_size = PAGE_SIZE  # type: ignore[attr-defined]
+    merged = call(first)
+    repeated = [f.name for f in merged.DESCRIPTOR.fields if f.is_repeated]
+    seen: set[str] = set()
+    token: str = merged.next_page_token  # type: ignore[attr-defined]
+    while token:
+        if token in seen:  # a server answering the same page again would never end
+            raise CliError("the server answered the same page twice; the listing is incomplete")
+        seen.add(token)
+        first.page_token = token  # type: ignore[attr-defined]
+        page = call(first)
+        for name in repeated:
+            getattr(merged, name).extend(getattr(page, name))
+        token = page.next_page_token  # type: ignore[attr-defined]
+    merged.next_page_token = ""  # type: ignore[attr-defined]
+    return merged
 
 
 def connect(*, timeout: float = DEFAULT_TIMEOUT, config: Config | None = None) -> Client:

@@ -137,6 +137,9 @@ def print_json(value: Any) -> None:
         data: Any = [to_dict(item) for item in value]
     else:
         data = to_dict(value)
+        # A listing printed whole (cli.client.all_pages) has no next page: the empty token is noise.
+        if isinstance(data, dict) and data.get("next_page_token") == "":
+            del data["next_page_token"]
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 

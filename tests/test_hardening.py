@@ -592,7 +592,7 @@ async def test_every_kind_of_failed_check_reads_the_same_to_a_non_admin() -> Non
     settings = NodeSettings("n1", "https://s3.example.org", "", "minio", "ak", "sk")
 
     async def told(caller: Caller, failed: S3Failure) -> tuple[str, str, float]:
-        nodes = NodesService(_no_database, _FailingConnector(failed), None, None, None)  # type: ignore[arg-type]
+        nodes = NodesService(_no_database, _FailingConnector(failed), None, None, None, page_secret="test")  # type: ignore[arg-type]
         started = time.monotonic()
         with pytest.raises(DomainError) as refused:
             await nodes.register_node(caller, settings)

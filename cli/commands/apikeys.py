@@ -15,12 +15,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 @app.command("ls")
 def list_keys(as_json: JsonOption = False) -> None:
     """List your API keys."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import apikey_line, print_json, print_lines
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = stubs.auth(client).ListApiKeys(auth_pb2.ListApiKeysRequest())
+        reply = all_pages(stubs.auth(client).ListApiKeys, auth_pb2.ListApiKeysRequest())
     if as_json:
         print_json(list(reply.api_keys))
     else:

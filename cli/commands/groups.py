@@ -25,12 +25,12 @@ def list_groups(
     as_json: JsonOption = False,
 ) -> None:
     """List groups."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import group_line, print_json, print_lines
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = stubs.auth(client).ListGroups(auth_pb2.ListGroupsRequest(mine=mine))
+        reply = all_pages(stubs.auth(client).ListGroups, auth_pb2.ListGroupsRequest(mine=mine))
     if as_json:
         print_json(list(reply.groups))
     else:

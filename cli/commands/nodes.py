@@ -82,12 +82,12 @@ def _read_secret(prompt: str) -> str:
 @app.command("ls")
 def list_nodes(as_json: JsonOption = False) -> None:
     """List storage nodes."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import node_line, print_json, print_lines
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        reply = stubs.nodes(client).ListNodes(nodes_pb2.ListNodesRequest())
+        reply = all_pages(stubs.nodes(client).ListNodes, nodes_pb2.ListNodesRequest())
     if as_json:
         print_json(list(reply.nodes))
     else:

@@ -34,12 +34,12 @@ def list_roots(
     as_json: JsonOption = False,
 ) -> None:
     """List roots."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import print_json, print_lines, root_line
     from wio.nodes.v1 import nodes_pb2
 
     with connect() as client:
-        reply = stubs.nodes(client).ListRoots(nodes_pb2.ListRootsRequest(node=node or ""))
+        reply = all_pages(stubs.nodes(client).ListRoots, nodes_pb2.ListRootsRequest(node=node or ""))
     if as_json:
         print_json(list(reply.roots))
     else:

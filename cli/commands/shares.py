@@ -61,13 +61,13 @@ def list_shares(
     as_json: JsonOption = False,
 ) -> None:
     """List shares you made or manage, then those made to you or your groups."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import print_json, share_line
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        reply = stubs.workspaces(client).ListShares(
-            workspaces_pb2.ListSharesRequest(workspace=workspace or "")
+        reply = all_pages(
+            stubs.workspaces(client).ListShares, workspaces_pb2.ListSharesRequest(workspace=workspace or "")
         )
     if as_json:
         print_json(reply)

@@ -19,12 +19,14 @@ def list_users(
     as_json: JsonOption = False,
 ) -> None:
     """List users (admins only)."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import print_json, print_lines, user_line
     from wio.auth.v1 import auth_pb2
 
     with connect() as client:
-        reply = stubs.auth(client).ListUsers(auth_pb2.ListUsersRequest(include_disabled=include_disabled))
+        reply = all_pages(
+            stubs.auth(client).ListUsers, auth_pb2.ListUsersRequest(include_disabled=include_disabled)
+        )
     if as_json:
         print_json(list(reply.users))
     else:

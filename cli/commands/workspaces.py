@@ -83,7 +83,7 @@ def list_workspaces(
     as_json: JsonOption = False,
 ) -> None:
     """List the workspaces you can see: yours, those shared with you or your groups, and public ones."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import print_json, print_lines, workspace_line
     from wio.workspaces.v1 import workspaces_pb2
 
@@ -91,7 +91,7 @@ def list_workspaces(
         owner=owner, node=node, type=type_value(kind), name_contains=name
     )
     with connect() as client:
-        reply = stubs.workspaces(client).ListWorkspaces(request)
+        reply = all_pages(stubs.workspaces(client).ListWorkspaces, request)
     if as_json:
         print_json(list(reply.workspaces))
     else:
@@ -179,7 +179,7 @@ app.command("create")(create_workspace)
 @app.command("show")
 def show_workspace(workspace: WorkspaceRef, as_json: JsonOption = False) -> None:
     """Show a workspace: where it lives, your permission and why, and its shares if you manage them."""
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import print_json, workspace_details
     from wio.workspaces.v1 import workspaces_pb2
 
@@ -193,7 +193,7 @@ def show_workspace(workspace: WorkspaceRef, as_json: JsonOption = False) -> None
         ref = f"{found.owner_username}/{found.name}"
         reason = workspaces.CheckPermission(workspaces_pb2.CheckPermissionRequest(workspace=ref)).reason
         # Only what the caller manages comes back in `made`; others see no shares here.
-        shares = workspaces.ListShares(workspaces_pb2.ListSharesRequest(workspace=ref)).made
+        shares = all_pages(workspaces.ListShares, workspaces_pb2.ListSharesRequest(workspace=ref)).made
     typer.echo(workspace_details(found, reply.path, reason, list(shares)))
 
 

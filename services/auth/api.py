@@ -10,6 +10,7 @@ from grpc.aio import ServicerContext
 from services.auth.convert import ROLE_NAMES, group_pb, key_pb, user_pb
 from services.auth.domain.service import IdentityService
 from services.common.identity import require_caller
+from services.common.pages import PageRequest
 from services.common.proto import timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
@@ -82,8 +83,12 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         request: auth_pb2.ListUsersRequest,
         context: ServicerContext[auth_pb2.ListUsersRequest, auth_pb2.ListUsersResponse],
     ) -> auth_pb2.ListUsersResponse:
-        users = await self.identity.list_users(require_caller(), request.include_disabled)
-        return auth_pb2.ListUsersResponse(users=[user_pb(u) for u in users])
+        page = await self.identity.list_users(
+            require_caller(), request.include_disabled, PageRequest(request.page_size, request.page_token)
+        )
+        return auth_pb2.ListUsersResponse(
+            users=[user_pb(u) for u in page.items], next_page_token=page.next_token
+        )
 
     async def GetUser(
         self,
@@ -123,8 +128,12 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         request: auth_pb2.ListGroupsRequest,
         context: ServicerContext[auth_pb2.ListGroupsRequest, auth_pb2.ListGroupsResponse],
     ) -> auth_pb2.ListGroupsResponse:
-        groups = await self.identity.list_groups(require_caller(), request.mine)
-        return auth_pb2.ListGroupsResponse(groups=[group_pb(g) for g in groups])
+        page = await self.identity.list_groups(
+            require_caller(), request.mine, PageRequest(request.page_size, request.page_token)
+        )
+        return auth_pb2.ListGroupsResponse(
+            groups=[group_pb(g) for g in page.items], next_page_token=page.next_token
+        )
 
     async def GetGroup(
         self,
@@ -173,8 +182,12 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         request: auth_pb2.ListApiKeysRequest,
         context: ServicerContext[auth_pb2.ListApiKeysRequest, auth_pb2.ListApiKeysResponse],
     ) -> auth_pb2.ListApiKeysResponse:
-        keys = await self.identity.list_api_keys(require_caller())
-        return auth_pb2.ListApiKeysResponse(api_keys=[key_pb(k) for k in keys])
+        page = await self.identity.list_api_keys(
+            require_caller(), PageRequest(request.page_size, request.page_token)
+        )
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=[key_pb(k) for k in page.items], next_page_token=page.next_token
+        )
 
     async def RevokeApiKey(
         self,

@@ -47,7 +47,14 @@ async def build(settings: AuthSettings, runtime: Runtime) -> Service[IdentitySer
 
     runtime.closers.append(close_checker)
     limiter = FailureLimiter(settings.exchange_max_failures, settings.exchange_window_seconds)
-    identity = IdentityService(transactions, keyring, runtime.settings.token_ttl_seconds, checker, limiter)
+    identity = IdentityService(
+        transactions,
+        keyring,
+        runtime.settings.token_ttl_seconds,
+        checker,
+        limiter,
+        page_secret=runtime.settings.secret_key,
+    )
 
     async def local_jwks() -> list[dict[str, str]]:
         # Auth verifies its own tokens without a network hop.

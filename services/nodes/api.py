@@ -6,6 +6,7 @@ from grpc.aio import ServicerContext
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import require_caller
+from services.common.pages import PageRequest
 from services.nodes.convert import ROOT_TYPE_NAMES, access_pb, check_pb, node_pb, root_pb, settings_from
 from services.nodes.domain.service import UPDATABLE, NodesService
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
@@ -31,9 +32,10 @@ class NodesApi(nodes_pb2_grpc.NodesServiceServicer):
         context: ServicerContext[nodes_pb2.ListNodesRequest, nodes_pb2.ListNodesResponse],
     ) -> nodes_pb2.ListNodesResponse:
         caller = require_caller()
-        nodes = await self.nodes.list_nodes()
+        page = await self.nodes.page_nodes(caller, PageRequest(request.page_size, request.page_token))
         return nodes_pb2.ListNodesResponse(
-            nodes=[node_pb(n, self.nodes.is_operator(caller, n)) for n in nodes]
+            nodes=[node_pb(n, self.nodes.is_operator(caller, n)) for n in page.items],
+            next_page_token=page.next_token,
         )
 
     async def GetNode(
@@ -95,9 +97,11 @@ class NodesApi(nodes_pb2_grpc.NodesServiceServicer):
         request: nodes_pb2.ListRootsRequest,
         context: ServicerContext[nodes_pb2.ListRootsRequest, nodes_pb2.ListRootsResponse],
     ) -> nodes_pb2.ListRootsResponse:
-        require_caller()
+        page = await self.nodes.list_roots(
+            require_caller(), request.node, PageRequest(request.page_size, request.page_token)
+        )
         return nodes_pb2.ListRootsResponse(
-            roots=[root_pb(r) for r in await self.nodes.list_roots(request.node)]
+            roots=[root_pb(r) for r in page.items], next_page_token=page.next_token
         )
 
     async def GetRoot(

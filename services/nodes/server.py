@@ -52,6 +52,7 @@ async def build(settings: NodesSettings, runtime: Runtime) -> Service[NodesServi
         WorkspacesUsage(workspaces_channel, auth),
         worker,
         settings.degraded_latency_ms,
+        page_secret=common.secret_key,
     )
 
     def add_public(server: grpc.aio.Server) -> None:

@@ -6,6 +6,7 @@ from grpc.aio import ServicerContext
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import require_caller
+from services.common.pages import PageRequest
 from services.common.proto import timestamp
 from services.workspaces.convert import (
     PERMISSIONS,
@@ -21,7 +22,7 @@ from services.workspaces.convert import (
     type_from,
     workspace_pb,
 )
-from services.workspaces.domain.models import Level
+from services.workspaces.domain.models import Level, ListingFilters
 from services.workspaces.domain.service import WorkspacesService
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
@@ -52,14 +53,15 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         request: workspaces_pb2.ListWorkspacesRequest,
         context: ServicerContext[workspaces_pb2.ListWorkspacesRequest, workspaces_pb2.ListWorkspacesResponse],
     ) -> workspaces_pb2.ListWorkspacesResponse:
-        found = await self.workspaces.list_workspaces(
-            require_caller(),
-            request.owner,
-            request.node,
-            type_from(request.type, required=False),
-            request.name_contains,
+        filters = ListingFilters(
+            request.owner, request.node, type_from(request.type, required=False), request.name_contains
         )
-        return workspaces_pb2.ListWorkspacesResponse(workspaces=[workspace_pb(w, d.level) for w, d in found])
+        page = await self.workspaces.list_workspaces(
+            require_caller(), filters, PageRequest(request.page_size, request.page_token)
+        )
+        return workspaces_pb2.ListWorkspacesResponse(
+            workspaces=[workspace_pb(w, level) for w, level in page.items], next_page_token=page.next_token
+        )
 
     async def GetWorkspace(
         self,
@@ -102,9 +104,13 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         request: workspaces_pb2.ListSharesRequest,
         context: ServicerContext[workspaces_pb2.ListSharesRequest, workspaces_pb2.ListSharesResponse],
     ) -> workspaces_pb2.ListSharesResponse:
-        made, with_me = await self.workspaces.list_shares(require_caller(), request.workspace)
+        made, with_me, token = await self.workspaces.list_shares(
+            require_caller(), request.workspace, PageRequest(request.page_size, request.page_token)
+        )
         return workspaces_pb2.ListSharesResponse(
-            made=[share_pb(s, w) for s, w in made], with_me=[share_pb(s, w) for s, w in with_me]
+            made=[share_pb(s, w) for s, w in made],
+            with_me=[share_pb(s, w) for s, w in with_me],
+            next_page_token=token,
         )
 
     async def UpdateShare(

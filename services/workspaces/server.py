@@ -63,6 +63,7 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         read_revisions=revision_reads,
         jobs=worker,
         last_sweep_delay=last_sweep,
+        page_secret=settings.common.secret_key,
         credential_seconds=settings.credential_seconds,
         gateway_public_url=settings.gateway_public_url,
     )

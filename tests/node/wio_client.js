@@ -98,10 +98,19 @@ async function main() {
     )
   ).workspace;
 
-  // ListWorkspaces has no pages yet (pageSize/pageToken come with issue 13's pagination): one call
-  // answers the whole list. Follow nextPageToken here once it exists.
-  const listed = (await call(workspaces, "ListWorkspaces", {}, bearer)).workspaces;
-  assert.ok(Array.isArray(listed), "no list");
+  // Every page of ListWorkspaces, following nextPageToken (small pages, so that there are several).
+  const listed = [];
+  let pageToken = "";
+  for (let pages = 0; ; pages += 1) {
+    assert.ok(pages < 10000, "ListWorkspaces never ends");
+    const page = await call(workspaces, "ListWorkspaces", { pageSize: 2, pageToken }, bearer);
+    assert.ok(page.workspaces.length <= 2, "a page larger than asked");
+    listed.push(...page.workspaces);
+    pageToken = page.nextPageToken;
+    if (!pageToken) break;
+  }
+  assert.equal(new Set(listed.map((w) => w.id)).size, listed.length, "a workspace listed twice");
+  assert.ok(listed.some((w) => w.id === created.id), "the new workspace is not listed");
 
   const issued = await call(
     workspaces,

@@ -14,6 +14,7 @@ from services.auth.domain.models import ApiKey, Group, User
 from services.auth.domain.ports import IdentityRepository, Transactions
 from services.common.errors import DomainError, Reason
 from services.common.identity import ROLE_ADMIN, ROLE_SERVICE, ROLE_USER, Caller
+from services.common.pages import Page, PageRequest, PageTokens, page_limit
 
 ASSIGNABLE_ROLES = (ROLE_USER, ROLE_ADMIN)
 
@@ -30,8 +31,14 @@ class IdentityService:
         token_ttl_seconds: int,
         checker: KeyChecker,
         limiter: FailureLimiter,
+        *,
+        page_secret: str,
     ) -> None:
         self._tx = transactions
+        self._tokens = {
+            name: PageTokens(page_secret, f"wio.auth.v1.{rpc}")
+            for name, rpc in (("users", "ListUsers"), ("groups", "ListGroups"), ("api_keys", "ListApiKeys"))
+        }
         self.keyring = keyring
         self.token_ttl_seconds = token_ttl_seconds
         self.checker = checker
@@ -157,12 +164,16 @@ class IdentityService:
                 _key, secret = await self._new_key(tx.repo, user, "bootstrap", None, fresh)
             return user, secret
 
-    async def list_users(self, caller: Caller, include_disabled: bool) -> list[User]:
+    async def list_users(self, caller: Caller, include_disabled: bool, request: PageRequest) -> Page[User]:
         if not caller.is_admin:
             raise DomainError(Reason.ADMIN_REQUIRED, "only an admin may list users")
+        limit = page_limit(request.size)
+        tokens, filters = self._tokens["users"], [include_disabled]
+        after = tokens.after(caller.user_id, filters, request)
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
-            return await tx.repo.list_users(include_disabled)
+            rows = await tx.repo.page_users(include_disabled, after, limit)
+        return tokens.page(caller.user_id, filters, rows, limit, lambda u: (u.created_at, u.id))
 
     async def get_user(self, caller: Caller, username: str) -> User:
         async with self._tx() as tx:
@@ -235,10 +246,14 @@ class IdentityService:
             await tx.repo.add_group(group)
             return group
 
-    async def list_groups(self, caller: Caller, mine: bool) -> list[Group]:
+    async def list_groups(self, caller: Caller, mine: bool, request: PageRequest) -> Page[Group]:
+        limit = page_limit(request.size)
+        tokens, filters = self._tokens["groups"], [mine]
+        after = tokens.after(caller.user_id, filters, request)
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
-            return await tx.repo.list_groups(caller.user_id if mine else None)
+            rows = await tx.repo.page_groups(caller.user_id if mine else None, after, limit)
+        return tokens.page(caller.user_id, filters, rows, limit, lambda g: (g.created_at, g.id))
 
     async def get_group(self, caller: Caller, name: str) -> Group:
         async with self._tx() as tx:
@@ -295,10 +310,14 @@ class IdentityService:
             user = await self._active_user(tx.repo, caller)
             return await self._new_key(tx.repo, user, name, expires_at, fresh)
 
-    async def list_api_keys(self, caller: Caller) -> list[ApiKey]:
+    async def list_api_keys(self, caller: Caller, request: PageRequest) -> Page[ApiKey]:
+        limit = page_limit(request.size)
+        tokens = self._tokens["api_keys"]
+        after = tokens.after(caller.user_id, [], request)
         async with self._tx() as tx:
             await self._active_user(tx.repo, caller)
-            return await tx.repo.list_api_keys(caller.user_id)
+            rows = await tx.repo.page_api_keys(caller.user_id, after, limit)
+        return tokens.page(caller.user_id, [], rows, limit, lambda k: (k.created_at, k.id))
 
     async def revoke_api_key(self, caller: Caller, key_id: str) -> ApiKey:
         async with self._tx() as tx:

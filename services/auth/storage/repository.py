@@ -15,7 +15,9 @@ from services.auth.events.publishers import OutboxIdentityEvents
 from services.auth.storage import tables as t
 from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
+from services.common.keyset import keyset
 from services.common.outbox import Outbox
+from services.common.pages import SortKey
 from services.common.secrets import SecretBox
 from services.common.unit_of_work import SqlTransactions, is_uuid
 
@@ -93,11 +95,12 @@ class SqlIdentityRepository:
         rows = (await self.s.execute(select(t.users).where(t.users.c.id.in_(valid)))).all()
         return [_user(r) for r in rows]
 
-    async def list_users(self, include_disabled: bool) -> list[User]:
-        query = select(t.users).where(t.users.c.role != "service").order_by(t.users.c.created_at)
+    async def page_users(self, include_disabled: bool, after: SortKey | None, limit: int) -> list[User]:
+        query = select(t.users).where(t.users.c.role != "service")
         if not include_disabled:
             query = query.where(t.users.c.disabled_at.is_(None))
-        return [_user(r) for r in (await self.s.execute(query)).all()]
+        order = (t.users.c.created_at, t.users.c.id)
+        return [_user(r) for r in (await self.s.execute(keyset(query, order, after, limit))).all()]
 
     async def set_disabled(self, user_id: str, at: datetime) -> User:
         row = (
@@ -155,12 +158,13 @@ class SqlIdentityRepository:
         ).scalars()
         return self._group(row, list(members))
 
-    async def list_groups(self, related_to: str | None) -> list[Group]:
-        query = self._group_query()
+    async def page_groups(self, related_to: str | None, after: SortKey | None, limit: int) -> list[Group]:
+        query = self._group_query().order_by(None)
         if related_to is not None:
             member_of = select(t.group_members.c.group_id).where(t.group_members.c.user_id == related_to)
             query = query.where(or_(t.groups.c.created_by == related_to, t.groups.c.id.in_(member_of)))
-        return [self._group(r) for r in (await self.s.execute(query)).all()]
+        order = (t.groups.c.created_at, t.groups.c.id)
+        return [self._group(r) for r in (await self.s.execute(keyset(query, order, after, limit))).all()]
 
     async def groups_of_user(self, user_id: str) -> list[Group]:
         if not is_uuid(user_id):
@@ -213,13 +217,10 @@ class SqlIdentityRepository:
         row = (await self.s.execute(select(t.api_keys).where(t.api_keys.c.id == key_id))).first()
         return _key(row) if row else None
 
-    async def list_api_keys(self, user_id: str) -> list[ApiKey]:
-        rows = (
-            await self.s.execute(
-                select(t.api_keys).where(t.api_keys.c.user_id == user_id).order_by(t.api_keys.c.created_at)
-            )
-        ).all()
-        return [_key(r) for r in rows]
+    async def page_api_keys(self, user_id: str, after: SortKey | None, limit: int) -> list[ApiKey]:
+        query = select(t.api_keys).where(t.api_keys.c.user_id == user_id)
+        order = (t.api_keys.c.created_at, t.api_keys.c.id)
+        return [_key(r) for r in (await self.s.execute(keyset(query, order, after, limit))).all()]
 
     async def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey:
         row = (

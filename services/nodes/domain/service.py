@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
+from services.common.pages import Page, PageRequest, PageTokens, page_limit
 from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
 from services.nodes.domain import hooks, rules
 from services.nodes.domain.jobs import BUCKET, bucket_job
@@ -89,8 +90,14 @@ class NodesService:
         usage: RootUsage,
         jobs: Jobs,
         degraded_latency_ms: float = 2000.0,
+        *,
+        page_secret: str,
     ) -> None:
         self._tx = transactions
+        self._tokens = {
+            "nodes": PageTokens(page_secret, "wio.nodes.v1.ListNodes"),
+            "roots": PageTokens(page_secret, "wio.nodes.v1.ListRoots"),
+        }
         self.jobs = jobs
         self.connector = connector
         self.directory = directory
@@ -197,6 +204,15 @@ class NodesService:
     async def list_nodes(self) -> list[Node]:
         async with self._tx() as tx:
             return await tx.repo.list_nodes()
+
+    async def page_nodes(self, caller: Caller, request: PageRequest) -> Page[Node]:
+        """Anyone logged in sees every node (operators' secrets are left out by the servicer)."""
+        limit = page_limit(request.size)
+        tokens = self._tokens["nodes"]
+        after = tokens.after(caller.user_id, [], request)
+        async with self._tx() as tx:
+            rows = await tx.repo.page_nodes(after, limit)
+        return tokens.page(caller.user_id, [], rows, limit, lambda n: (n.created_at, n.id))
 
     async def get_node(self, caller: Caller, ref: str) -> Node:
         async with self._tx() as tx:
@@ -361,10 +377,15 @@ class NodesService:
         outcome = await self.jobs.run_now(job) if job else None
         return root, outcome is not None and outcome.bucket_created
 
-    async def list_roots(self, node_ref: str) -> list[Root]:
+    async def list_roots(self, caller: Caller, node_ref: str, request: PageRequest) -> Page[Root]:
+        limit = page_limit(request.size)
+        tokens = self._tokens["roots"]
         async with self._tx() as tx:
             node_id = (await self._node(tx.repo, node_ref)).id if node_ref else None
-            return await tx.repo.list_roots(node_id)
+            # Bound to the node's id, whichever name or id the caller gave.
+            after = tokens.after(caller.user_id, [node_id], request)
+            rows = await tx.repo.page_roots(node_id, after, limit)
+        return tokens.page(caller.user_id, [node_id], rows, limit, lambda r: (r.created_at, r.id))
 
     async def _root(self, repo: NodesRepository, root_id: str) -> Root:
         root = await repo.root(root_id.strip())

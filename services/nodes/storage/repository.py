@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
 from services.common.jobs import JobQueue
+from services.common.keyset import keyset
 from services.common.outbox import Outbox
+from services.common.pages import SortKey
 from services.common.secrets import SecretBox
 from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.nodes.domain.models import Capabilities, Creator, Node, NodeSettings, Root
@@ -114,6 +116,12 @@ class SqlNodesRepository:
         rows = (await self.s.execute(select(t.nodes).order_by(t.nodes.c.created_at))).all()
         return [self._node(r) for r in rows]
 
+    async def page_nodes(self, after: SortKey | None, limit: int) -> list[Node]:
+        order = (t.nodes.c.created_at, t.nodes.c.id)
+        return [
+            self._node(r) for r in (await self.s.execute(keyset(select(t.nodes), order, after, limit))).all()
+        ]
+
     async def set_hook_token(self, node_id: str, token_hash: str) -> None:
         query = update(t.nodes).where(t.nodes.c.id == node_id).values(hook_token_hash=token_hash)
         await self.s.execute(query)
@@ -208,6 +216,13 @@ class SqlNodesRepository:
         if node_id is not None:
             query = query.where(t.roots.c.node_id == node_id)
         return [self._root(r) for r in (await self.s.execute(query)).all()]
+
+    async def page_roots(self, node_id: str | None, after: SortKey | None, limit: int) -> list[Root]:
+        query = self._root_query().order_by(None)
+        if node_id is not None:
+            query = query.where(t.roots.c.node_id == node_id)
+        order = (t.roots.c.created_at, t.roots.c.id)
+        return [self._root(r) for r in (await self.s.execute(keyset(query, order, after, limit))).all()]
 
     async def delete_root(self, root_id: str) -> None:
         await self.s.execute(delete(t.roots).where(t.roots.c.id == root_id))

@@ -102,3 +102,17 @@ class Link:
     @property
     def object_ref(self) -> str:
         return f"{self.workspace_ref}/{self.path}"
+
+
+@dataclass(frozen=True)
+class ListingFilters:
+    """ListWorkspaces' filters; empty ones match everything."""
+
+    owner: str = ""  # a username
+    node: str = ""  # a node name or id
+    kind: str = ""  # a workspace type
+    name_contains: str = ""
+
+    def key(self) -> list[str]:
+        """What a page token is bound to."""
+        return [self.owner, self.node, self.kind, self.name_contains]

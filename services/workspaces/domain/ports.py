@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from services.workspaces.domain.models import Link, Share, Workspace
+from services.common.pages import SortKey
+from services.workspaces.domain.models import Level, Link, ListingFilters, Principal, Share, Workspace
 
 T = TypeVar("T")
 
@@ -38,6 +39,20 @@ class WorkspacesRepository(Protocol):
 
     async def lock_root(self, root_id: str) -> None: ...
     async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]: ...
+    async def page_visible(
+        self, principal: Principal, now: datetime, filters: ListingFilters, after: SortKey | None, limit: int
+    ) -> list[tuple[Workspace, Level]]:
+        """Up to limit + 1 workspaces the principal can read (level as permissions.decide gives it, decided
+        in the query) matching the filters, by (owner username, name, id) after `after`."""
+        ...
+
+    async def page_shares(
+        self, principal: Principal, now: datetime, workspace_id: str | None, after: SortKey | None, limit: int
+    ) -> list[tuple[Share, Workspace, bool, bool]]:
+        """Up to limit + 1 shares the principal manages or holds (active), by (created_at, id) after
+        `after`, each with its workspace and whether it is managed, held."""
+        ...
+
     async def mark_deleting(self, workspace_id: str) -> bool:
         """The workspace stops being usable (no answer but those keeping its name and prefix taken lists
         it, its shares go); its row stays until purge_workspace. False if it was not there (or deleting)."""

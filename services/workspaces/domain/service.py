@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.common.pages import PageTokens
 from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.credentials import DEFAULT_CREDENTIAL_SECONDS, Credentials, CredentialSet
@@ -53,6 +54,7 @@ class WorkspacesService:
         read_revisions: RevisionReader,
         jobs: Jobs,
         last_sweep_delay: timedelta,
+        page_secret: str,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
         listing_seconds: int = DEFAULT_LISTING_SECONDS,
         gateway_public_url: str,
@@ -62,9 +64,22 @@ class WorkspacesService:
         self.memberships = memberships
         self.references = References(transactions, memberships, identity)
         self.workspaces = Workspaces(
-            transactions, self.references, nodes, memberships, store, jobs, last_sweep_delay
+            transactions,
+            self.references,
+            nodes,
+            memberships,
+            store,
+            jobs,
+            last_sweep_delay,
+            PageTokens(page_secret, "wio.workspaces.v1.ListWorkspaces"),
         )
-        self.shares = Shares(transactions, self.references, identity, memberships)
+        self.shares = Shares(
+            transactions,
+            self.references,
+            identity,
+            memberships,
+            PageTokens(page_secret, "wio.workspaces.v1.ListShares"),
+        )
         # One reader of the rights revisions and one rule for whether what was read still holds, shared by
         # credential plans and the indexer's accessible-workspaces revision.
         rights = revisions.RightsCheck(memberships, revisions.SharedRevisionReads(read_revisions))

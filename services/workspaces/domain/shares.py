@@ -10,6 +10,7 @@ from datetime import datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
+from services.common.pages import PageRequest, PageTokens, page_limit
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
 from services.workspaces.domain.permissions import Factor, capped_by, decide, factors, granting_share
 from services.workspaces.domain.ports import Identity, Memberships, Transaction, Transactions
@@ -29,9 +30,15 @@ class Explanation:
 
 class Shares:
     def __init__(
-        self, transactions: Transactions, references: References, identity: Identity, memberships: Memberships
+        self,
+        transactions: Transactions,
+        references: References,
+        identity: Identity,
+        memberships: Memberships,
+        tokens: PageTokens,
     ) -> None:
         self._tx = transactions
+        self.tokens = tokens
         self.references = references
         self.identity = identity
         self.memberships = memberships
@@ -144,35 +151,26 @@ class Shares:
                 await self._cascade(tx, capped, revoked=False)
 
     async def listing(
-        self, caller: Caller, reference: str
-    ) -> tuple[list[tuple[Share, Workspace]], list[tuple[Share, Workspace]]]:
+        self, caller: Caller, reference: str, request: PageRequest
+    ) -> tuple[list[tuple[Share, Workspace]], list[tuple[Share, Workspace]], str]:
+        """One page of the shares the caller manages (made) and holds (with_me), decided in the query;
+        answers both lists and the next page's token. With a reference, that workspace's only."""
+        limit = page_limit(request.size)
         principal = await self.references.principal(caller)
-        now = current_time()
-        named = [(await self.references.resolve(principal, reference)).workspace] if reference else None
-        async with self._tx() as tx:
-            if named is not None:
-                workspaces = named
-            else:
-                workspaces = await tx.repo.visible_to(principal.user_id, sorted(principal.group_ids), now)
-            shares = await tx.repo.shares_of([w.id for w in workspaces])
-            with_me_raw = await tx.repo.shares_with(principal.user_id, sorted(principal.group_ids))
-            by_id = {w.id: w for w in workspaces}
-            for share in with_me_raw:
-                if share.workspace_id not in by_id:
-                    found = await tx.repo.workspace(share.workspace_id)
-                    if found:
-                        by_id[found.id] = found
-        made = [
-            (s, by_id[s.workspace_id])
-            for s in shares
-            if decide(principal, by_id[s.workspace_id], shares, now).level >= Level.OWN
-        ]
-        with_me = [
-            (s, by_id[s.workspace_id]) for s in with_me_raw if s.active_at(now) and s.workspace_id in by_id
-        ]
-        if reference:
-            with_me = [(s, w) for s, w in with_me if w.id == workspaces[0].id]
-        return made, with_me
+        workspace_id = (
+            (await self.references.resolve(principal, reference)).workspace.id if reference else None
+        )
+        # Bound to the workspace itself, whichever way the reference named it.
+        filters = [workspace_id]
+        after = self.tokens.after(caller.user_id, filters, request)
+        moment = current_time()
+        rows = await self._tx.read(
+            lambda repo: repo.page_shares(principal, moment, workspace_id, after, limit)
+        )
+        page = self.tokens.page(caller.user_id, filters, rows, limit, lambda r: (r[0].created_at, r[0].id))
+        made = [(share, workspace) for share, workspace, managed, _held in page.items if managed]
+        with_me = [(share, workspace) for share, workspace, _managed, held in page.items if held]
+        return made, with_me, page.next_token
 
     async def _subject(self, caller: Caller, reference: str, username: str) -> tuple[Resolved, Principal]:
         """The workspace the caller names, and whose permission on it they ask about."""

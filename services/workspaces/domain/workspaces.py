@@ -12,9 +12,10 @@ from typing import Any
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
+from services.common.pages import Page, PageRequest, PageTokens, SortKey, page_limit
 from services.workspaces.domain import rules
 from services.workspaces.domain.jobs import MARKER, PURGE, marker_job, purge_job
-from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Workspace
+from services.workspaces.domain.models import WORKSPACE_TYPES, Level, ListingFilters, Workspace
 from services.workspaces.domain.policy import check_grantable
 from services.workspaces.domain.ports import (
     Jobs,
@@ -38,6 +39,11 @@ class ImportResult:
 def _may_create(root: RootInfo, user_id: str, group_ids: set[str]) -> bool:
     """Compared by id: a group deleted and its name created again by anyone grants nothing."""
     return user_id in root.allowed_user_ids or bool(group_ids & root.allowed_group_ids)
+
+
+def listing_key(workspace: Workspace) -> SortKey:
+    """Where a workspace stands in listings (storage's LISTING_ORDER)."""
+    return (workspace.owner_username, workspace.name, workspace.id)
 
 
 def _settle(task: asyncio.Future[Any]) -> None:
@@ -74,8 +80,10 @@ class Workspaces:
         store: ObjectStore,
         jobs: Jobs,
         last_sweep_delay: timedelta,
+        tokens: PageTokens,
     ) -> None:
         self._tx = transactions
+        self.tokens = tokens
         self.references = references
         self.nodes = nodes
         self.memberships = memberships
@@ -243,16 +251,18 @@ class Workspaces:
         return workspace, marker
 
     async def listing(
-        self, caller: Caller, owner: str, node: str, kind: str, name_contains: str
-    ) -> list[tuple[Workspace, Decision]]:
-        return [
-            (workspace, decision)
-            for workspace, decision in await self.references.readable(await self.references.principal(caller))
-            if (not owner or workspace.owner_username == owner)
-            and (not node or node in {workspace.node_id, workspace.node_name})
-            and (not kind or workspace.type == kind)
-            and (not name_contains or name_contains in workspace.name)
-        ]
+        self, caller: Caller, filters: ListingFilters, request: PageRequest
+    ) -> Page[tuple[Workspace, Level]]:
+        """One page of what the caller can read: the rule and the filters run in the query
+        (storage `reaching`, the SQL twin of permissions.decide), never over every row in Python."""
+        limit = page_limit(request.size)
+        if filters.kind and filters.kind not in WORKSPACE_TYPES:
+            raise DomainError(Reason.INVALID_ARGUMENT, "no such workspace type", field="type")
+        after = self.tokens.after(caller.user_id, filters.key(), request)
+        principal = await self.references.principal(caller)
+        moment = now()
+        rows = await self._tx.read(lambda repo: repo.page_visible(principal, moment, filters, after, limit))
+        return self.tokens.page(caller.user_id, filters.key(), rows, limit, lambda row: listing_key(row[0]))
 
     async def get(self, caller: Caller, reference: str) -> Resolved:
         (resolved,) = await self.references.resolve_for_caller(caller, [reference])

@@ -6,17 +6,32 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory, execute_unique
 from services.common.errors import DomainError, Reason
 from services.common.jobs import JobQueue
+from services.common.keyset import keyset
 from services.common.outbox import Outbox
+from services.common.pages import SortKey
 from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.workspaces.domain import revisions
-from services.workspaces.domain.models import Level, Link, Share, Workspace
+from services.workspaces.domain.models import Level, Link, ListingFilters, Principal, Share, Workspace
 from services.workspaces.events.publishers import OutboxWorkspacesEvents
 from services.workspaces.storage import tables as t
 
@@ -76,6 +91,65 @@ def _shared_with(user_id: str, group_ids: Sequence[str]) -> ColumnElement[bool]:
 
 
 READY = t.workspaces.c.state == "ready"
+W = t.workspaces.c
+# The listing's total order: what `wio ls` shows, the id last so that equal keys still have one order.
+LISTING_ORDER = (W.owner_username, W.name, W.id)
+SHARES_ORDER = (t.shares.c.created_at, t.shares.c.id)
+
+
+def _active(now: datetime) -> ColumnElement[bool]:
+    return or_(t.shares.c.expires_at.is_(None), t.shares.c.expires_at > now)
+
+
+def reaching(principal: Principal, now: datetime, at_least: Level) -> ColumnElement[bool]:
+    """The SQL twin of domain/permissions.decide, once: the usable workspaces where the principal's level
+    is at least `at_least` (owner: own; an active share to them or one of their groups: its level;
+    public: read). Each branch is indexed (owner, type, the shares' sharee), so the planner can use them."""
+    granting = select(t.shares.c.workspace_id).where(
+        _shared_with(principal.user_id, sorted(principal.group_ids)),
+        _active(now),
+        t.shares.c.level >= int(at_least),
+    )
+    branches = [W.owner_id == principal.user_id, W.id.in_(granting)]
+    if at_least <= Level.READ:
+        branches.append(W.type == "public")
+    return and_(or_(*branches), READY)
+
+
+def level_of(principal: Principal, now: datetime) -> ColumnElement[int]:
+    """The principal's level on each workspace row, as `decide` gives it (for the rows `reaching` kept)."""
+    best_share = (
+        select(func.max(t.shares.c.level))
+        .where(
+            t.shares.c.workspace_id == W.id,
+            _shared_with(principal.user_id, sorted(principal.group_ids)),
+            _active(now),
+        )
+        .scalar_subquery()
+    )
+    public = case((W.type == "public", literal(int(Level.READ))), else_=literal(int(Level.NONE)))
+    return case(
+        (W.owner_id == principal.user_id, literal(int(Level.OWN))),
+        else_=func.greatest(func.coalesce(best_share, int(Level.NONE)), public),
+    )
+
+
+def visible_page_query(
+    principal: Principal, now: datetime, filters: ListingFilters, after: SortKey | None, limit: int
+) -> Select[Any]:
+    """ListWorkspaces' query (bench/pages.py explains it)."""
+    conditions = [reaching(principal, now, Level.READ)]
+    if filters.owner:
+        conditions.append(W.owner_username == filters.owner)
+    if filters.node:
+        by_name = W.node_name == filters.node
+        conditions.append(or_(W.node_id == filters.node, by_name) if is_uuid(filters.node) else by_name)
+    if filters.kind:
+        conditions.append(W.type == filters.kind)
+    if filters.name_contains:
+        conditions.append(func.strpos(W.name, filters.name_contains) > 0)
+    query = select(t.workspaces, level_of(principal, now).label("level")).where(*conditions)
+    return keyset(query, LISTING_ORDER, after, limit)
 
 
 class SqlWorkspacesRepository:
@@ -227,6 +301,39 @@ class SqlWorkspacesRepository:
             .order_by(t.workspaces.c.owner_username, t.workspaces.c.name)
         )
         return [_workspace(r) for r in (await self.s.execute(query)).all()]
+
+    async def page_visible(
+        self,
+        principal: Principal,
+        now: datetime,
+        filters: ListingFilters,
+        after: SortKey | None,
+        limit: int,
+    ) -> list[tuple[Workspace, Level]]:
+        """One page (limit + 1 rows) of the workspaces the principal can read that match the filters,
+        in LISTING_ORDER after `after`, with the principal's level on each."""
+        rows = (await self.s.execute(visible_page_query(principal, now, filters, after, limit))).all()
+        return [(_workspace(r), Level(r.level)) for r in rows]
+
+    async def page_shares(
+        self, principal: Principal, now: datetime, workspace_id: str | None, after: SortKey | None, limit: int
+    ) -> list[tuple[Share, Workspace, bool, bool]]:
+        """One page (limit + 1) of the shares the principal manages (of workspaces they reach at own) or
+        holds (active, to them or one of their groups), of usable workspaces, in SHARES_ORDER after
+        `after`: each with its workspace and whether it is managed, held."""
+        managed = t.shares.c.workspace_id.in_(select(W.id).where(reaching(principal, now, Level.OWN)))
+        held = and_(_shared_with(principal.user_id, sorted(principal.group_ids)), _active(now))
+        usable = t.shares.c.workspace_id.in_(select(W.id).where(READY))
+        query = select(t.shares, managed.label("managed"), held.label("held")).where(
+            or_(managed, held), usable
+        )
+        if workspace_id is not None:
+            query = query.where(t.shares.c.workspace_id == workspace_id)
+        rows = (await self.s.execute(keyset(query, SHARES_ORDER, after, limit))).all()
+        ids = sorted({str(r.workspace_id) for r in rows})
+        found = (await self.s.execute(select(t.workspaces).where(W.id.in_(ids)))).all() if ids else []
+        by_id = {str(w.id): _workspace(w) for w in found}
+        return [(_share(r), by_id[str(r.workspace_id)], bool(r.managed), bool(r.held)) for r in rows]
 
     async def mark_deleting(self, workspace_id: str) -> bool:
         """The workspace stops being usable: its shares go and the rights it gave are revised now; its row

@@ -90,6 +90,11 @@ Index("ix_links_creator_created", links.c.creator_id, links.c.created_at)
 # Finds the workspaces inside a prefix with a range scan: byte order, whatever the database's collation.
 Index("ix_workspaces_root_prefix_bytes", workspaces.c.root_id, workspaces.c.prefix.collate("C"))
 
+# ListWorkspaces walks this in order and stops after a page (services/common/keyset.py).
+Index("ix_workspaces_listing", workspaces.c.owner_username, workspaces.c.name, workspaces.c.id)
+# ListShares' order.
+Index("ix_shares_listing", shares.c.created_at, shares.c.id)
+
 # A counter per scope (domain/revisions.py), advanced in the transaction of each change that affects it.
 rights_revisions = Table(
     "rights_revisions",

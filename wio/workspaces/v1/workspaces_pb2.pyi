@@ -225,10 +225,16 @@ class ListWorkspacesRequest(_message.Message):
     NODE_FIELD_NUMBER: _builtins.int
     TYPE_FIELD_NUMBER: _builtins.int
     NAME_CONTAINS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     owner: _builtins.str
     node: _builtins.str
     type: Global___WorkspaceType.ValueType
     name_contains: _builtins.str
+    page_size: _builtins.int
+    """At most 1000; 0 means 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page, with the same filters; empty for the first page."""
     def __init__(
         self,
         *,
@@ -236,10 +242,12 @@ class ListWorkspacesRequest(_message.Message):
         node: _builtins.str = ...,
         type: Global___WorkspaceType.ValueType = ...,
         name_contains: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name_contains", b"name_contains", "node", b"node", "owner", b"owner", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name_contains", b"name_contains", "node", b"node", "owner", b"owner", "page_size", b"page_size", "page_token", b"page_token", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -250,16 +258,20 @@ class ListWorkspacesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WORKSPACES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def workspaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Workspace]: ...
     def __init__(
         self,
         *,
         workspaces: _abc.Iterable[Global___Workspace] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["workspaces", b"workspaces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "workspaces", b"workspaces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -412,16 +424,24 @@ class ListSharesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     WORKSPACE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     """Only shares of this workspace."""
+    page_size: _builtins.int
+    """At most 1000; 0 means 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page, with the same filters; empty for the first page."""
     def __init__(
         self,
         *,
         workspace: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,9 +453,14 @@ class ListSharesResponse(_message.Message):
 
     MADE_FIELD_NUMBER: _builtins.int
     WITH_ME_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def made(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
-        """Shares the caller made or may manage."""
+        """Shares the caller made or may manage. A page holds up to page_size shares over both lists, in the
+        order they were made; one share can be in both.
+        """
 
     @_builtins.property
     def with_me(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
@@ -446,10 +471,11 @@ class ListSharesResponse(_message.Message):
         *,
         made: _abc.Iterable[Global___Share] | None = ...,
         with_me: _abc.Iterable[Global___Share] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["made", b"made", "with_me", b"with_me"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["made", b"made", "next_page_token", b"next_page_token", "with_me", b"with_me"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

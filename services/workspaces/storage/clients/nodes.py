@@ -55,6 +55,9 @@ def _access(access: nodes_pb2.NodeAccess) -> NodeAccess:
 MEMO_SECONDS = 30.0
 
 
+ROOT_PAGE = 1000  # the largest page nodes serves: few calls however many roots there are
+
+
 class NodesClient:
     def __init__(self, channel: grpc.aio.Channel, auth: AuthClient) -> None:
         self.public = nodes_pb2_grpc.NodesServiceStub(channel)
@@ -79,12 +82,21 @@ class NodesClient:
         return await self.root_list.get("", self._fetch_roots)
 
     async def _fetch_roots(self) -> list[RootInfo]:
-        metadata = await self.auth.call_metadata()
-        with callee_errors("nodes"):
-            response = await self.public.ListRoots(
-                nodes_pb2.ListRootsRequest(), metadata=metadata, timeout=CALL_TIMEOUT_SECONDS
-            )
-        return [_root(r) for r in response.roots]
+        """Every root, oldest first: all the pages of ListRoots."""
+        found: list[RootInfo] = []
+        token = ""
+        while True:
+            metadata = await self.auth.call_metadata()
+            with callee_errors("nodes"):
+                response = await self.public.ListRoots(
+                    nodes_pb2.ListRootsRequest(page_size=ROOT_PAGE, page_token=token),
+                    metadata=metadata,
+                    timeout=CALL_TIMEOUT_SECONDS,
+                )
+            found += [_root(r) for r in response.roots]
+            token = response.next_page_token
+            if not token:
+                return found
 
     async def root(self, root_id: str) -> tuple[RootInfo, NodeAccess]:
         """A root and its node's access; ROOT_NOT_FOUND (from nodes) once the root was removed."""
