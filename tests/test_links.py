@@ -421,3 +421,33 @@ def test_links_point_at_the_public_gateway_url_the_launcher_sets(monkeypatch: py
         monkeypatch.setenv("WIO_GATEWAY_PUBLIC_URL", bad)
         with pytest.raises(ConfigError, match="WIO_GATEWAY_PUBLIC_URL"):
             config.load()
+
+
+async def test_links_are_listed_newest_first_a_page_at_a_time(
+    place: Place, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    owner = await person(auth, "lpg")
+    ws = await workspace(workspaces, owner, place)
+    place.admin_s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}a.txt", Body=b"a")
+    made = [(await make_link(workspaces, owner, f"{ref(ws)}/a.txt")).link.id for _ in range(5)]
+
+    seen: list[str] = []
+    request = ws_pb2.ListLinksRequest(page_size=2)
+    while True:
+        reply = await workspaces.stub.ListLinks(request, metadata=owner.md)
+        assert len(reply.links) <= 2
+        seen += [link.id for link in reply.links]
+        if not reply.next_page_token:
+            break
+        request.page_token = reply.next_page_token
+    assert seen == made[::-1]  # each once, newest first
+
+    other = await person(auth, "lpo")  # a token is bound to the caller who was given it
+    first = await workspaces.stub.ListLinks(ws_pb2.ListLinksRequest(page_size=2), metadata=owner.md)
+    await expect_error(
+        workspaces.stub.ListLinks(
+            ws_pb2.ListLinksRequest(page_size=2, page_token=first.next_page_token), metadata=other.md
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "INVALID_PAGE_TOKEN",
+    )

@@ -130,6 +130,7 @@ async def test_page_size_bounds(
             ws_pb2.ListWorkspacesRequest(page_size=n), metadata=alice.md
         ),
         lambda n: workspaces.stub.ListShares(ws_pb2.ListSharesRequest(page_size=n), metadata=alice.md),
+        lambda n: workspaces.stub.ListLinks(ws_pb2.ListLinksRequest(page_size=n), metadata=alice.md),
         lambda n: nodes.stub.ListNodes(nodes_pb2.ListNodesRequest(page_size=n), metadata=alice.md),
         lambda n: nodes.stub.ListRoots(nodes_pb2.ListRootsRequest(page_size=n), metadata=alice.md),
         lambda n: auth.stub.ListUsers(auth_pb2.ListUsersRequest(page_size=n), metadata=admin),

@@ -23,12 +23,12 @@ def list_links(as_json: JsonOption = False) -> None:
     """List your links, newest first: `[created] ID OBJECT STATE expires=WHEN`."""
     import time
 
-    from cli.client import connect
+    from cli.client import all_pages, connect
     from cli.output import format_time, listing_line, print_json, print_lines
     from wio.workspaces.v1 import workspaces_pb2
 
     with connect() as client:
-        reply = stubs.workspaces(client).ListLinks(workspaces_pb2.ListLinksRequest())
+        reply = all_pages(stubs.workspaces(client).ListLinks, workspaces_pb2.ListLinksRequest())
     if as_json:
         print_json(list(reply.links))
         return

@@ -13,13 +13,19 @@ from services.common.pages import SortKey
 
 
 def keyset(
-    query: Select[Any], order: Sequence[ColumnElement[Any]], after: SortKey | None, limit: int
+    query: Select[Any],
+    order: Sequence[ColumnElement[Any]],
+    after: SortKey | None,
+    limit: int,
+    descending: bool = False,
 ) -> Select[Any]:
-    """`query` ordered by `order` (ascending; its last column unique), starting after `after`, limit + 1."""
+    """`query` ordered by `order` (every column ascending, or every one descending; the last column
+    unique), starting after `after`, limit + 1."""
     if after is not None:
         if len(after) != len(order):
             raise ValueError("a page key of another listing")
         # Each value typed as its column (a UUID compares with a UUID, not with text).
         values = [literal(value, type_=column.type) for value, column in zip(after, order, strict=True)]
-        query = query.where(tuple_(*order) > tuple_(*values))
-    return query.order_by(*order).limit(limit + 1)
+        position = tuple_(*order) < tuple_(*values) if descending else tuple_(*order) > tuple_(*values)
+        query = query.where(position)
+    return query.order_by(*(c.desc() if descending else c for c in order)).limit(limit + 1)

@@ -209,8 +209,12 @@ class WorkspacesApi(workspaces_pb2_grpc.WorkspacesServiceServicer):
         request: workspaces_pb2.ListLinksRequest,
         context: ServicerContext[workspaces_pb2.ListLinksRequest, workspaces_pb2.ListLinksResponse],
     ) -> workspaces_pb2.ListLinksResponse:
-        found = await self.workspaces.list_links(require_caller())
-        return workspaces_pb2.ListLinksResponse(links=[link_pb(link) for link in found])
+        page = await self.workspaces.list_links(
+            require_caller(), PageRequest(request.page_size, request.page_token)
+        )
+        return workspaces_pb2.ListLinksResponse(
+            links=[link_pb(link) for link in page.items], next_page_token=page.next_token
+        )
 
     async def RevokeLink(
         self,

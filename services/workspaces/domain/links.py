@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import ROLE_USER, Caller
+from services.common.pages import Page, PageRequest, PageTokens, page_limit
 from services.workspaces.domain.cache import PlannedSet
 from services.workspaces.domain.credentials import Credentials
 from services.workspaces.domain.models import Level, Link, Principal, Share, Workspace
@@ -113,8 +114,10 @@ class Links:
         store: ObjectStore,
         credentials: Credentials,
         public_url: str,
+        pages: PageTokens,
     ) -> None:
         self._tx = transactions
+        self._pages = pages
         self.references = references
         self.nodes = nodes
         self.identity = identity
@@ -164,8 +167,12 @@ class Links:
             await tx.repo.add_link(link)
         return CreatedLink(link, f"{self.public_url}/l/{link.id}.{secret}")
 
-    async def listing(self, caller: Caller) -> list[Link]:
-        return await self._tx.read(lambda repo: repo.links_of(caller.user_id))
+    async def listing(self, caller: Caller, request: PageRequest) -> Page[Link]:
+        """The caller's own links, newest first."""
+        limit = page_limit(request.size)
+        after = self._pages.after(caller.user_id, [], request)
+        rows = await self._tx.read(lambda repo: repo.links_of(caller.user_id, after, limit))
+        return self._pages.page(caller.user_id, [], rows, limit, lambda link: (link.created_at, link.id))
 
     async def revoke(self, caller: Caller, link_id: str) -> Link:
         """By its creator, the workspace's owner or an admin; to anyone else it does not exist."""

@@ -102,6 +102,7 @@ class WorkspacesService:
             store,
             self.credentials,
             gateway_public_url,
+            PageTokens(page_secret, "wio.workspaces.v1.ListLinks"),
         )
         self.indexing = Indexing(
             transactions, self.references, nodes, memberships, self.credentials, rights, listing_seconds

@@ -444,15 +444,13 @@ class SqlWorkspacesRepository:
         row = (await self.s.execute(select(t.links).where(t.links.c.id == link_id))).first()
         return _link(row) if row else None
 
-    async def links_of(self, creator_id: str) -> list[Link]:
+    async def links_of(self, creator_id: str, after: SortKey | None, limit: int) -> list[Link]:
+        """Newest first, limit + 1 of them after `after`."""
         if not is_uuid(creator_id):
             return []
-        query = (
-            select(t.links)
-            .where(t.links.c.creator_id == creator_id)
-            .order_by(t.links.c.created_at.desc(), t.links.c.id)
-        )
-        return [_link(r) for r in (await self.s.execute(query)).all()]
+        query = select(t.links).where(t.links.c.creator_id == creator_id)
+        order = (t.links.c.created_at, t.links.c.id)
+        return [_link(r) for r in (await self.s.execute(keyset(query, order, after, limit, True))).all()]
 
     async def revoke_link(self, link_id: str, at: datetime) -> Link | None:
         if not is_uuid(link_id):
