@@ -421,3 +421,25 @@ async def test_a_new_annotated_rpc_appears_in_rest_and_openapi(lab: RestLab, tes
             assert {"name", "bigNumber", "tags", "inner.noteText", "mood"} <= lookup_params
     finally:
         await server.stop(None)
+
+
+async def test_cors_only_for_configured_origins(lab: RestLab) -> None:
+    preflight = {
+        "Origin": "https://app.example.org",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    closed = await lab.call("OPTIONS", "/v1/workspaces", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    settings = gateway_settings(lab.gw, cors_origins=("https://app.example.org",))
+    async with run_gateway(settings) as gw:
+        allowed = await rest(gw.port, "OPTIONS", "/v1/workspaces", headers=preflight)
+        assert allowed.status == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
+        other = await rest(
+            gw.port, "OPTIONS", "/v1/workspaces", headers={**preflight, "Origin": "https://evil.example"}
+        )
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+        simple = await rest(gw.port, "GET", "/v1/auth/jwks", headers={"Origin": "https://app.example.org"})
+        assert simple.headers["access-control-allow-origin"] == "https://app.example.org"
+        assert "X-Request-Id" in simple.headers["access-control-expose-headers"]
