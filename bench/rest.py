@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.stack import Stack, percentile, percentiles, private_stack
@@ -35,6 +37,12 @@ class Rest:
         body = response.read()
         assert response.status == 200, (response.status, body[:200])
         return json.loads(body)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), independent of the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(call: Callable[[], Any]) -> float:
@@ -73,20 +81,25 @@ def compare(stack: Stack, requests: int) -> None:
             lambda: rest.get(f"/v1/workspaces/{ref}"),
         ),
     ]
+    pid = int(stack.stack["gateway"]["process"]["pid"])
     for title, grpc_call, rest_call in cases:
         for _ in range(50):  # warm up: connections, token caches
             grpc_call()
             rest_call()
         via_grpc: list[float] = []
         via_rest: list[float] = []
+        cpu = 0.0
         for _ in range(requests):
             via_grpc.append(timed(grpc_call))
+            before = cpu_seconds(pid)
             via_rest.append(timed(rest_call))
+            cpu += cpu_seconds(pid) - before
         added = (percentile(via_rest, 0.5) - percentile(via_grpc, 0.5)) * 1000
         print(f"{title}, {requests} calls each, in turns:")
         print(f"  gRPC: {percentiles(via_grpc)}")
         print(f"  REST: {percentiles(via_rest)}")
         print(f"  the gateway adds {added:.2f} ms at p50 (target <= 1 ms)")
+        print(f"  gateway CPU per REST call: {cpu / requests * 1000:.2f} ms")
 
 
 def throughput(stack: Stack, seconds: float) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 NDJSON = "application/x-ndjson"
+# A token or key: printable ASCII without spaces, at most 4 KiB.
+CREDENTIAL = re.compile(r"[\x21-\x7e]{1,4096}")
 
 # grpc-gateway's table (GUIDE.md): gRPC code -> HTTP status.
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
@@ -245,8 +248,9 @@ class RestRoutes:
             return await self.as_gateway(metadata) if operation.path in self.public else metadata
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
-        if not credential:
-            raise Refusal(401, UNAUTHENTICATED, "the Authorization header has no credential")
+        if not CREDENTIAL.fullmatch(credential):
+            # Nothing gRPC metadata could not carry, nothing larger than any real token or key.
+            raise Refusal(401, UNAUTHENTICATED, "the Authorization header has no valid credential")
         if scheme.lower() == "bearer":
             token = credential
         elif scheme.lower() == "apikey":

@@ -109,6 +109,9 @@ async def test_errors_map_to_http_with_the_reason(lab: RestLab) -> None:
     assert wrong_key.status == 401, wrong_key.body
     odd_scheme = await lab.call("GET", "/v1/workspaces", headers={"Authorization": "Basic abc"})
     assert odd_scheme.status == 401
+    for junk in ("Bearer " + "x" * 5000, "Bearer caf\u00e9", "ApiKey "):
+        refused = await lab.call("GET", "/v1/workspaces", headers={"Authorization": junk})
+        assert refused.status == 401 and refused.json["code"] == 16, (junk[:20], refused.body)
 
     broken = await lab.call("POST", "/v1/workspaces", who=alice, raw=b'{"name": "x",')
     assert broken.status == 400 and "not valid JSON" in broken.json["message"]
