@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote
 
 from google.protobuf import json_format
@@ -28,6 +28,9 @@ SCALAR_MESSAGES = frozenset(
     }
 )
 _BOOL = {"true": True, "false": False, "1": True, "0": False}
+
+
+M = TypeVar("M", bound=Message)
 
 
 class RequestError(ValueError):
@@ -182,12 +185,12 @@ def parse_json(body: bytes) -> Any:
 
 
 def build_request(
-    message_class: type[Message],
+    message_class: type[M],
     body_rule: str,
     path_values: dict[str, str],
     query: str,
     body: bytes,
-) -> Message:
+) -> M:
     """The request message from the path variables, the query string and the body."""
     descriptor: Any = message_class.DESCRIPTOR
     data: dict[str, Any] = {}
