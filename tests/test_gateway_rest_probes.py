@@ -201,9 +201,10 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_drift(
     ]
     for operation in EXCLUDED_OPERATIONS:
         args += ["--exclude-operation-id", operation]
+    # Run from the test's folder: schemathesis keeps a cache (.schemathesis/) where it runs.
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "", "NO_COLOR": "1"}
     process = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, cwd=tmp_path
     )
     output, _ = await asyncio.wait_for(process.communicate(), 300)
     text = output.decode(errors="replace")
