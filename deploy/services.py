@@ -64,6 +64,10 @@ class StackSettings:
         env = {k: v for k, v in self.base_env().items() if k != "WIO_DATABASE_URL"} | self.nats_env("gateway")
         env["WIO_GATEWAY_LISTEN"] = f"{HOST}:{port}"
         env["WIO_GATEWAY_SERVICE_API_KEY"] = self.service_keys.get("gateway", "")
+        # The REST side reaches every service.
+        for name in self.ports:
+            if name in ("auth", "nodes", "workspaces", "indexer"):
+                env[f"WIO_{name.upper()}_ADDRESS"] = self.address(name)
         return env
 
     def service_env(self, name: str) -> dict[str, str]:

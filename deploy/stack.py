@@ -416,8 +416,9 @@ def _start_gateway(up: _Up) -> None:
         _store_service_keys(up.data, result.service_keys)
         up.save()
     port = int(up.data["ports"][GATEWAY])
+    url = gateway_url(port)
     process = _timed(
-        f"HTTP gateway on {gateway_url(port)}",
+        f"HTTP gateway on {url} (REST API {url}/v1/..., OpenAPI {url}/openapi.json, docs {url}/docs)",
         lambda: start_gateway(_stack_settings(up.data), port, up.state_dir / "logs"),
     )
     up.record(

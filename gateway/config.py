@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from services.common.config import (
@@ -29,6 +30,12 @@ class GatewaySettings:
     auth_address: str = f"127.0.0.1:{DEFAULT_PORTS['auth']}"
     nodes_address: str = f"127.0.0.1:{DEFAULT_PORTS['nodes']}"
     workspaces_address: str = f"127.0.0.1:{DEFAULT_PORTS['workspaces']}"
+    indexer_address: str = f"127.0.0.1:{DEFAULT_PORTS['indexer']}"
+    # Services of other proto packages (domain -> address), e.g. a new service's; WIO_GATEWAY_ADDRESSES
+    # as `domain=host:port,domain2=host:port`.
+    more_addresses: Mapping[str, str] = field(default_factory=dict)
+    # Python packages whose generated *_pb2 modules the REST routes come from.
+    proto_packages: tuple[str, ...] = ("wio",)
     # The gateway's own service identity (account svc-gateway), for internal RPCs.
     service_api_key: str = field(default="", repr=False)
     tls: TlsSettings = field(default_factory=TlsSettings)
@@ -41,6 +48,25 @@ class GatewaySettings:
     # token), a link's check (workspaces) and JetStream's acknowledgement. Past them the answer is 503.
     call_timeout_seconds: float = 2.0
     publish_timeout_seconds: float = 2.0
+    # REST: the deadline of each call (a server stream's whole run has its own), the largest JSON body.
+    rest_timeout_seconds: float = 30.0
+    stream_timeout_seconds: float = 3600.0
+    rest_max_bytes: int = MIB
+    # Origins a browser may call the REST API from (CORS); none by default.
+    cors_origins: tuple[str, ...] = ()
+    # /readyz: how long each service's health check may take.
+    ready_timeout_seconds: float = 1.0
+
+    @property
+    def service_addresses(self) -> dict[str, str]:
+        """Where each service is, by the domain of its proto package (`wio.<domain>.v1`)."""
+        return {
+            "auth": self.auth_address,
+            "nodes": self.nodes_address,
+            "workspaces": self.workspaces_address,
+            "indexer": self.indexer_address,
+            **self.more_addresses,
+        }
 
     @property
     def host(self) -> str:
@@ -56,6 +82,26 @@ def _listen(raw: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"WIO_GATEWAY_LISTEN must be host:port, got {raw!r}")
     return raw
+
+
+def _addresses(raw: str) -> dict[str, str]:
+    found = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        domain, sep, address = part.partition("=")
+        if not sep or not domain.strip() or ":" not in address:
+            raise ConfigError(f"WIO_GATEWAY_ADDRESSES must be domain=host:port,..., got {raw!r}")
+        found[domain.strip()] = address.strip()
+    return found
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin == "*" or not origin.startswith(("http://", "https://")):
+            raise ConfigError(f"WIO_GATEWAY_CORS_ORIGINS takes http(s) origins, got {origin!r}")
+    return origins
 
 
 def load() -> GatewaySettings:
@@ -76,6 +122,8 @@ def load() -> GatewaySettings:
         auth_address=env("WIO_AUTH_ADDRESS", GatewaySettings.auth_address),
         nodes_address=env("WIO_NODES_ADDRESS", GatewaySettings.nodes_address),
         workspaces_address=env("WIO_WORKSPACES_ADDRESS", GatewaySettings.workspaces_address),
+        indexer_address=env("WIO_INDEXER_ADDRESS", GatewaySettings.indexer_address),
+        more_addresses=_addresses(env("WIO_GATEWAY_ADDRESSES")),
         service_api_key=env("WIO_GATEWAY_SERVICE_API_KEY"),
         tls=tls,
         log_level=log_level,
@@ -83,12 +131,20 @@ def load() -> GatewaySettings:
         hook_cache_seconds=env_float("WIO_GATEWAY_HOOK_CACHE_SECONDS", 5.0),
         call_timeout_seconds=env_float("WIO_GATEWAY_CALL_TIMEOUT_SECONDS", 2.0),
         publish_timeout_seconds=env_float("WIO_GATEWAY_PUBLISH_TIMEOUT_SECONDS", 2.0),
+        rest_timeout_seconds=env_float("WIO_GATEWAY_REST_TIMEOUT_SECONDS", 30.0),
+        stream_timeout_seconds=env_float("WIO_GATEWAY_STREAM_TIMEOUT_SECONDS", 3600.0),
+        rest_max_bytes=env_int("WIO_GATEWAY_REST_MAX_BYTES", MIB),
+        cors_origins=_origins(env("WIO_GATEWAY_CORS_ORIGINS")),
     )
+    if settings.rest_max_bytes < 1:
+        raise ConfigError("WIO_GATEWAY_REST_MAX_BYTES must be at least 1")
     if settings.hook_max_bytes < 1:
         raise ConfigError("WIO_GATEWAY_HOOK_MAX_BYTES must be at least 1")
     for name, value in (
         ("WIO_GATEWAY_CALL_TIMEOUT_SECONDS", settings.call_timeout_seconds),
         ("WIO_GATEWAY_PUBLISH_TIMEOUT_SECONDS", settings.publish_timeout_seconds),
+        ("WIO_GATEWAY_REST_TIMEOUT_SECONDS", settings.rest_timeout_seconds),
+        ("WIO_GATEWAY_STREAM_TIMEOUT_SECONDS", settings.stream_timeout_seconds),
     ):
         if value <= 0:
             raise ConfigError(f"{name} must be more than 0")

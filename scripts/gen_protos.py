@@ -34,6 +34,7 @@ def _plugin(name: str) -> str:
 
 
 def generate(out_root: Path) -> None:
+    (out_root / "wio").mkdir(parents=True, exist_ok=True)
     protos = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     cmd = [
         sys.executable,
@@ -50,6 +51,10 @@ def generate(out_root: Path) -> None:
         # CLI) and grpc.aio's (the services) are typed, so neither `sync_only` nor `async_only`.
         f"--mypy_out=quiet:{out_root}",
         f"--mypy_grpc_out=quiet:{out_root}",
+        # The same files as one descriptor set with their comments (the generated modules carry none):
+        # the gateway's OpenAPI document takes its descriptions from it.
+        "--include_source_info",
+        f"--descriptor_set_out={out_root / 'wio' / 'descriptors.binpb'}",
         *protos,
     ]
     subprocess.run(cmd, check=True, cwd=PROTO_DIR)

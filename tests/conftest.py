@@ -359,3 +359,4 @@ async def events(infra: Any) -> AsyncIterator[Callable[[str], Any]]:
 
 # The HTTP gateway and a SeaweedFS whose storage events reach it (after the fixtures they use).
 from tests.gateway_fixture import *  # noqa: E402, F403
+from tests.rest_support import rest_lab  # noqa: E402, F401

@@ -35,7 +35,7 @@ from services.common.streams import inbox_prefix
 from tests.stack_fixture import S3Node
 from wio.nodes.v1 import nodes_pb2
 
-__all__ = ["EventsNode", "GatewayUnderTest", "events_s3", "gateway", "run_gateway"]
+__all__ = ["EventsNode", "GatewayUnderTest", "events_s3", "gateway", "rest_gateway", "run_gateway"]
 
 
 class _InLoopServer(uvicorn.Server):
@@ -206,3 +206,20 @@ async def events_s3(
         yield EventsNode(S3Node(server.access, server), reply.node.id, name, reply.hook_token)
     finally:
         await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture(scope="session")
+async def rest_gateway(
+    infra: Any, auth: Any, nodes: Any, workspaces: Any, gateway: GatewayUnderTest
+) -> AsyncIterator[GatewayUnderTest]:
+    """A gateway that reaches every service of the session (the indexer has none here: its address is a
+    closed port, so its routes answer 503)."""
+    settings = gateway_settings(
+        gateway,
+        workspaces_address=workspaces.address,
+        indexer_address=f"127.0.0.1:{pick_free_port()}",
+        rest_max_bytes=64 * 1024,
+        rest_timeout_seconds=20.0,
+    )
+    async with run_gateway(settings) as running:
+        yield running

@@ -9,14 +9,22 @@ from grpc.aio import ServicerContext
 
 from services.auth.convert import ROLE_NAMES, group_pb, key_pb, user_pb
 from services.auth.domain.service import IdentityService
-from services.common.identity import require_caller
+from services.common.callers import CLIENT_ADDRESS_KEY, forwards_addresses
+from services.common.identity import current_caller, require_caller
 from services.common.pages import PageRequest
 from services.common.proto import timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 
 def client_address(context: ServicerContext[Any, Any]) -> str:
-    """The caller's address without its port ("ipv4:10.0.0.7", "ipv6:[::1]"), as gRPC saw the peer."""
+    """The caller's address without its port ("ipv4:10.0.0.7", "ipv6:[::1]"), as gRPC saw the peer; for
+    a call forwarded by the HTTP gateway (its service token on the call), the HTTP client's address."""
+    caller = current_caller()
+    if caller is not None and caller.is_service and forwards_addresses(caller.username):
+        for key, value in context.invocation_metadata() or ():
+            if key == CLIENT_ADDRESS_KEY and value:
+                text = value if isinstance(value, str) else value.decode(errors="replace")
+                return f"via-gateway:{text[:64]}"
     peer = context.peer() or ""
     kind, _, rest = peer.partition(":")
     if kind in {"ipv4", "ipv6"}:

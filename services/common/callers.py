@@ -36,3 +36,13 @@ def service_of(username: str) -> str:
 
 def may_call(username: str, method: str) -> bool:
     return service_of(username) in INTERNAL_CALLERS.get(method, frozenset())
+
+
+# The HTTP gateway calls on behalf of HTTP clients, so gRPC sees it as the peer; the client's own address
+# comes in this metadata entry, believed only from these services' accounts (anyone else's is ignored).
+CLIENT_ADDRESS_KEY = "x-wio-client-address"
+ADDRESS_FORWARDERS = frozenset({"gateway"})
+
+
+def forwards_addresses(username: str) -> bool:
+    return username.startswith(SERVICE_ACCOUNT_PREFIX) and service_of(username) in ADDRESS_FORWARDERS

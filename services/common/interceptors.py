@@ -15,7 +15,7 @@ import grpc
 from services.common.callers import may_call, service_of
 from services.common.errors import DomainError, Reason
 from services.common.grpc_errors import status_for
-from services.common.identity import request_id, set_caller
+from services.common.identity import Caller, request_id, set_caller
 from services.common.tokens import TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             def public(behavior: Behavior, _method: str) -> Behavior:
                 async def call(request: Any, context: Context) -> Any:
-                    set_caller(None)
+                    # No token needed; one that verifies still says who calls (the gateway forwarding
+                    # an HTTP client's key exchange), one that does not is ignored.
+                    set_caller(await self._optional_caller(context))
                     return await behavior(request, context)
 
                 return call
@@ -202,3 +204,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return call
 
         return _wrap(handler, method, wrapper)
+
+    async def _optional_caller(self, context: Context) -> Caller | None:
+        scheme, _, token = _metadata(context, "authorization").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        try:
+            return await self.verifier.verify(token.strip())
+        except DomainError:
+            return None
