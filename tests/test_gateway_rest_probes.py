@@ -69,6 +69,12 @@ async def alice_world(lab: RestLab, s3: Any) -> tuple[Who, Who, dict[str, str]]:
     assert made.status == 200, made.body
     key = await lab.call("POST", "/v1/apikeys", {"name": "second"}, alice)
     assert key.status == 200, key.body
+    made_ws = ws.json["workspace"]
+    await asyncio.to_thread(
+        admin_s3(s3).put_object, Bucket=made_ws["bucket"], Key=f"{made_ws['prefix']}f.txt", Body=b"f"
+    )
+    link = await lab.call("POST", "/v1/links", {"object": f"{ref}/f.txt"}, alice)
+    assert link.status == 200, link.body
     ids = {
         "workspace": ref,
         "workspace_id": ws.json["workspace"]["id"],
@@ -76,6 +82,7 @@ async def alice_world(lab: RestLab, s3: Any) -> tuple[Who, Who, dict[str, str]]:
         "group": group,
         "group_id": made.json["group"]["id"],
         "key": key.json["apiKey"]["id"],
+        "link": link.json["link"]["id"],
         "user": alice.name,
         "node": lab.node,
         "root": lab.root_id,
@@ -93,6 +100,8 @@ def value_for(path: str, param: str, ids: dict[str, str]) -> str:
             return ids["share"]
         if path.startswith("/v1/apikeys/"):
             return ids["key"]
+        if path.startswith("/v1/links/"):
+            return ids["link"]
     if param in ("name", "group") and path.startswith("/v1/groups/"):
         return ids["group"]
     if param == "username":
@@ -119,7 +128,7 @@ async def test_bob_with_alices_ids_gets_nothing(lab: RestLab, infra: Any) -> Non
     alice, bob, ids = await alice_world(lab, infra.s3)
     doc = (await lab.call("GET", "/openapi.json")).json
     probed = 0
-    secrets = {ids["workspace_id"], ids["share"], ids["group_id"], ids["key"]}
+    secrets = {ids["workspace_id"], ids["share"], ids["group_id"], ids["key"], ids["link"]}
     for path, methods in doc["paths"].items():
         params = re.findall(r"\{([^}]+)\}", path)
         if not params:
@@ -155,6 +164,8 @@ async def test_bob_with_alices_ids_gets_nothing(lab: RestLab, infra: Any) -> Non
     assert group.status == 200 and bob.name not in group.body.decode()
     keys = await lab.call("GET", "/v1/apikeys", who=alice)
     assert ids["key"] in {k["id"] for k in keys.json["apiKeys"]}
+    links = await lab.call("GET", "/v1/links", who=alice)
+    assert [(k["id"], "revokedAt" in k) for k in links.json["links"]] == [(ids["link"], False)]
 
 
 # --- schemathesis ------------------------------------------------------------------------------------
