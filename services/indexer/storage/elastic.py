@@ -169,12 +169,13 @@ UPSERT_SCRIPT = (
     + """
 def s = ctx._source;
 if (s.containsKey('key') && !newer(params.ev, params.seq, s.event_us, s.sequencer)) {
-  ctx.op = 'noop'; return;
+  ctx.op = 'noop';
+} else {
+  def generation = s.containsKey('generation') ? s.generation : 0;
+  s.putAll(params.doc);
+  s.event_us = params.ev; s.sequencer = params.seq; s.updated_at = params.now; s.generation = generation;
+  s.written = 'event';
 }
-def generation = s.containsKey('generation') ? s.generation : 0;
-s.putAll(params.doc);
-s.event_us = params.ev; s.sequencer = params.seq; s.updated_at = params.now; s.generation = generation;
-s.written = 'event';
 """
 )
 
@@ -193,9 +194,10 @@ TOMBSTONE_SCRIPT = (
     + """
 def s = ctx._source;
 if (s.containsKey('key') && !newer(params.ev, params.seq, s.event_us, s.sequencer)) {
-  ctx.op = 'noop'; return;
+  ctx.op = 'noop';
+} else {
+  s.putAll(params.doc);
 }
-s.putAll(params.doc);
 """
 )
 
