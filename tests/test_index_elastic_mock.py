@@ -43,6 +43,7 @@ PREFIX = "wio-mock"
 OBJECTS = f"{PREFIX}-objects"
 TOMBSTONES = f"{PREFIX}-tombstones"
 T0 = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+T0_US = int(T0.replace(microsecond=0).timestamp()) * 1_000_000 + 123456
 
 
 @dataclass
@@ -80,6 +81,18 @@ class MockEsTransport:
             return route(request)
         if request.method == "HEAD":
             return 404, None
+        if request.path.endswith("/_mget"):
+            # Nothing is stored: every document asked for is not found.
+            body = request.json()
+            index = request.path.strip("/").removesuffix("_mget").strip("/")
+            wanted = [{"_index": index, "_id": i} for i in body.get("ids", [])] or body.get("docs", [])
+            return 200, {"docs": [{"_index": d["_index"], "_id": d["_id"], "found": False} for d in wanted]}
+        if request.method == "POST" and "/_update/" in request.path:
+            index, _, id_ = request.path.strip("/").partition("/_update/")
+            return 404, {
+                "error": {"type": "document_missing_exception", "reason": f"[{id_}]: document missing"},
+                "status": 404,
+            }
         if request.method == "GET" and "/_doc/" in request.path:
             index, _, id_ = request.path.strip("/").partition("/_doc/")
             return 404, {"_index": index, "_id": id_, "found": False}
@@ -221,7 +234,7 @@ async def test_ensure_puts_templates_with_explicit_mappings(
 
     (tombstones,) = mock_es_transport.of("PUT", f"/_index_template/{TOMBSTONES}")
     assert tombstones.json()["index_patterns"] == [TOMBSTONES]
-    assert tombstones.json()["template"]["mappings"]["properties"]["occurred_at"]["type"] == "date"
+    assert tombstones.json()["template"]["mappings"]["properties"]["deleted_at"]["type"] == "date"
     # Neither index existed (HEAD answered 404): both are created, after their templates.
     assert [s.path for s in mock_es_transport.sent if s.method == "PUT"] == [
         f"/_index_template/{OBJECTS}",
@@ -270,13 +283,17 @@ def bulk_answer(outcomes: list[str]) -> Callable[[Sent], Answer]:
 async def test_write_is_one_bulk_of_scripted_upserts(
     mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
 ) -> None:
-    records = [rec("ws/a/Report-2024_final.PDF"), rec("ws/a/b/c.txt", size=5), rec("ws/a/d.txt", etag="e2")]
+    records = [rec("ws/a/myReport-2024_final.PDF"), rec("ws/a/b/c.txt", size=5), rec("ws/a/d.txt", etag="e2")]
     mock_es_transport.routes[("PUT", "/_bulk")] = bulk_answer(["added", "unchanged", "changed"])
 
     counts = await mock_es_index.write(records, generation=7)
 
     assert counts == WriteCounts(added=1, changed=1, unchanged=1)
-    (bulk,) = mock_es_transport.of("PUT", "/_bulk")
+    # First the batch's tombstones (a key deleted after the listing saw it stays deleted), then the bulk.
+    tombstones, bulk = mock_es_transport.sent
+    assert (tombstones.method, tombstones.path) == ("POST", f"/{TOMBSTONES}/_mget")
+    assert tombstones.json() == {"ids": [doc_id("n1", "b", r.key) for r in records]}
+    assert (bulk.method, bulk.path) == ("PUT", "/_bulk")
     assert bulk.params == {"refresh": "wait_for"}
     assert bulk.headers["content-type"].startswith("application/vnd.elasticsearch+x-ndjson")
     lines = bulk.ndjson()
@@ -287,7 +304,7 @@ async def test_write_is_one_bulk_of_scripted_upserts(
                 "_id": doc_id("n1", "b", record.key),
                 "_index": OBJECTS,
                 "_source": ["written"],
-                "retry_on_conflict": 3,
+                "retry_on_conflict": 5,
             }
         }
         assert body["scripted_upsert"] is True
@@ -298,12 +315,37 @@ async def test_write_is_one_bulk_of_scripted_upserts(
         assert params["doc"]["workspace_id"] == "w1"
         assert params["doc"]["size"] == record.size
         assert params["doc"]["modified_at"] == "2026-11-30T12:00:00.123456+00:00"
-        # The order a listing gives a record: its last-modified time, in microseconds.
-        assert params["ev"] == int(T0.timestamp()) * 1_000_000 + 123456
-    assert lines[1]["script"]["params"]["doc"]["words"] == "report 2024 final pdf"
+        # The mark a listing gives a record: the object's last-modified time, in microseconds.
+        assert params["at"] == T0_US
+        assert params["compare"] == ["workspace_id", "path", "size", "etag", "modified_at"]
+    # The same split of the path into words as PostgreSQL's (camelCase, letters|digits, separators).
+    assert lines[1]["script"]["params"]["doc"]["words"] == "my report 2024 final pdf"
     assert lines[3]["script"]["params"]["doc"]["words"] == "b c txt"
     # One script source for every line: Elasticsearch compiles it once.
     assert len({body["script"]["source"] for body in lines[1::2]}) == 1
+
+
+async def test_a_listing_older_than_a_delete_is_not_written(
+    mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
+) -> None:
+    gone, kept = rec("ws/a/gone"), rec("ws/a/kept")
+
+    def tombstones(request: Sent) -> Answer:
+        docs = []
+        for id_ in request.json()["ids"]:
+            if id_ == doc_id("n1", "b", gone.key):
+                src = {"changed_us": T0_US + 1, "sequencer": ""}
+                docs.append({"_index": TOMBSTONES, "_id": id_, "found": True, "_source": src})
+            else:
+                docs.append({"_index": TOMBSTONES, "_id": id_, "found": False})
+        return 200, {"docs": docs}
+
+    mock_es_transport.routes[("POST", f"/{TOMBSTONES}/_mget")] = tombstones
+    mock_es_transport.routes[("PUT", "/_bulk")] = bulk_answer(["added"])
+    # `kept` twice: one action per key, the second counts as unchanged (as PostgreSQL's statement).
+    assert await mock_es_index.write([gone, kept, kept], generation=1) == WriteCounts(added=1, unchanged=2)
+    (bulk,) = mock_es_transport.of("PUT", "/_bulk")
+    assert [line["update"]["_id"] for line in bulk.ndjson()[::2]] == [doc_id("n1", "b", kept.key)]
 
 
 async def test_document_ids_are_stable_and_distinct() -> None:
@@ -335,30 +377,60 @@ async def test_search_is_granted_only_by_the_callers_workspace_ids(
     page = await mock_es_index.search(
         SearchQuery(
             workspace_ids=("w1", "w7"),
-            text="report",
+            text='report rep* myRep* "a*b?"',
             extensions=("csv",),
             min_size=1,
             max_size=99,
+            modified_after=T0,
             limit=2,
         )
     )
 
     assert [r.key for r in page.records] == ["ws/a/x.csv", "ws/a/y.csv"]
+    assert page.records[0] == found[0]
     assert page.has_more is True
     (sent,) = mock_es_transport.of("POST", f"/{OBJECTS}/_search")
     body = sent.json()
     assert body["size"] == 3  # one more than the page, to know whether another follows
     query = body["query"]
-    assert set(query) == {"bool"}
-    assert set(query["bool"]) == {"filter", "must"}  # no top-level `should`: nothing can widen the filter
-    workspace_clauses = [c for c in query["bool"]["filter"] if "workspace_id" in json.dumps(c)]
-    assert workspace_clauses == [{"terms": {"workspace_id": ["w1", "w7"]}}]
+    # Only filters, AND-ed: no `should`, `must_not` or other branch that could widen the workspace filter.
+    assert query == {"bool": {"filter": query["bool"]["filter"]}}
+    filters = query["bool"]["filter"]
+    assert filters[0] == {"terms": {"workspace_id": ["w1", "w7"]}}
     assert list(all_keys(body)).count("workspace_id") == 1
-    assert not {"post_filter", "rescore", "knn", "indices_boost"} & set(body)
-    assert {"terms": {"extension": ["csv"]}} in query["bool"]["filter"]
-    assert {"range": {"size": {"gte": 1, "lte": 99}}} in query["bool"]["filter"]
+    assert not {"post_filter", "rescore", "knn", "indices_boost", "min_score"} & set(body)
+    assert filters[1:5] == [
+        {"match_phrase": {"words": "report"}},
+        {"prefix": {"words": "rep"}},
+        {
+            "span_near": {
+                "clauses": [
+                    {"span_term": {"words": "my"}},
+                    {"span_multi": {"match": {"prefix": {"words": {"value": "rep"}}}}},
+                ],
+                "slop": 0,
+                "in_order": True,
+            }
+        },
+        # A quoted substring, its wildcard characters escaped.
+        {"wildcard": {"path.wild": {"value": "*a\\*b\\?*", "case_insensitive": True}}},
+    ]
+    assert filters[5:] == [
+        {"terms": {"extension": ["csv"]}},
+        {"range": {"size": {"gte": 1, "lte": 99}}},
+        {"range": {"modified_at": {"gte": "2026-11-30T12:00:00.123456+00:00"}}},
+    ]
     assert "search_after" not in body
     assert body["sort"] == [{"path": "asc"}, {"node_id": "asc"}, {"bucket": "asc"}, {"key": "asc"}]
+
+
+async def test_a_malformed_query_sends_nothing(
+    mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
+) -> None:
+    with pytest.raises(DomainError) as caught:
+        await mock_es_index.search(SearchQuery(workspace_ids=("w1",), text='"open'))
+    assert caught.value.reason is Reason.INVALID_ARGUMENT
+    assert mock_es_transport.sent == []
 
 
 async def test_no_workspace_ids_send_no_search(
@@ -474,7 +546,24 @@ async def test_forgetting_a_workspace_deletes_by_its_id(
     assert sent.json() == {"query": {"bool": {"filter": [{"term": {"workspace_id": "w9"}}]}}}
 
 
-async def test_an_upsert_event_checks_the_tombstone_before_and_after(
+def marks_answer(record: tuple[int, str] | None, tomb: tuple[int, str] | None) -> Callable[[Sent], Answer]:
+    def answer(request: Sent) -> Answer:
+        docs = []
+        for wanted, mark in zip(request.json()["docs"], (record, tomb), strict=True):
+            doc: dict[str, Any] = {
+                "_index": wanted["_index"],
+                "_id": wanted["_id"],
+                "found": mark is not None,
+            }
+            if mark is not None:
+                doc["_source"] = {"changed_us": mark[0], "sequencer": mark[1]}
+            docs.append(doc)
+        return 200, {"docs": docs}
+
+    return answer
+
+
+async def test_an_upsert_event_reads_both_marks_then_clears_an_older_tombstone(
     mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
 ) -> None:
     id_ = doc_id("n1", "b", "ws/a/x")
@@ -483,38 +572,74 @@ async def test_an_upsert_event_checks_the_tombstone_before_and_after(
         {"_index": OBJECTS, "_id": id_, "result": "created"},
     )
     change = ObjectChange(
-        "n1", "b", "ws/a/x", deleted=False, occurred_at=T0, size=10, etag="e1", sequencer="ABC"
+        "n1", "b", "ws/a/x", deleted=False, occurred_at=T0, size=10, etag="e1", sequencer="17A2"
     )
     assert await mock_es_index.apply(change, rec("ws/a/x")) is ApplyResult.UPSERTED
 
-    assert [(s.method, s.path) for s in mock_es_transport.sent] == [
-        ("GET", f"/{TOMBSTONES}/_doc/{id_}"),
-        ("POST", f"/{OBJECTS}/_update/{id_}"),
-        ("GET", f"/{TOMBSTONES}/_doc/{id_}"),
-    ]
-    update = mock_es_transport.sent[1].json()
-    assert update["scripted_upsert"] is True and update["upsert"] == {}
-    params = update["script"]["params"]
-    assert params["seq"] == "ABC".rjust(32, "0")
-    assert params["ev"] == int(T0.timestamp()) * 1_000_000 + 123456
-    assert params["doc"]["key"] == "ws/a/x"
+    marks, update, untomb = mock_es_transport.sent
+    assert (marks.method, marks.path) == ("POST", "/_mget")
+    assert marks.json() == {
+        "docs": [
+            {"_index": OBJECTS, "_id": id_, "_source": ["changed_us", "sequencer"]},
+            {"_index": TOMBSTONES, "_id": id_, "_source": ["changed_us", "sequencer"]},
+        ]
+    }
+    assert update.path == f"/{OBJECTS}/_update/{id_}"
+    assert update.params == {"refresh": "wait_for", "retry_on_conflict": "5"}
+    body = update.json()
+    assert body["scripted_upsert"] is True and body["upsert"] == {}
+    assert body["script"]["params"]["seq"] == "17A2"
+    assert body["script"]["params"]["at"] == T0_US
+    assert body["script"]["params"]["doc"]["key"] == "ws/a/x"
+    assert "ctx.op = 'noop'" in body["script"]["source"]  # the script refuses an older change itself
+    assert untomb.path == f"/{TOMBSTONES}/_update/{id_}"
+    assert untomb.json()["script"]["params"] == {"at": T0_US, "seq": "17A2"}
+    assert "upsert" not in untomb.json()
 
 
-async def test_an_upsert_older_than_the_tombstone_is_stale_and_writes_nothing(
+async def test_an_event_not_newer_than_a_mark_is_stale_and_writes_nothing(
+    mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
+) -> None:
+    change = ObjectChange("n1", "b", "ws/a/x", deleted=False, occurred_at=T0)
+    mock_es_transport.routes[("POST", "/_mget")] = marks_answer(None, (T0_US + 1, ""))
+    assert await mock_es_index.apply(change, rec("ws/a/x")) is ApplyResult.STALE
+    # A tie is stale too (a redelivered event), and with sequencers on both sides they decide.
+    mock_es_transport.routes[("POST", "/_mget")] = marks_answer((T0_US, ""), None)
+    assert await mock_es_index.apply(change, rec("ws/a/x")) is ApplyResult.STALE
+    mock_es_transport.routes[("POST", "/_mget")] = marks_answer((T0_US - 5, "17A3"), None)
+    late = ObjectChange("n1", "b", "ws/a/x", deleted=True, occurred_at=T0, sequencer="17A2")
+    assert await mock_es_index.apply(late, None) is ApplyResult.STALE
+    assert [s.path for s in mock_es_transport.sent] == ["/_mget"] * 3
+
+
+async def test_a_delete_that_raced_an_upsert_wins(
     mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
 ) -> None:
     id_ = doc_id("n1", "b", "ws/a/x")
-    later = int((T0 + timedelta(seconds=1)).timestamp()) * 1_000_000
+    newer_delete = {"changed_us": T0_US + 9, "sequencer": ""}
+    mock_es_transport.routes[("POST", f"/{TOMBSTONES}/_update/{id_}")] = lambda _: (
+        200,
+        {"_index": TOMBSTONES, "_id": id_, "result": "noop"},
+    )
     mock_es_transport.routes[("GET", f"/{TOMBSTONES}/_doc/{id_}")] = lambda _: (
         200,
-        {"_index": TOMBSTONES, "_id": id_, "found": True, "_source": {"event_us": later, "sequencer": ""}},
+        {"_index": TOMBSTONES, "_id": id_, "found": True, "_source": newer_delete},
+    )
+    answers = iter(["created", "deleted"])
+    mock_es_transport.routes[("POST", f"/{OBJECTS}/_update/{id_}")] = lambda _: (
+        200,
+        {"_index": OBJECTS, "_id": id_, "result": next(answers)},
     )
     change = ObjectChange("n1", "b", "ws/a/x", deleted=False, occurred_at=T0)
     assert await mock_es_index.apply(change, rec("ws/a/x")) is ApplyResult.STALE
-    assert [s.method for s in mock_es_transport.sent] == ["GET"]
+    *_, read, removal = mock_es_transport.sent
+    assert (read.method, read.path) == ("GET", f"/{TOMBSTONES}/_doc/{id_}")
+    assert removal.path == f"/{OBJECTS}/_update/{id_}"
+    assert removal.json()["script"]["params"] == {"at": T0_US + 9, "seq": ""}
+    assert "ctx.op = 'delete'" in removal.json()["script"]["source"]
 
 
-async def test_a_delete_event_keeps_a_tombstone_and_removes_an_older_record(
+async def test_a_delete_event_writes_its_tombstone_then_removes_an_older_record(
     mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
 ) -> None:
     id_ = doc_id("n1", "b", "ws/a/x")
@@ -529,7 +654,8 @@ async def test_a_delete_event_keeps_a_tombstone_and_removes_an_older_record(
     change = ObjectChange("n1", "b", "ws/a/x", deleted=True, occurred_at=T0)
     assert await mock_es_index.apply(change, None) is ApplyResult.DELETED
 
-    tomb, record = mock_es_transport.sent
+    marks, tomb, record = mock_es_transport.sent
+    assert marks.path == "/_mget"
     assert tomb.path == f"/{TOMBSTONES}/_update/{id_}"
     tomb_body = tomb.json()
     assert tomb_body["scripted_upsert"] is True
@@ -537,8 +663,8 @@ async def test_a_delete_event_keeps_a_tombstone_and_removes_an_older_record(
         "node_id": "n1",
         "bucket": "b",
         "key": "ws/a/x",
-        "occurred_at": "2026-11-30T12:00:00.123456+00:00",
-        "event_us": int(T0.timestamp()) * 1_000_000 + 123456,
+        "deleted_at": "2026-11-30T12:00:00.123456+00:00",
+        "changed_us": T0_US,
         "sequencer": "",
     }
     assert record.path == f"/{OBJECTS}/_update/{id_}"

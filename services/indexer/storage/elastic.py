@@ -1,15 +1,19 @@
 """The object index in Elasticsearch 8 or 9 (the official client's async API), behind the ObjectIndex port.
 
-Two indices per deployment, both created from index templates with explicit mappings:
+The rules are PostgreSQL's (storage/pg_index.py); the tests of tests/test_index_contract.py hold both.
+Two indices, each created from an index template with an explicit mapping:
 - `<prefix>-objects`: one document per record, id = a hash of node, bucket and key. Besides the record it
-  holds the words of the path (the same split as PostgreSQL's, done here), the path again as a `wildcard`
-  field for substrings, the crawl generation that last saw it, when it was last written (`updated_at`) and
-  the order of the last change applied to it (`event_us`, `sequencer`).
-- `<prefix>-tombstones`: one document per deleted key, with the order of the delete, so a late event for
-  a key deleted since is recognised as stale.
+  holds the words of the path (split by domain/querytext.split_words, as PostgreSQL's tsvector is), the
+  path again as a `wildcard` field for substrings, the crawl generation that last saw it, when its content
+  last changed here (`updated_at`) and the mark of the change it holds (`changed_us`, `sequencer`).
+- `<prefix>-tombstones`: one document per deleted key with the mark of the delete, so a late event or a
+  listing older than the delete does not bring the object back.
 
-Every rule that must not race (a record never regresses to an older change, a write counts what it did) runs
-as a painless script on the document itself, so it is atomic per document without a read first.
+A record never goes back in time: each change runs as a painless script on the document itself, which
+compares marks and refuses an older change, atomically per document (Elasticsearch retries the script on a
+version conflict). Costs, in requests: a listing batch 2 (an mget of its tombstones, one bulk of scripted
+upserts that also answers what each did, so counting needs no read); an event 3 (an mget of the record's and
+the tombstone's marks, the scripted change, and the clean-up of the other document).
 """
 
 from __future__ import annotations
@@ -37,43 +41,44 @@ from services.indexer.domain.models import (
     Totals,
     WriteCounts,
 )
+from services.indexer.domain.querytext import Term, TermKind, parse, split_words
 
-# A sequencer is compared as a string once left-padded to this width (MinIO's are 16 hex digits).
-SEQUENCER_WIDTH = 32
-# Extensions returned by a totals query: more distinct extensions than this in one caller's view are
-# folded into the others (the answer says so through `sum_other_doc_count`, which is logged as a bound).
+# Distinct extensions one totals answer can hold (a terms aggregation needs a size).
 MAX_EXTENSIONS = 10_000
-
-_WORD_SPLIT = re.compile(r"[^0-9a-z]+")
-
-
-def words_of(path: str) -> list[str]:
-    """The words a path is searched by: lower case, split on every character that is not a letter or a
-    digit (so `/`, `.`, `-`, `_` and spaces separate words)."""
-    return [w for w in _WORD_SPLIT.split(path.lower()) if w]
 
 
 def doc_id(node_id: str, bucket: str, key: str) -> str:
-    """A stable id for a key on a node: keys are up to 1,024 bytes, more than an id may hold."""
+    """A stable id for a key on a node (keys are up to 1,024 bytes, more than an id may hold)."""
     return hashlib.sha256(f"{node_id}\0{bucket}\0{key}".encode()).hexdigest()
 
 
-def _micros(at: datetime) -> int:
-    at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    return int(at.timestamp()) * 1_000_000 + at.microsecond
+def _utc(at: datetime) -> datetime:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _millis(at: datetime) -> int:
-    """Elasticsearch sorts dates in milliseconds: the keyset must compare at the same precision."""
-    return _micros(at) // 1000
+def micros(at: datetime) -> int:
+    """A time as whole microseconds since the epoch: PostgreSQL's precision, exact in a long."""
+    at = _utc(at)
+    return int(at.replace(microsecond=0).timestamp()) * 1_000_000 + at.microsecond
 
 
 def _iso(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    return _utc(at).isoformat()
 
 
-def _sequencer(raw: str) -> str:
-    return raw.rjust(SEQUENCER_WIDTH, "0") if raw else ""
+def _sequencer_order(value: str) -> tuple[int, str]:
+    # MinIO's sequencers are hexadecimal: a longer one is a larger number.
+    return (len(value), value.upper())
+
+
+def is_newer(at_us: int, sequencer: str, than_us: int | None, than_sequencer: str) -> bool:
+    """Whether a change comes after a mark; the sequencers decide when both have one (PostgreSQL's rule,
+    and NEWER_PAINLESS's)."""
+    if than_us is None:
+        return True
+    if sequencer and than_sequencer:
+        return _sequencer_order(sequencer) > _sequencer_order(than_sequencer)
+    return at_us > than_us
 
 
 OBJECT_MAPPING: dict[str, Any] = {
@@ -86,10 +91,11 @@ OBJECT_MAPPING: dict[str, Any] = {
         "path": {"type": "keyword", "fields": {"wild": {"type": "wildcard"}}},
         "name": {"type": "keyword"},
         "extension": {"type": "keyword"},
+        # Prefixes up to 12 characters are indexed, so `word*` is one term lookup, not an expansion.
         "words": {
             "type": "text",
             "analyzer": "wio_words",
-            "index_prefixes": {"min_chars": 1, "max_chars": 8},
+            "index_prefixes": {"min_chars": 1, "max_chars": 12},
         },
         "size": {"type": "long"},
         "etag": {"type": "keyword", "index": False},
@@ -97,10 +103,10 @@ OBJECT_MAPPING: dict[str, Any] = {
         "content_type": {"type": "keyword", "index": False},
         "generation": {"type": "long"},
         "updated_at": {"type": "date"},
-        "event_us": {"type": "long", "index": False},
+        "changed_us": {"type": "long", "index": False},
         "sequencer": {"type": "keyword", "index": False},
-        # What the last bulk write did to this document (added, changed, unchanged): read back in the
-        # bulk answer so counting costs no extra round trip.
+        # What the last listing write did to this document (added, changed, unchanged): read back in the
+        # bulk answer, so counting costs no read before the write.
         "written": {"type": "keyword", "index": False, "doc_values": False},
     },
 }
@@ -111,42 +117,41 @@ TOMBSTONE_MAPPING: dict[str, Any] = {
         "node_id": {"type": "keyword"},
         "bucket": {"type": "keyword"},
         "key": {"type": "keyword"},
-        "occurred_at": {"type": "date"},
-        "event_us": {"type": "long", "index": False},
+        "deleted_at": {"type": "date"},
+        "changed_us": {"type": "long", "index": False},
         "sequencer": {"type": "keyword", "index": False},
     },
 }
 
-# The words are split in Python (words_of) and joined with spaces; the analyzer only cuts at spaces.
+# The words are split in Python (split_words) and joined with spaces; the analyzer only cuts at spaces.
 WORDS_ANALYSIS: dict[str, Any] = {
     "analyzer": {"wio_words": {"type": "custom", "tokenizer": "whitespace", "filter": ["lowercase"]}}
 }
 
-# Is the change (params.ev, params.seq) newer than the order a document holds? Ties are not newer, so a
-# redelivered event changes nothing.
-_NEWER = """
-boolean newer(def us, def seq, def theirUs, def theirSeq) {
-  long a = ((Number) us).longValue();
-  long b = theirUs == null ? Long.MIN_VALUE : ((Number) theirUs).longValue();
-  if (a != b) { return a > b; }
-  String s = seq == null ? '' : seq;
-  String t = theirSeq == null ? '' : theirSeq;
-  return s.compareTo(t) > 0;
+# is_newer in painless. A tie is not newer: a redelivered event changes nothing.
+NEWER_PAINLESS = """
+boolean newer(def at, def seq, def theirAt, def theirSeq) {
+  if (theirAt == null) { return true; }
+  String s = seq == null ? '' : (String) seq;
+  String t = theirSeq == null ? '' : (String) theirSeq;
+  if (s.length() > 0 && t.length() > 0) {
+    if (s.length() != t.length()) { return s.length() > t.length(); }
+    return s.toUpperCase().compareTo(t.toUpperCase()) > 0;
+  }
+  return ((Number) at).longValue() > ((Number) theirAt).longValue();
 }
 """
 
-# A listing's record: added, changed (any field of the object differs) or unchanged; each is marked with
-# the crawl's generation. A listing also orders the record at its last-modified time, so an event older
-# than the listed object is stale, and an event applied since that is newer than the listed object wins.
-WRITE_SCRIPT = (
-    _NEWER
-    + """
+# A listing's record. Its content replaces the record's when it differs and the listed object is not
+# older than the change the record holds (an event newer than the listing keeps its content); either way
+# the record is marked with the crawl's generation. `written` says which of added/changed/unchanged.
+WRITE_SCRIPT = """
 def s = ctx._source;
 def d = params.doc;
 if (!s.containsKey('key')) {
-  s.putAll(d); s.event_us = params.ev; s.sequencer = ''; s.written = 'added';
-} else if (newer(s.event_us, s.sequencer, params.ev, '')) {
-  s.written = 'unchanged';
+  s.putAll(d);
+  s.changed_us = params.at; s.sequencer = ''; s.updated_at = params.now;
+  s.generation = params.generation; s.written = 'added';
 } else {
   boolean same = true;
   for (String f : params.compare) {
@@ -155,45 +160,51 @@ if (!s.containsKey('key')) {
       if (((Number) a).longValue() != ((Number) b).longValue()) { same = false; }
     } else if (a != b) { same = false; }
   }
-  if (!same) { s.putAll(d); s.written = 'changed'; } else { s.written = 'unchanged'; }
-  if (newer(params.ev, '', s.event_us, s.sequencer)) { s.event_us = params.ev; s.sequencer = ''; }
+  String contentType = s.content_type;
+  if (!same && ((Number) params.at).longValue() >= ((Number) s.changed_us).longValue()) {
+    s.putAll(d);
+    s.changed_us = params.at; s.sequencer = ''; s.updated_at = params.now; s.written = 'changed';
+  } else {
+    s.written = 'unchanged';
+  }
+  s.content_type = d.content_type != '' ? d.content_type : contentType;
+  s.generation = Math.max(((Number) s.generation).longValue(), ((Number) params.generation).longValue());
 }
-s.generation = params.generation;
-s.updated_at = params.now;
 """
-)
 
-# One change reported by a node, upserted unless the document already holds a newer one.
+# One change reported by a node: upserted unless the record holds a change that is not older.
 UPSERT_SCRIPT = (
-    _NEWER
+    NEWER_PAINLESS
     + """
 def s = ctx._source;
-if (s.containsKey('key') && !newer(params.ev, params.seq, s.event_us, s.sequencer)) {
+if (s.containsKey('key') && !newer(params.at, params.seq, s.changed_us, s.sequencer)) {
   ctx.op = 'noop';
 } else {
   def generation = s.containsKey('generation') ? s.generation : 0;
+  String contentType = s.containsKey('content_type') ? s.content_type : '';
   s.putAll(params.doc);
-  s.event_us = params.ev; s.sequencer = params.seq; s.updated_at = params.now; s.generation = generation;
-  s.written = 'event';
+  if (params.doc.content_type == '') { s.content_type = contentType; }
+  s.changed_us = params.at; s.sequencer = params.seq; s.updated_at = params.now;
+  s.generation = generation; s.written = 'event';
 }
 """
 )
 
-# Remove a record unless it holds a change newer than the delete (a delete wins a tie).
-DELETE_SCRIPT = (
-    _NEWER
+# Removes the document (a record or a tombstone) unless it holds a change that is newer than the mark.
+DELETE_OLDER_SCRIPT = (
+    NEWER_PAINLESS
     + """
-if (newer(ctx._source.event_us, ctx._source.sequencer, params.ev, params.seq)) { ctx.op = 'noop'; }
-else { ctx.op = 'delete'; }
+if (newer(params.at, params.seq, ctx._source.changed_us, ctx._source.sequencer)) { ctx.op = 'delete'; }
+else { ctx.op = 'noop'; }
 """
 )
 
-# Keep the newest delete of a key.
+# Keeps the newest delete of a key.
 TOMBSTONE_SCRIPT = (
-    _NEWER
+    NEWER_PAINLESS
     + """
 def s = ctx._source;
-if (s.containsKey('key') && !newer(params.ev, params.seq, s.event_us, s.sequencer)) {
+if (s.containsKey('key') && !newer(params.at, params.seq, s.changed_us, s.sequencer)) {
   ctx.op = 'noop';
 } else {
   s.putAll(params.doc);
@@ -201,9 +212,13 @@ if (s.containsKey('key') && !newer(params.ev, params.seq, s.event_us, s.sequence
 """
 )
 
-COMPARED_FIELDS = ("workspace_id", "path", "size", "etag", "modified_at", "content_type")
+# What makes a listed object differ from its record (name and extension follow from the path), as in
+# PostgreSQL.
+COMPARED_FIELDS = ("workspace_id", "path", "size", "etag", "modified_at")
 
 _SORT_FIELDS = {SortField.PATH: "path", SortField.SIZE: "size", SortField.MODIFIED: "modified_at"}
+_MARK_FIELDS = ["changed_us", "sequencer"]
+_REFRESH = {"wait_for": "wait_for", "true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -212,8 +227,8 @@ class ElasticSettings:
     api_key: str = ""
     ca_file: str = ""
     index_prefix: str = "wio"
-    # "wait_for": a write returns once its records are searchable (at the next refresh, 1 s by default);
-    # "true" forces a refresh per write (tests); "false" returns at once.
+    # "wait_for": a change returns once it is searchable (the next refresh, 1 s by default); "true" forces
+    # a refresh per change (tests); "false" returns at once.
     refresh: str = "wait_for"
     shards: int = 1
     replicas: int = 1
@@ -221,45 +236,72 @@ class ElasticSettings:
 
 
 def client_for(settings: ElasticSettings, **options: Any) -> AsyncElasticsearch:
-    """The official async client; `options` reach its constructor (e.g. node_class)."""
-    extra: dict[str, Any] = {
+    """The official async client; `options` reach its constructor (e.g. a node_class)."""
+    config: dict[str, Any] = {
         "request_timeout": settings.request_timeout,
         "retry_on_timeout": True,
         "max_retries": 3,
     }
     if settings.api_key:
-        extra["api_key"] = settings.api_key
+        config["api_key"] = settings.api_key
     if settings.ca_file:
-        extra["ca_certs"] = settings.ca_file
-    return AsyncElasticsearch(settings.url, **{**extra, **options})
+        config["ca_certs"] = settings.ca_file
+    return AsyncElasticsearch(settings.url, **{**config, **options})
 
 
 def _unavailable(exc: Exception) -> DomainError:
-    # The transport's message names the node and the cause, never the API key.
+    # Named by its type only: the transport's message may carry the URL, and a URL may carry credentials.
     return DomainError(
         Reason.DEPENDENCY_UNAVAILABLE, f"the search index is unavailable ({type(exc).__name__})"
     )
 
 
+_UNREACHABLE = (EsConnectionError, EsConnectionTimeout)
+
+
+def term_query(term: Term) -> dict[str, Any]:
+    """One parsed term as a filter: words in a row (the last one a prefix for `word*`) over the split
+    path, or a substring of the path with case ignored."""
+    if term.kind is TermKind.SUBSTRING:
+        escaped = re.sub(r"([\\*?])", r"\\\1", term.substring)
+        return {"wildcard": {"path.wild": {"value": f"*{escaped}*", "case_insensitive": True}}}
+    if term.kind is TermKind.WORD:
+        return {"match_phrase": {"words": " ".join(term.words)}}
+    *whole, last = term.words
+    if not whole:
+        return {"prefix": {"words": last}}
+    return {
+        "span_near": {
+            "clauses": [
+                *({"span_term": {"words": word}} for word in whole),
+                {"span_multi": {"match": {"prefix": {"words": {"value": last}}}}},
+            ],
+            "slop": 0,
+            "in_order": True,
+        }
+    }
+
+
 class ElasticObjectIndex:
-    """ObjectIndex on Elasticsearch. Build with `open_elastic_index` (which creates templates and
-    indices) or pass a client and call `ensure()`."""
+    """ObjectIndex on Elasticsearch. `open_elastic_index` builds one ready to use (templates and indices
+    in place)."""
 
     def __init__(self, client: AsyncElasticsearch, settings: ElasticSettings) -> None:
         self._es = client
         self._settings = settings
         self.objects = f"{settings.index_prefix}-objects"
         self.tombstones = f"{settings.index_prefix}-tombstones"
-        self._refresh: Any = {"wait_for": "wait_for", "true": True, "false": False}[settings.refresh]
+        self._refresh: Any = _REFRESH[settings.refresh]
 
     # -- set-up ------------------------------------------------------------------------------------------
 
     def templates(self) -> dict[str, dict[str, Any]]:
-        """Index templates by name: what `ensure` puts."""
+        """The index templates, by name (each matches exactly its index)."""
         settings = {
             "number_of_shards": self._settings.shards,
             "number_of_replicas": self._settings.replicas,
         }
+        meta = {"owner": "wio indexer"}
         return {
             self.objects: {
                 "index_patterns": [self.objects],
@@ -268,18 +310,18 @@ class ElasticObjectIndex:
                     "settings": {**settings, "analysis": WORDS_ANALYSIS},
                     "mappings": OBJECT_MAPPING,
                 },
-                "meta": {"owner": "wio indexer"},
+                "meta": meta,
             },
             self.tombstones: {
                 "index_patterns": [self.tombstones],
                 "priority": 200,
                 "template": {"settings": settings, "mappings": TOMBSTONE_MAPPING},
-                "meta": {"owner": "wio indexer"},
+                "meta": meta,
             },
         }
 
     async def ensure(self) -> None:
-        """Put the templates and create the indices that do not exist yet (idempotent)."""
+        """Puts the templates and creates the indices that do not exist yet (idempotent)."""
         try:
             for name, body in self.templates().items():
                 await self._es.indices.put_index_template(name=name, **body)
@@ -289,11 +331,11 @@ class ElasticObjectIndex:
                     except ApiError as exc:
                         if exc.error != "resource_already_exists_exception":
                             raise
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
 
     async def drop(self) -> None:
-        """Delete both indices and their templates (tests, and an operator switching backends)."""
+        """Deletes both indices and their templates (tests; an operator leaving this backend)."""
         await self._es.indices.delete(index=[self.objects, self.tombstones], ignore_unavailable=True)
         for name in (self.objects, self.tombstones):
             await self._es.options(ignore_status=404).indices.delete_index_template(name=name)
@@ -301,9 +343,10 @@ class ElasticObjectIndex:
     async def close(self) -> None:
         await self._es.close()
 
-    # -- writes ------------------------------------------------------------------------------------------
+    # -- listings ----------------------------------------------------------------------------------------
 
-    def _source(self, record: ObjectRecord) -> dict[str, Any]:
+    @staticmethod
+    def _source(record: ObjectRecord) -> dict[str, Any]:
         return {
             "node_id": record.node_id,
             "bucket": record.bucket,
@@ -312,99 +355,147 @@ class ElasticObjectIndex:
             "path": record.path,
             "name": record.name,
             "extension": record.extension,
-            "words": " ".join(words_of(record.path)),
+            "words": " ".join(split_words(record.path)),
             "size": record.size,
             "etag": record.etag,
             "modified_at": _iso(record.modified_at),
             "content_type": record.content_type,
         }
 
+    async def _deleted_after_listing(self, records: Sequence[ObjectRecord]) -> set[str]:
+        """Ids of records whose key was deleted after the listing saw the object."""
+        ids = [doc_id(r.node_id, r.bucket, r.key) for r in records]
+        answer = await self._es.mget(index=self.tombstones, ids=ids, source_includes=_MARK_FIELDS)
+        deleted_us = {d["_id"]: int(d["_source"]["changed_us"]) for d in answer["docs"] if d.get("found")}
+        return {
+            id_
+            for id_, r in zip(ids, records, strict=True)
+            if id_ in deleted_us and deleted_us[id_] > micros(r.modified_at)
+        }
+
     async def write(self, records: Sequence[ObjectRecord], generation: int) -> WriteCounts:
-        """One bulk request of scripted upserts; each answers with the `written` mark its script set, so
-        the counts cost no read before the write."""
+        """One bulk request of scripted upserts (after an mget of the batch's tombstones); each item of its
+        answer carries the `written` mark its script set, which is what is counted."""
         if not records:
             return WriteCounts()
+        # One action per key (the last wins), as PostgreSQL's statement; the rest count as unchanged.
+        unique = list({(r.node_id, r.bucket, r.key): r for r in records}.values())
         now = _iso(datetime.now(UTC))
-        actions = [
-            {
-                "_op_type": "update",
-                "_index": self.objects,
-                "_id": doc_id(r.node_id, r.bucket, r.key),
-                "_source": ["written"],
-                "scripted_upsert": True,
-                "upsert": {},
-                "retry_on_conflict": 3,
-                "script": {
-                    "lang": "painless",
-                    "source": WRITE_SCRIPT,
-                    "params": {
-                        "doc": self._source(r),
-                        "ev": _micros(r.modified_at),
-                        "generation": generation,
-                        "now": now,
-                        "compare": list(COMPARED_FIELDS),
-                    },
-                },
-            }
-            for r in records
-        ]
         counts = {"added": 0, "changed": 0, "unchanged": 0}
         failures: list[str] = []
         try:
-            async for ok, item in async_streaming_bulk(
-                self._es,
-                actions,
-                chunk_size=len(actions),
-                max_chunk_bytes=100 * 1024 * 1024,
-                raise_on_error=False,
-                max_retries=3,
-                initial_backoff=0.5,
-                refresh=self._refresh,
-            ):
-                result = item["update"]
-                if not ok:
-                    failures.append(str(result.get("error", {}).get("type", result.get("status"))))
-                    continue
-                written = result.get("get", {}).get("_source", {}).get("written", "changed")
-                counts[written if written in counts else "changed"] += 1
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+            skipped = await self._deleted_after_listing(unique)
+            actions = [
+                {
+                    "_op_type": "update",
+                    "_index": self.objects,
+                    "_id": id_,
+                    "_source": ["written"],
+                    "retry_on_conflict": 5,
+                    "scripted_upsert": True,
+                    "upsert": {},
+                    "script": {
+                        "lang": "painless",
+                        "source": WRITE_SCRIPT,
+                        "params": {
+                            "doc": self._source(r),
+                            "at": micros(r.modified_at),
+                            "generation": generation,
+                            "now": now,
+                            "compare": list(COMPARED_FIELDS),
+                        },
+                    },
+                }
+                for r in unique
+                if (id_ := doc_id(r.node_id, r.bucket, r.key)) not in skipped
+            ]
+            if actions:
+                async for ok, item in async_streaming_bulk(
+                    self._es,
+                    actions,
+                    chunk_size=len(actions),
+                    max_chunk_bytes=100 * 1024 * 1024,
+                    raise_on_error=False,
+                    max_retries=3,
+                    initial_backoff=0.5,
+                    refresh=self._refresh,
+                ):
+                    result = item["update"]
+                    if not ok:
+                        failures.append(str(result.get("error", {}).get("type", result.get("status"))))
+                        continue
+                    written = result.get("get", {}).get("_source", {}).get("written")
+                    if written not in counts:
+                        failures.append(f"unexpected answer {written!r}")
+                        continue
+                    counts[written] += 1
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
         if failures:
             raise DomainError(
                 Reason.DEPENDENCY_UNAVAILABLE,
-                f"the search index refused {len(failures)} of {len(actions)} records ({failures[0]})",
+                f"the search index refused {len(failures)} of {len(records)} records ({failures[0]})",
             )
+        counts["unchanged"] = len(records) - counts["added"] - counts["changed"]
         return WriteCounts(**counts)
+
+    # -- events ------------------------------------------------------------------------------------------
+
+    async def _marks(self, id_: str) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
+        """The marks of the record and of the tombstone of a key (None where there is none)."""
+        answer = await self._es.mget(
+            docs=[
+                {"_index": self.objects, "_id": id_, "_source": _MARK_FIELDS},
+                {"_index": self.tombstones, "_id": id_, "_source": _MARK_FIELDS},
+            ]
+        )
+        marks: list[tuple[int, str] | None] = []
+        for doc in answer["docs"]:
+            src = doc.get("_source") if doc.get("found") else None
+            marks.append((int(src["changed_us"]), str(src.get("sequencer", ""))) if src else None)
+        return marks[0], marks[1]
 
     async def _tombstone(self, id_: str) -> tuple[int, str] | None:
         try:
-            found = await self._es.get(
-                index=self.tombstones, id=id_, source_includes=["event_us", "sequencer"]
-            )
+            found = await self._es.get(index=self.tombstones, id=id_, source_includes=_MARK_FIELDS)
         except NotFoundError:
             return None
-        src = found["_source"]
-        return int(src["event_us"]), str(src.get("sequencer", ""))
+        return int(found["_source"]["changed_us"]), str(found["_source"].get("sequencer", ""))
+
+    async def _delete_older(self, index: str, id_: str, at: int, seq: str, refresh: Any) -> str:
+        """Deletes the document unless it holds a newer change: "deleted", "noop" or "missing"."""
+        try:
+            answer = await self._es.update(
+                index=index,
+                id=id_,
+                script={
+                    "lang": "painless",
+                    "source": DELETE_OLDER_SCRIPT,
+                    "params": {"at": at, "seq": seq},
+                },
+                retry_on_conflict=5,
+                refresh=refresh,
+            )
+        except NotFoundError:
+            return "missing"
+        return str(answer["result"])
 
     async def apply(self, change: ObjectChange, record: ObjectRecord | None) -> ApplyResult:
-        """An event, ordered by (occurred_at in microseconds, sequencer). An upsert checks the key's
-        tombstone, upserts with a script that refuses to go back in time, then checks the tombstone
-        again: a delete that raced it (wrote its tombstone after our first check and found nothing to
-        delete) is then honoured here. A delete keeps the newest tombstone and removes the record unless
-        it holds a newer change."""
-        ev, seq = _micros(change.occurred_at), _sequencer(change.sequencer)
+        """A change, stale unless newer than both the record's mark and the tombstone's (is_newer)."""
+        at, seq = micros(change.occurred_at), change.sequencer
         id_ = doc_id(change.node_id, change.bucket, change.key)
         try:
-            if record is None or change.deleted:
-                return await self._apply_delete(id_, change, ev, seq)
-            return await self._apply_upsert(id_, record, ev, seq)
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+            record_mark, tomb_mark = await self._marks(id_)
+            for mark in (record_mark, tomb_mark):
+                if mark is not None and not is_newer(at, seq, *mark):
+                    return ApplyResult.STALE
+            if change.deleted or record is None:
+                return await self._apply_delete(id_, change, at, seq)
+            return await self._apply_upsert(id_, record, at, seq)
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
 
-    async def _apply_upsert(self, id_: str, record: ObjectRecord, ev: int, seq: str) -> ApplyResult:
-        tomb = await self._tombstone(id_)
-        if tomb is not None and tomb >= (ev, seq):
-            return ApplyResult.STALE
+    async def _apply_upsert(self, id_: str, record: ObjectRecord, at: int, seq: str) -> ApplyResult:
         answer = await self._es.update(
             index=self.objects,
             id=id_,
@@ -413,62 +504,51 @@ class ElasticObjectIndex:
                 "source": UPSERT_SCRIPT,
                 "params": {
                     "doc": self._source(record),
-                    "ev": ev,
+                    "at": at,
                     "seq": seq,
                     "now": _iso(datetime.now(UTC)),
                 },
             },
             upsert={},
             scripted_upsert=True,
-            retry_on_conflict=3,
+            retry_on_conflict=5,
             refresh=self._refresh,
         )
         if answer["result"] == "noop":
-            return ApplyResult.STALE
-        tomb = await self._tombstone(id_)
-        if tomb is not None and tomb >= (ev, seq):
-            await self._delete_record(id_, *tomb)
+            return ApplyResult.STALE  # a newer change reached the record since the marks were read
+        # The create clears an older tombstone. A tombstone that is not older is a delete that raced this
+        # change (it found no record to remove, or the one this change replaced): it wins.
+        if await self._delete_older(self.tombstones, id_, at, seq, refresh=False) == "noop":
+            tomb = await self._tombstone(id_)
+            if tomb is not None:
+                await self._delete_older(self.objects, id_, *tomb, refresh=self._refresh)
             return ApplyResult.STALE
         return ApplyResult.UPSERTED
 
-    async def _delete_record(self, id_: str, ev: int, seq: str) -> bool:
-        try:
-            answer = await self._es.update(
-                index=self.objects,
-                id=id_,
-                script={"lang": "painless", "source": DELETE_SCRIPT, "params": {"ev": ev, "seq": seq}},
-                retry_on_conflict=3,
-                refresh=self._refresh,
-            )
-        except NotFoundError:
-            return False
-        return bool(answer["result"] == "deleted")
-
-    async def _apply_delete(self, id_: str, change: ObjectChange, ev: int, seq: str) -> ApplyResult:
+    async def _apply_delete(self, id_: str, change: ObjectChange, at: int, seq: str) -> ApplyResult:
         tomb = {
             "node_id": change.node_id,
             "bucket": change.bucket,
             "key": change.key,
-            "occurred_at": _iso(change.occurred_at),
-            "event_us": ev,
+            "deleted_at": _iso(change.occurred_at),
+            "changed_us": at,
             "sequencer": seq,
         }
-        answer = await self._es.update(
+        await self._es.update(
             index=self.tombstones,
             id=id_,
             script={
                 "lang": "painless",
                 "source": TOMBSTONE_SCRIPT,
-                "params": {"doc": tomb, "ev": ev, "seq": seq},
+                "params": {"doc": tomb, "at": at, "seq": seq},
             },
             upsert={},
             scripted_upsert=True,
-            retry_on_conflict=3,
+            retry_on_conflict=5,
         )
-        # Even a stale delete removes a record older than itself: a record can only be older than a
-        # delete if it lost a race with it.
-        removed = await self._delete_record(id_, ev, seq)
-        return ApplyResult.DELETED if removed or answer["result"] != "noop" else ApplyResult.STALE
+        # Written before the record goes: a create racing this delete then finds the tombstone.
+        await self._delete_older(self.objects, id_, at, seq, refresh=self._refresh)
+        return ApplyResult.DELETED
 
     # -- removals ----------------------------------------------------------------------------------------
 
@@ -479,9 +559,8 @@ class ElasticObjectIndex:
                 query={"bool": {"filter": filters}},
                 conflicts="proceed",
                 refresh=True,
-                slices="auto",
             )
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
         return int(answer["deleted"])
 
@@ -495,9 +574,9 @@ class ElasticObjectIndex:
     async def sweep(
         self, node_id: str, bucket: str, prefix: str, generation: int, started_at: datetime
     ) -> int:
-        """Records under the prefix that this crawl did not see (an older generation) and that no event
-        wrote since it started. A record an event changes while this runs is skipped (a version
-        conflict, `conflicts=proceed`), never deleted."""
+        """Records under the prefix that this crawl did not see (an older generation) and whose content
+        did not change since it started. A record that changes while the delete runs is a version
+        conflict, skipped (`conflicts=proceed`), never deleted."""
         return await self._delete_by_query(
             self.objects,
             [
@@ -511,24 +590,25 @@ class ElasticObjectIndex:
         return await self._delete_by_query(self.objects, [{"term": {"workspace_id": workspace_id}}])
 
     async def forget_node(self, node_id: str) -> int:
+        gone = await self._delete_by_query(self.objects, [{"term": {"node_id": node_id}}])
         await self._delete_by_query(self.tombstones, [{"term": {"node_id": node_id}}])
-        return await self._delete_by_query(self.objects, [{"term": {"node_id": node_id}}])
+        return gone
 
     async def forget_prefix(self, node_id: str, bucket: str, prefix: str) -> int:
-        await self._delete_by_query(self.tombstones, self._under(node_id, bucket, prefix))
         return await self._delete_by_query(self.objects, self._under(node_id, bucket, prefix))
 
     async def expire_tombstones(self, older_than: datetime) -> int:
         return await self._delete_by_query(
-            self.tombstones, [{"range": {"occurred_at": {"lt": _iso(older_than)}}}]
+            self.tombstones, [{"range": {"deleted_at": {"lt": _iso(older_than)}}}]
         )
 
     # -- questions ---------------------------------------------------------------------------------------
 
     def search_body(self, query: SearchQuery) -> dict[str, Any]:
-        """The request body of a search: the caller's workspace ids are the only thing that grants a
-        result (a `terms` filter); everything else narrows."""
+        """A search request: only the `terms` filter on the caller's workspace ids grants a result; every
+        other clause is a filter too, so it can only narrow."""
         filters: list[dict[str, Any]] = [{"terms": {"workspace_id": list(query.workspace_ids)}}]
+        filters.extend(term_query(term) for term in parse(query.text))
         if query.extensions:
             filters.append({"terms": {"extension": list(query.extensions)}})
         size: dict[str, int] = {}
@@ -545,47 +625,47 @@ class ElasticObjectIndex:
             modified["lt"] = _iso(query.modified_before)
         if modified:
             filters.append({"range": {"modified_at": modified}})
-        must = text_clauses(query.text)
         order = "desc" if query.descending else "asc"
-        sort = [{_SORT_FIELDS[query.sort]: order}, {"node_id": order}, {"bucket": order}, {"key": order}]
         body: dict[str, Any] = {
-            "query": {"bool": {"filter": filters, **({"must": must} if must else {})}},
-            "sort": sort,
+            "query": {"bool": {"filter": filters}},
+            "sort": [
+                {_SORT_FIELDS[query.sort]: order},
+                {"node_id": order},
+                {"bucket": order},
+                {"key": order},
+            ],
             "size": query.limit + 1,
             "track_total_hits": False,
-            "_source": {
-                "excludes": ["words", "generation", "updated_at", "event_us", "sequencer", "written"]
-            },
+            "_source": {"includes": list(_RECORD_FIELDS)},
         }
         if query.after is not None:
             value, node_id, bucket, key = query.after
-            if query.sort is SortField.MODIFIED and isinstance(value, datetime):
-                value = _millis(value)
+            if isinstance(value, datetime):
+                # Dates sort in milliseconds there: the keyset value is cut to the same precision.
+                value = micros(value) // 1000
             body["search_after"] = [value, node_id, bucket, key]
         return body
 
     async def search(self, query: SearchQuery) -> SearchPage:
         if not query.workspace_ids:
             return SearchPage(records=[], has_more=False)
+        body = self.search_body(query)
         try:
-            answer = await self._es.search(index=self.objects, body=self.search_body(query))
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+            answer = await self._es.search(index=self.objects, body=body)
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
         hits = answer["hits"]["hits"]
         records = [_record(hit["_source"]) for hit in hits[: query.limit]]
         return SearchPage(records=records, has_more=len(hits) > query.limit)
 
-    def totals_body(self, workspace_ids: Sequence[str], by_extension: bool) -> dict[str, Any]:
+    @staticmethod
+    def totals_body(workspace_ids: Sequence[str], by_extension: bool) -> dict[str, Any]:
+        """Sums over the caller's workspaces: a terms bucket per workspace (exact: sized to the ids asked
+        for) and, when asked, per extension, each with the sum of sizes."""
         bytes_ = {"bytes": {"sum": {"field": "size"}}}
+        n = len(workspace_ids)
         aggs: dict[str, Any] = {
-            "by_workspace": {
-                "terms": {
-                    "field": "workspace_id",
-                    "size": len(workspace_ids),
-                    "shard_size": len(workspace_ids),
-                },
-                "aggs": bytes_,
-            }
+            "by_workspace": {"terms": {"field": "workspace_id", "size": n, "shard_size": n}, "aggs": bytes_}
         }
         if by_extension:
             aggs["by_extension"] = {"terms": {"field": "extension", "size": MAX_EXTENSIONS}, "aggs": bytes_}
@@ -597,21 +677,20 @@ class ElasticObjectIndex:
         }
 
     async def totals(self, workspace_ids: Sequence[str], by_extension: bool) -> Totals:
-        """Aggregations: a terms bucket per workspace (exact: its size is the number of ids asked) and,
-        when asked, per extension, each with the sum of sizes."""
         if not workspace_ids:
             return Totals()
         try:
             answer = await self._es.search(
                 index=self.objects, body=self.totals_body(workspace_ids, by_extension)
             )
-        except (EsConnectionError, EsConnectionTimeout) as exc:
+        except _UNREACHABLE as exc:
             raise _unavailable(exc) from exc
         aggs = answer["aggregations"]
 
         def buckets(name: str) -> dict[str, tuple[int, int]]:
             return {
-                str(b["key"]): (int(b["doc_count"]), int(b["bytes"]["value"])) for b in aggs[name]["buckets"]
+                str(b["key"]): (int(b["doc_count"]), round(b["bytes"]["value"]))
+                for b in aggs[name]["buckets"]
             }
 
         return Totals(
@@ -620,53 +699,19 @@ class ElasticObjectIndex:
         )
 
 
-def _escape_wildcard(text: str) -> str:
-    return re.sub(r"([\\*?])", r"\\\1", text)
-
-
-def text_clauses(text: str) -> list[dict[str, Any]]:
-    """Each term of the text must match (AND): `word` a whole word, `pre*` a word prefix, and any term
-    as a substring of the path (case ignored)."""
-    clauses: list[dict[str, Any]] = []
-    for term in text.split():
-        lowered = term.lower()
-        if lowered.endswith("*") and len(lowered) > 1:
-            words = words_of(lowered[:-1])
-            if not words:
-                continue
-            *whole, last = words
-            clauses.append(
-                {
-                    "bool": {
-                        "filter": [
-                            *({"term": {"words": w}} for w in whole),
-                            {"prefix": {"words": last}},
-                        ]
-                    }
-                }
-            )
-            continue
-        clauses.append(
-            {
-                "bool": {
-                    "should": [
-                        {"match_phrase": {"words": " ".join(words_of(lowered))}}
-                        if words_of(lowered)
-                        else {"match_none": {}},
-                        {
-                            "wildcard": {
-                                "path.wild": {
-                                    "value": f"*{_escape_wildcard(term)}*",
-                                    "case_insensitive": True,
-                                }
-                            }
-                        },
-                    ],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
-    return clauses
+_RECORD_FIELDS = (
+    "node_id",
+    "bucket",
+    "key",
+    "workspace_id",
+    "path",
+    "name",
+    "extension",
+    "size",
+    "etag",
+    "modified_at",
+    "content_type",
+)
 
 
 def _record(src: dict[str, Any]) -> ObjectRecord:
