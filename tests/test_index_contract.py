@@ -366,6 +366,18 @@ async def _counters_match_records(engine: AsyncEngine) -> None:
             )
         ).all()
     assert mismatches == []
+    async with engine.connect() as conn:
+        mismatches = (
+            await conn.execute(
+                text(
+                    "SELECT * FROM (SELECT workspace_id, sum(objects) AS objects, sum(bytes) AS bytes "
+                    "FROM indexer.counters GROUP BY 1) r FULL JOIN indexer.workspace_counters c "
+                    "USING (workspace_id) "
+                    "WHERE r.objects IS DISTINCT FROM c.objects OR r.bytes IS DISTINCT FROM c.bytes"
+                )
+            )
+        ).all()
+    assert mismatches == []
 
 
 async def test_concurrent_writers_events_and_sweeps_keep_counters_exact(indexer_engine: AsyncEngine) -> None:

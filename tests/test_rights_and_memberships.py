@@ -122,13 +122,13 @@ async def test_concurrent_requests_share_revision_reads(
     ws = await create(workspaces, owner, lab, "private")
     (first,) = await credentials(workspaces, owner, ref(ws))
     reads: list[int] = []
-    real = issuer.revisions._read
+    real = issuer.rights.reads._read
 
     async def counted(scopes: Any) -> dict[str, int]:
         reads.append(len(scopes))
         return await real(scopes)
 
-    monkeypatch.setattr(issuer.revisions, "_read", counted)
+    monkeypatch.setattr(issuer.rights.reads, "_read", counted)
     answers = await asyncio.gather(*(credentials(workspaces, owner, ref(ws)) for _ in range(20)))
     assert {a[0].access_key for a in answers} == {first.access_key}
     assert 1 <= len(reads) < 20

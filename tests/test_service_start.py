@@ -18,6 +18,7 @@ from services.common import server
 from services.common.config import CommonSettings, ConfigError
 from services.common.server import Runtime, Service, start_service
 from services.indexer import server as indexer_server
+from services.indexer.config import IndexerSettings
 from services.indexer.storage import tables as indexer_tables
 from services.nodes import server as nodes_server
 from services.nodes.config import NodesSettings
@@ -81,7 +82,11 @@ def _starts(infra: Any, auth: AuthUnderTest) -> dict[str, Callable[[], Awaitable
                 s3_timeout_seconds=3.0,
             )
         ),
-        "indexer": lambda: indexer_server.start(common("indexer", auth_address=OFF_LOOPBACK)),
+        "indexer": lambda: indexer_server.start(
+            IndexerSettings(
+                common=common("indexer", auth_address=OFF_LOOPBACK), workspaces_address=OFF_LOOPBACK
+            )
+        ),
     }
 
 
@@ -132,7 +137,7 @@ async def test_a_server_that_cannot_listen_closes_its_runtime(
     infra: Any, auth: AuthUnderTest, runtimes: list[Runtime]
 ) -> None:
     settings = common_settings("indexer", infra, OFF_LOOPBACK, auth.address)
-    service = await indexer_server.start(settings)
+    service = await indexer_server.start(IndexerSettings(common=settings, workspaces_address=OFF_LOOPBACK))
     with pytest.raises(ConfigError, match="refusing plaintext"):
         await server.serve(service, stop=asyncio.Event())
     _assert_closed(runtimes[0])

@@ -19,6 +19,9 @@ INTERNAL_CALLERS: Mapping[str, frozenset[str]] = {
     # The search filter, and the check before a root is removed.
     "/wio.workspaces.v1.WorkspacesInternalService/ListAccessibleWorkspaces": frozenset({"indexer"}),
     "/wio.workspaces.v1.WorkspacesInternalService/CountRootWorkspaces": frozenset({"nodes"}),
+    # The indexer's crawl: list-only credentials, and where each workspace of a node lives.
+    "/wio.workspaces.v1.WorkspacesInternalService/IssueListingCredentials": frozenset({"indexer"}),
+    "/wio.workspaces.v1.WorkspacesInternalService/ListWorkspaceLocations": frozenset({"indexer"}),
 }
 
 

@@ -53,7 +53,12 @@ RETRYABLE_METHODS: Mapping[str, tuple[str, ...]] = {
         "CreateLink",
         "IssueCredentials",
     ),
-    "wio.workspaces.v1.WorkspacesInternalService": ("ListAccessibleWorkspaces", "CountRootWorkspaces"),
+    "wio.workspaces.v1.WorkspacesInternalService": (
+        "ListAccessibleWorkspaces",
+        "CountRootWorkspaces",
+        "IssueListingCredentials",
+        "ListWorkspaceLocations",
+    ),
 }
 
 # "/wio.auth.v1.AuthService/WhoAmI", as interceptors see a method.

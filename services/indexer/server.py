@@ -1,27 +1,56 @@
-"""Composition root of the indexer service.
-
-Its domain RPCs are not built yet: it serves health and reflection, verifies tokens and owns its schema.
-"""
+"""Composition root of the indexer service: its object index (PostgreSQL by default), the workspaces
+service as the directory of who may read what, and the search API."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.common.config import CommonSettings
+import grpc
+
 from services.common.server import Runtime, Service, auth_client, serve, start_service
+from services.common.tls import client_channel
+from services.indexer.api import IndexerApi
+from services.indexer.config import IndexerSettings
+from services.indexer.domain.ports import ObjectIndex
+from services.indexer.domain.search import IndexSearch
+from services.indexer.storage.clients.workspaces import WorkspacesClient
+from services.indexer.storage.pg_index import PgObjectIndex
 from services.indexer.storage.tables import metadata
+from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
+SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_name,)
 
 
-async def build(runtime: Runtime) -> Service[None]:
+async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
+    """The backend WIO_INDEXER_BACKEND names; the one place that chooses."""
+    index = PgObjectIndex(runtime.engine, runtime.read_engine)
+    runtime.closers.append(index.close)
+    return index
+
+
+async def build(settings: IndexerSettings, runtime: Runtime) -> Service[IndexSearch]:
     auth = auth_client(runtime)
-    return Service(runtime, None, servicers=[], service_names=[], fetch_jwks=auth.fetch_jwks)
+    workspaces_channel = client_channel(settings.workspaces_address, settings.common.tls)
+    runtime.closers.append(workspaces_channel.close)
+    directory = WorkspacesClient(workspaces_channel, auth)
+    index = await object_index(settings, runtime)
+    search = IndexSearch(index, directory, settings.common.secret_key)
+
+    def add(server: grpc.aio.Server) -> None:
+        # The crawl RPCs are not built yet: they answer UNIMPLEMENTED, as the generated base class does.
+        api = IndexerApi(search)  # type: ignore[abstract]
+        indexer_pb2_grpc.add_IndexerServiceServicer_to_server(api, server)
+
+    return Service(runtime, search, servicers=[add], service_names=SERVICE_NAMES, fetch_jwks=auth.fetch_jwks)
 
 
-async def start(settings: CommonSettings) -> Service[None]:
-    return await start_service(settings, metadata, MIGRATIONS, build)
+async def start(settings: IndexerSettings) -> Service[IndexSearch]:
+    async def build_it(runtime: Runtime) -> Service[IndexSearch]:
+        return await build(settings, runtime)
+
+    return await start_service(settings.common, metadata, MIGRATIONS, build_it)
 
 
-async def run(settings: CommonSettings) -> None:
+async def run(settings: IndexerSettings) -> None:
     await serve(await start(settings))

@@ -9,9 +9,12 @@ from services.common.identity import require_caller
 from services.common.proto import timestamp
 from services.workspaces.convert import (
     PERMISSIONS,
+    accessible_pb,
     credential_set_pb,
     expiry_from,
     level_from,
+    listing_grant_pb,
+    location_pb,
     permission_pb,
     share_pb,
     type_from,
@@ -222,18 +225,11 @@ class WorkspacesInternalApi(workspaces_pb2_grpc.WorkspacesInternalServiceService
         ],
     ) -> workspaces_pb2.ListAccessibleWorkspacesResponse:
         at_least = level_from(request.min_permission) if request.min_permission else Level.READ
-        found = await self.workspaces.accessible(request.user_id, at_least)
+        answer = await self.workspaces.accessible(request.user_id, at_least, request.known_revision)
         return workspaces_pb2.ListAccessibleWorkspacesResponse(
-            workspaces=[
-                workspaces_pb2.AccessibleWorkspace(
-                    workspace_id=w.id,
-                    node_id=w.node_id,
-                    bucket=w.bucket,
-                    prefix=w.prefix,
-                    permission=PERMISSIONS[level],
-                )
-                for w, level in found
-            ]
+            workspaces=[accessible_pb(w, level) for w, level in answer.workspaces],
+            revision=answer.revision,
+            unchanged=answer.unchanged,
         )
 
     async def CountRootWorkspaces(
@@ -246,3 +242,29 @@ class WorkspacesInternalApi(workspaces_pb2_grpc.WorkspacesInternalServiceService
         return workspaces_pb2.CountRootWorkspacesResponse(
             count=await self.workspaces.count_in_root(request.root_id)
         )
+
+    async def IssueListingCredentials(
+        self,
+        request: workspaces_pb2.IssueListingCredentialsRequest,
+        context: ServicerContext[
+            workspaces_pb2.IssueListingCredentialsRequest, workspaces_pb2.IssueListingCredentialsResponse
+        ],
+    ) -> workspaces_pb2.IssueListingCredentialsResponse:
+        grant = await self.workspaces.listing_grant(
+            require_caller(),
+            request.root_id,
+            request.workspace_id,
+            request.on_behalf_of_user_id,
+            request.on_behalf_of_admin,
+        )
+        return listing_grant_pb(grant)
+
+    async def ListWorkspaceLocations(
+        self,
+        request: workspaces_pb2.ListWorkspaceLocationsRequest,
+        context: ServicerContext[
+            workspaces_pb2.ListWorkspaceLocationsRequest, workspaces_pb2.ListWorkspaceLocationsResponse
+        ],
+    ) -> workspaces_pb2.ListWorkspaceLocationsResponse:
+        found = await self.workspaces.locations(request.node_id)
+        return workspaces_pb2.ListWorkspaceLocationsResponse(workspaces=[location_pb(w) for w in found])

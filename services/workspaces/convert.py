@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from services.common.errors import DomainError, Reason
 from services.common.proto import timestamp
 from services.workspaces.domain.models import Level, Share, Workspace
-from services.workspaces.domain.service import CredentialSet
+from services.workspaces.domain.service import CredentialSet, ListingGrant
 from wio.workspaces.v1 import workspaces_pb2
 
 PERMISSIONS: dict[Level, workspaces_pb2.Permission.ValueType] = {
@@ -98,4 +98,50 @@ def credential_set_pb(issued: CredentialSet) -> workspaces_pb2.CredentialSet:
             )
             for w, level in issued.scopes
         ],
+    )
+
+
+def accessible_pb(workspace: Workspace, level: Level) -> workspaces_pb2.AccessibleWorkspace:
+    return workspaces_pb2.AccessibleWorkspace(
+        workspace_id=workspace.id,
+        node_id=workspace.node_id,
+        bucket=workspace.bucket,
+        prefix=workspace.prefix,
+        permission=PERMISSIONS[level],
+        owner_username=workspace.owner_username,
+        name=workspace.name,
+        node_name=workspace.node_name,
+        root_id=workspace.root_id,
+        owner_id=workspace.owner_id,
+    )
+
+
+def location_pb(workspace: Workspace) -> workspaces_pb2.WorkspaceLocation:
+    return workspaces_pb2.WorkspaceLocation(
+        workspace_id=workspace.id,
+        root_id=workspace.root_id,
+        node_id=workspace.node_id,
+        bucket=workspace.bucket,
+        prefix=workspace.prefix,
+        owner_id=workspace.owner_id,
+        owner_username=workspace.owner_username,
+        name=workspace.name,
+        node_name=workspace.node_name,
+    )
+
+
+def listing_grant_pb(grant: ListingGrant) -> workspaces_pb2.IssueListingCredentialsResponse:
+    return workspaces_pb2.IssueListingCredentialsResponse(
+        node_id=grant.node.node_id,
+        node_name=grant.node_name,
+        endpoint=grant.node.endpoint,
+        region=grant.node.region,
+        access_key=grant.credentials.access_key,
+        secret_key=grant.credentials.secret_key,
+        session_token=grant.credentials.session_token,
+        expires_at=timestamp(datetime.fromtimestamp(grant.credentials.expires_at, UTC)),
+        bucket=grant.bucket,
+        prefix=grant.prefix,
+        root_id=grant.root_id,
+        workspaces=[location_pb(w) for w in grant.workspaces],
     )

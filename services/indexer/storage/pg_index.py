@@ -30,15 +30,28 @@ from services.indexer.domain.querytext import Term, TermKind, parse
 S = "indexer"
 COLUMNS = "node_id, bucket, key, workspace_id, path, name, extension, size, etag, modified_at, content_type"
 
-# Adds the deltas in `deltas(workspace_id, extension, objects, bytes)` to the counters, in key order.
+# Adds the deltas in `deltas(workspace_id, extension, objects, bytes)` to the counters: per workspace and
+# extension, then per workspace, each in key order.
 _COUNT = f"""
-counted AS (
-    INSERT INTO {S}.counters AS c (workspace_id, extension, objects, bytes)
-    SELECT workspace_id, extension, sum(objects), sum(bytes) FROM deltas
+summed AS (
+    SELECT workspace_id, extension, sum(objects) AS objects, sum(bytes) AS bytes FROM deltas
     GROUP BY workspace_id, extension
     HAVING sum(objects) <> 0 OR sum(bytes) <> 0
-    ORDER BY workspace_id, extension
+),
+counted AS (
+    INSERT INTO {S}.counters AS c (workspace_id, extension, objects, bytes)
+    SELECT workspace_id, extension, objects, bytes FROM summed ORDER BY workspace_id, extension
     ON CONFLICT (workspace_id, extension)
+    DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
+    RETURNING 1
+),
+workspace_counted AS (
+    INSERT INTO {S}.workspace_counters AS c (workspace_id, objects, bytes)
+    SELECT workspace_id, sum(objects), sum(bytes) FROM summed
+    -- after the per-extension rows: the same lock order in every statement
+    WHERE (SELECT count(*) FROM counted) >= 0
+    GROUP BY workspace_id ORDER BY workspace_id
+    ON CONFLICT (workspace_id)
     DO UPDATE SET objects = c.objects + excluded.objects, bytes = c.bytes + excluded.bytes
 )"""
 
@@ -335,9 +348,11 @@ class PgObjectIndex:
             gone = int(
                 (await conn.execute(text(_FORGET_WORKSPACE), {"workspace_id": workspace_id})).scalar_one()
             )
-            await conn.execute(
-                text(f"DELETE FROM {S}.counters WHERE workspace_id = CAST(:w AS uuid)"), {"w": workspace_id}
-            )
+            for table in ("counters", "workspace_counters"):
+                await conn.execute(
+                    text(f"DELETE FROM {S}.{table} WHERE workspace_id = CAST(:w AS uuid)"),
+                    {"w": workspace_id},
+                )
             await conn.execute(
                 text(f"DELETE FROM {S}.index_status WHERE workspace_id = CAST(:w AS uuid)"),
                 {"w": workspace_id},
@@ -417,13 +432,12 @@ class PgObjectIndex:
         if not workspace_ids:
             return Totals()
         params = {"workspace_ids": list(workspace_ids)}
-        where = "workspace_id = ANY(CAST(:workspace_ids AS uuid[])) AND objects <> 0"
         async with self._read.connect() as conn:
             per_workspace = (
                 await conn.execute(
                     text(
-                        f"SELECT workspace_id, sum(objects) AS objects, sum(bytes) AS bytes "
-                        f"FROM {S}.counters WHERE {where} GROUP BY workspace_id"
+                        f"SELECT workspace_id, objects, bytes FROM {S}.workspace_counters "
+                        "WHERE workspace_id = ANY(CAST(:workspace_ids AS uuid[])) AND objects <> 0"
                     ),
                     params,
                 )
@@ -434,7 +448,8 @@ class PgObjectIndex:
                     await conn.execute(
                         text(
                             f"SELECT extension, sum(objects) AS objects, sum(bytes) AS bytes "
-                            f"FROM {S}.counters WHERE {where} GROUP BY extension"
+                            f"FROM {S}.counters WHERE workspace_id = ANY(CAST(:workspace_ids AS uuid[])) "
+                            "GROUP BY extension HAVING sum(objects) <> 0"
                         ),
                         params,
                     )
@@ -482,10 +497,17 @@ async def copy_records(conn: AsyncConnection, records: Sequence[ObjectRecord], g
 async def recount(conn: AsyncConnection) -> None:
     """Counters recomputed from the records (after copy_records)."""
     await conn.execute(text(f"DELETE FROM {S}.counters"))
+    await conn.execute(text(f"DELETE FROM {S}.workspace_counters"))
     await conn.execute(
         text(
             f"INSERT INTO {S}.counters (workspace_id, extension, objects, bytes) "
             f"SELECT workspace_id, extension, count(*), sum(size) FROM {S}.objects "
             "GROUP BY workspace_id, extension"
+        )
+    )
+    await conn.execute(
+        text(
+            f"INSERT INTO {S}.workspace_counters (workspace_id, objects, bytes) "
+            f"SELECT workspace_id, sum(objects), sum(bytes) FROM {S}.counters GROUP BY workspace_id"
         )
     )

@@ -74,6 +74,8 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"path": "gin_trgm_ops"},
 )
+# Pages in path order: across all readable workspaces, and within one.
+Index("ix_objects_path", objects.c.path)
 Index("ix_objects_workspace_id_path", objects.c.workspace_id, objects.c.path)
 
 # A deleted key, kept for a while so that an older upsert arriving late does not bring it back.
@@ -98,6 +100,15 @@ counters = Table(
     Column("objects", BigInteger, nullable=False),
     Column("bytes", BigInteger, nullable=False),
     PrimaryKeyConstraint("workspace_id", "extension", name="pk_counters"),
+)
+
+# The same per workspace, so that totals of many workspaces read one row each.
+workspace_counters = Table(
+    "workspace_counters",
+    metadata,
+    Column("workspace_id", UUID(as_uuid=False), primary_key=True),
+    Column("objects", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
 )
 
 # Crawls and verifies, persisted so that one resumes after a crash from its last checkpoint.

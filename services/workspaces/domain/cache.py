@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from services.workspaces.domain.models import Level, Workspace
 from services.workspaces.domain.ports import IssuedCredentials
+from services.workspaces.domain.revisions import RightsRead
 
 # Bounds memory: every distinct request and policy is an entry.
 MAX_ENTRIES = 10_000
@@ -137,36 +137,11 @@ class PlannedSet:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What a credential request resolved to, and everything the resolution read, so a later identical
-    request can tell whether it would resolve the same way without reading it all again."""
+class Plan(RightsRead):
+    """What a credential request resolved to, and (as a RightsRead) everything the resolution read, so a
+    later identical request can tell whether it would resolve the same way without reading it all again."""
 
-    # The rights revisions (domain/revisions.py) the plan depends on, read before the workspaces and
-    # shares were.
-    revisions: tuple[tuple[str, int], ...]
-    valid_until: datetime | None  # the earliest expiry of a share the decisions read
-    # Group ids whose membership the decisions read (None: every group, as for "all on node X"), and which
-    # of them the caller was in.
-    groups_read: frozenset[str] | None
-    member_of: frozenset[str]
     sets: tuple[PlannedSet, ...]
-
-    @property
-    def scopes(self) -> list[str]:
-        return [scope for scope, _value in self.revisions]
-
-    def holds(self, current: Mapping[str, int], now: datetime) -> bool:
-        """Still right, as far as workspaces and shares go (group membership is checked by the caller)."""
-        unchanged = all(current.get(scope, 0) == value for scope, value in self.revisions)
-        return unchanged and (self.valid_until is None or now < self.valid_until)
-
-    @property
-    def reads_groups(self) -> bool:
-        return self.groups_read is None or bool(self.groups_read)
-
-    def same_membership(self, groups: frozenset[str]) -> bool:
-        read = groups if self.groups_read is None else groups & self.groups_read
-        return read == self.member_of
 
 
 @dataclass(frozen=True)

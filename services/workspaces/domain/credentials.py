@@ -20,11 +20,9 @@ from services.workspaces.domain.permissions import decide
 from services.workspaces.domain.policy import Grant, compile_policies
 from services.workspaces.domain.ports import (
     IssuedCredentials,
-    Memberships,
     NodeAccess,
     Nodes,
     ObjectStore,
-    RevisionReader,
     Transactions,
 )
 from services.workspaces.domain.references import References, now
@@ -60,22 +58,20 @@ class Credentials:
         transactions: Transactions,
         references: References,
         nodes: Nodes,
-        memberships: Memberships,
         store: ObjectStore,
         cache: CredentialCache,
         plans: PlanCache,
-        read_revisions: RevisionReader,
+        rights: revisions.RightsCheck,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
     ) -> None:
         self._tx = transactions
         self.references = references
         self.nodes = nodes
-        self.memberships = memberships
         self.store = store
         self.cache = cache
         self.plans = plans
         self.credential_seconds = credential_seconds
-        self.revisions = revisions.SharedRevisionReads(read_revisions)
+        self.rights = rights
         self._records: list[_IssueRecord] = []
         self._recorder: asyncio.Task[None] | None = None
 
@@ -90,28 +86,14 @@ class Credentials:
         sets: list[CredentialSet] = []
         for planned in plan.sets:
             access = await self.nodes.node(planned.node_id)
-            credentials, sts_seconds = await self._credentials(caller, access, planned)
+            credentials, sts_seconds = await self.broker(caller, access, planned, self.credential_seconds)
             sets.append(CredentialSet(access, planned.node_name, credentials, planned.scopes, sts_seconds))
         return sets
 
     async def _reusable_plan(self, key: PlanKey, caller: Caller) -> Plan | None:
         """The cached plan for this request when resolving again would give the same one."""
         plan = self.plans.get(key)
-        if plan is None:
-            return None
-        if plan.reads_groups:
-            # Membership belongs to identity: looked up again whenever the plan depended on it, while the
-            # revisions are read.
-            looked_up = asyncio.ensure_future(self.memberships.groups(caller.user_id))
-            try:
-                current = await self.revisions.get(plan.scopes)
-            finally:
-                groups = await looked_up
-            if not plan.same_membership(frozenset(groups)):
-                return None
-        else:
-            current = await self.revisions.get(plan.scopes)
-        if not plan.holds(current, now()):
+        if plan is None or not await self.rights.holds(plan, caller.user_id):
             return None
         for planned in plan.sets:
             if (await self.nodes.node(planned.node_id)).policy_size_limit != planned.policy_size_limit:
@@ -126,7 +108,7 @@ class Credentials:
             principal = await self.references.principal(caller)
             scopes |= revisions.read_by_principal(caller.user_id, principal.group_ids)
         # Read before the rights are: a change committed in between then shows as a newer revision.
-        read = await self.revisions.get(scopes)
+        read = await self.rights.revisions(scopes)
         moment = now()
         found = await self.references.candidates(references)
         shares = found.shares
@@ -174,9 +156,12 @@ class Credentials:
             tuple(sorted(read.items())), min(expiries, default=None), groups_read, member_of, tuple(sets)
         )
 
-    async def _credentials(
-        self, caller: Caller, access: NodeAccess, planned: PlannedSet
+    async def broker(
+        self, caller: Caller, access: NodeAccess, planned: PlannedSet, seconds: int
     ) -> tuple[IssuedCredentials, float]:
+        """A credential set from the node's STS for one planned session policy, at most `seconds` long
+        (and within the node's maximum): reused from the cache while it may be, recorded once issued.
+        Every credential wio hands out comes from here."""
         key = CacheKey(caller.user_id, access.node_id, planned.policy_digest)
         cached = self.cache.get(key, time.time())
         if cached is not None:
@@ -186,10 +171,12 @@ class Credentials:
             cached = self.cache.get(key, time.time())
             if cached is not None:
                 return cached, 0.0
-            seconds = min(self.credential_seconds, access.max_credential_seconds)
             issued_at, started = time.time(), time.perf_counter()
             credentials = await self.store.assume_role(
-                access, planned.policy_text, seconds, f"wio-{caller.username}"
+                access,
+                planned.policy_text,
+                min(seconds, access.max_credential_seconds),
+                f"wio-{caller.username}",
             )
             sts_seconds = time.perf_counter() - started
             self.cache.put(key, credentials, issued_at, frozenset(workspace_ids))

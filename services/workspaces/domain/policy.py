@@ -209,6 +209,22 @@ def _units(grants: Sequence[Grant]) -> list[tuple[Grant, list[Grant]]]:
     return [(root, units[root]) for root in sorted(units, key=_order)]
 
 
+def listing_policy(bucket: str, prefix: str) -> CompiledPolicy:
+    """A session policy that allows listing `bucket` under `prefix` and nothing else: no object is read,
+    written or deleted (the indexer's crawl). An empty prefix lists the whole bucket."""
+    _check_bucket(bucket)
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Action": list(LIST_ACTIONS),
+        "Resource": [f"arn:aws:s3:::{bucket}"],
+    }
+    if prefix:
+        check_grantable(prefix)
+        statement["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    document = {"Version": POLICY_VERSION, "Statement": [statement]}
+    return CompiledPolicy(document=document, text=_text(document), grants=())
+
+
 def compile_policies(grants: Sequence[Grant], size_limit: int) -> list[CompiledPolicy]:
     """Session policies that together allow exactly `grants`, each at most `size_limit` characters.
 

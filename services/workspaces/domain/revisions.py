@@ -17,11 +17,17 @@ Scopes:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import json
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from services.workspaces.domain import rules
 from services.workspaces.domain.models import Share, Workspace
+from services.workspaces.domain.ports import Memberships
 
 PUBLIC = "public"
 T = TypeVar("T")
@@ -81,6 +87,108 @@ def read_by_principal(user_id: str, group_ids: Iterable[str]) -> frozenset[str]:
 
 
 Revisions = Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class RightsRead:
+    """What a resolution of rights read, so that a later one can tell whether it would come out the same
+    without reading it all again: the rule a cached credential plan and the accessible-workspaces
+    revision both rest on (RightsCheck.holds)."""
+
+    # The rights revisions it depends on, read before the workspaces and shares were.
+    revisions: tuple[tuple[str, int], ...]
+    valid_until: datetime | None  # the earliest expiry of a share the decisions read
+    # Group ids whose membership the decisions read (None: every group, as for "all on node X"), and which
+    # of them the user was in.
+    groups_read: frozenset[str] | None
+    member_of: frozenset[str]
+
+    @property
+    def scopes(self) -> list[str]:
+        return [scope for scope, _value in self.revisions]
+
+    def holds(self, current: Mapping[str, int], now: datetime) -> bool:
+        """Still right, as far as workspaces and shares go (group membership: same_membership)."""
+        unchanged = all(current.get(scope, 0) == value for scope, value in self.revisions)
+        return unchanged and (self.valid_until is None or now < self.valid_until)
+
+    @property
+    def reads_groups(self) -> bool:
+        return self.groups_read is None or bool(self.groups_read)
+
+    def same_membership(self, groups: frozenset[str]) -> bool:
+        read = groups if self.groups_read is None else groups & self.groups_read
+        return read == self.member_of
+
+
+class RightsCheck:
+    """Reads what a RightsRead depends on as it is now and says whether it still holds."""
+
+    def __init__(self, memberships: Memberships, reads: SharedRevisionReads) -> None:
+        self.memberships = memberships
+        self.reads = reads
+
+    async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
+        return await self.reads.get(scopes)
+
+    async def holds(self, read: RightsRead, user_id: str) -> bool:
+        if read.reads_groups:
+            # Membership belongs to identity: looked up again whenever the read depended on it, while the
+            # revisions are read.
+            looked_up = asyncio.ensure_future(self.memberships.groups(user_id))
+            try:
+                current = await self.reads.get(read.scopes)
+            finally:
+                groups = await looked_up
+            if not read.same_membership(frozenset(groups)):
+                return False
+        else:
+            current = await self.reads.get(read.scopes)
+        return read.holds(current, datetime.now(UTC))
+
+
+# The revision of "everything a user can reach" (ListAccessibleWorkspaces): the RightsRead of that listing,
+# written out, so that any replica can check it with no state of its own. Such a listing reads the user's
+# scope, `public` and each of their groups' (read_by_principal) and depends on every group membership, so
+# the groups they were in are the group scopes it read.
+_TOKEN_VERSION = "r1."
+_GROUP = principal_scope("group", "")
+
+
+def principal_revision(user_id: str, read: RightsRead) -> str:
+    """The revision string of a listing of everything `user_id` can reach."""
+    if read.groups_read is not None or {s for s, _v in read.revisions} != read_by_principal(
+        user_id, read.member_of
+    ):
+        raise ValueError("not what a listing of everything the user can reach reads")
+    body = {
+        "r": [list(pair) for pair in read.revisions],
+        "t": read.valid_until.isoformat() if read.valid_until else None,
+    }
+    text = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    return _TOKEN_VERSION + base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def principal_read(user_id: str, revision: str) -> RightsRead | None:
+    """The RightsRead a revision string stands for, when it is one of `user_id`'s listings; None for
+    anything else (another user's, a garbled or older kind of string), which then never counts as
+    unchanged."""
+    if not revision.startswith(_TOKEN_VERSION):
+        return None
+    encoded = revision[len(_TOKEN_VERSION) :]
+    try:
+        body = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+        pairs = tuple((str(scope), int(value)) for scope, value in body["r"])
+        valid_until = datetime.fromisoformat(body["t"]) if body["t"] is not None else None
+        if valid_until is not None and valid_until.tzinfo is None:
+            return None
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        return None
+    member_of = frozenset(s.removeprefix(_GROUP) for s, _v in pairs if s.startswith(_GROUP))
+    # Exactly what a listing of this user in these groups reads, or it is not one of theirs.
+    if {scope for scope, _value in pairs} != read_by_principal(user_id, member_of):
+        return None
+    return RightsRead(pairs, valid_until, None, member_of)
 
 
 class FreshRead(Generic[T]):

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import CredentialCache, PlanCache
 from services.workspaces.domain.credentials import DEFAULT_CREDENTIAL_SECONDS, Credentials, CredentialSet
+from services.workspaces.domain.indexing import (
+    DEFAULT_LISTING_SECONDS,
+    AccessibleAnswer,
+    Indexing,
+    ListingGrant,
+)
 from services.workspaces.domain.links import Links
 from services.workspaces.domain.ports import (
     Identity,
@@ -21,7 +28,15 @@ from services.workspaces.domain.references import References, Resolved
 from services.workspaces.domain.shares import Explanation, Shares
 from services.workspaces.domain.workspaces import ImportResult, Workspaces
 
-__all__ = ["CredentialSet", "Explanation", "ImportResult", "Resolved", "WorkspacesService"]
+__all__ = [
+    "AccessibleAnswer",
+    "CredentialSet",
+    "Explanation",
+    "ImportResult",
+    "ListingGrant",
+    "Resolved",
+    "WorkspacesService",
+]
 
 
 class WorkspacesService:
@@ -39,6 +54,7 @@ class WorkspacesService:
         jobs: Jobs,
         last_sweep_delay: timedelta,
         credential_seconds: int = DEFAULT_CREDENTIAL_SECONDS,
+        listing_seconds: int = DEFAULT_LISTING_SECONDS,
     ) -> None:
         self._tx = transactions
         self.identity = identity
@@ -49,16 +65,21 @@ class WorkspacesService:
         )
         self.shares = Shares(transactions, self.references, identity, memberships)
         self.links = Links(self.references, nodes, store)
+        # One reader of the rights revisions and one rule for whether what was read still holds, shared by
+        # credential plans and the indexer's accessible-workspaces revision.
+        rights = revisions.RightsCheck(memberships, revisions.SharedRevisionReads(read_revisions))
         self.credentials = Credentials(
             transactions,
             self.references,
             nodes,
-            memberships,
             store,
             cache,
             plans,
-            read_revisions,
+            rights,
             credential_seconds,
+        )
+        self.indexing = Indexing(
+            transactions, self.references, nodes, memberships, self.credentials, rights, listing_seconds
         )
         self.cache, self.plans = cache, plans
 
@@ -68,7 +89,9 @@ class WorkspacesService:
         self.get_workspace = self.workspaces.get
         self.delete_workspace = self.workspaces.delete
         self.import_root = self.workspaces.import_root
-        self.accessible = self.workspaces.accessible
+        self.accessible = self.indexing.accessible
+        self.listing_grant = self.indexing.listing_grant
+        self.locations = self.indexing.locations
         self.count_in_root = self.workspaces.count_in_root
         self.create_share = self.shares.create
         self.update_share = self.shares.update

@@ -14,7 +14,7 @@ from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.workspaces.domain import rules
 from services.workspaces.domain.jobs import MARKER, PURGE, marker_job, purge_job
-from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Principal, Workspace
+from services.workspaces.domain.models import WORKSPACE_TYPES, Decision, Level, Workspace
 from services.workspaces.domain.policy import check_grantable
 from services.workspaces.domain.ports import (
     Jobs,
@@ -333,11 +333,10 @@ class Workspaces:
                 taken.add(name)
                 mapped.append(folder)
                 result.created.append(workspace)
+            if result.created:
+                # The indexer's cue for the first crawl of the data just mapped.
+                await tx.events.root_imported(root.id, root.node_id, [w.id for w in result.created])
         return result
-
-    async def accessible(self, user_id: str, at_least: Level) -> list[tuple[Workspace, Level]]:
-        principal = Principal(user_id, "", frozenset(await self.memberships.groups(user_id)))
-        return [(w, d.level) for w, d in await self.references.readable(principal) if d.level >= at_least]
 
     async def count_in_root(self, root_id: str) -> int:
         return await self._tx.read(lambda repo: repo.count_in_root(root_id))

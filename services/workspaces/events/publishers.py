@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ WORKSPACE_DELETED = "wio.workspaces.workspace.deleted"
 WORKSPACE_PURGED = "wio.workspaces.workspace.purged"
 SHARE_SUBJECT = "wio.workspaces.share.{verb}"  # granted, updated, revoked
 CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
+ROOT_IMPORTED = "wio.workspaces.root.imported"
 
 
 class OutboxWorkspacesEvents:
@@ -75,3 +77,7 @@ class OutboxWorkspacesEvents:
             access_key=access_key,
         )
         await self.outbox.add(self.session, CREDENTIALS_ISSUED, event)
+
+    async def root_imported(self, root_id: str, node_id: str, workspace_ids: Sequence[str]) -> None:
+        event = events_pb2.RootImportedEvent(root_id=root_id, node_id=node_id, workspace_ids=workspace_ids)
+        await self.outbox.add(self.session, ROOT_IMPORTED, event)

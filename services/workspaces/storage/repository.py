@@ -155,6 +155,20 @@ class SqlWorkspacesRepository:
         query = select(func.count()).select_from(t.workspaces).where(t.workspaces.c.root_id == root_id, READY)
         return int((await self.s.execute(query)).scalar_one())
 
+    async def ready_in_root(self, root_id: str) -> list[Workspace]:
+        if not is_uuid(root_id):
+            return []
+        query = select(t.workspaces).where(t.workspaces.c.root_id == root_id, READY)
+        rows = (await self.s.execute(query.order_by(t.workspaces.c.prefix.collate("C")))).all()
+        return [_workspace(r) for r in rows]
+
+    async def ready_on_node(self, node_id: str) -> list[Workspace]:
+        if not is_uuid(node_id):
+            return []
+        query = select(t.workspaces).where(t.workspaces.c.node_id == node_id, READY)
+        order = (t.workspaces.c.bucket, t.workspaces.c.prefix.collate("C"))
+        return [_workspace(r) for r in (await self.s.execute(query.order_by(*order))).all()]
+
     async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
         """Two index look-ups: the prefixes that hold `prefix` are its ancestors (at most one per '/'),
         and those inside it form one range in byte order ('0' follows '/'). Ignoring case, the same on

@@ -169,16 +169,26 @@ class SearchObjectsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     query: _builtins.str
-    """Words, prefixes ("rep*") and substrings over the path and file name; empty matches everything."""
+    """Terms over the path inside the workspace (file name included), all of them AND-ed; empty matches
+    everything:
+    - `word` a whole word. Paths split into words at / . _ - and spaces, at a lower-to-upper case change
+      (camelCase) and between letters and digits: `report` finds "q3/myReport_2024.csv". Case is ignored.
+    - `word*` a word prefix: `rep*`.
+    - `"text"` a substring anywhere in the path, spaces and any other characters included (ASCII case
+      ignored): `"port_20"`.
+    At most 16 terms and 512 characters; an unclosed quote is INVALID_ARGUMENT (field "query").
+    """
     min_size: _builtins.int
-    """Size range in bytes, inclusive; 0 means no bound."""
+    """Size range in bytes, inclusive; 0 means no bound. Negative, or min_size > max_size: INVALID_ARGUMENT."""
     max_size: _builtins.int
     sort: Global___SortField.ValueType
     descending: _builtins.bool
     page_size: _builtins.int
     """Default 50, at most 1000."""
     page_token: _builtins.str
-    """From next_page_token of the previous page with the same filters."""
+    """From next_page_token of the previous page with the same filters (signed: any other value, or a token of
+    other filters, is INVALID_ARGUMENT).
+    """
     @_builtins.property
     def workspaces(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Workspace references (owner/name, name or id); empty means every readable workspace."""

@@ -60,6 +60,7 @@ def upgrade() -> None:
         postgresql_using="gin",
         postgresql_ops={"path": "gin_trgm_ops"},
     )
+    op.create_index("ix_objects_path", "objects", ["path"], schema=S)
     op.create_index("ix_objects_workspace_id_path", "objects", ["workspace_id", "path"], schema=S)
     op.create_table(
         "tombstones",
@@ -79,6 +80,13 @@ def upgrade() -> None:
         sa.Column("objects", sa.BigInteger, nullable=False),
         sa.Column("bytes", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("workspace_id", "extension", name="pk_counters"),
+        schema=S,
+    )
+    op.create_table(
+        "workspace_counters",
+        sa.Column("workspace_id", UUID(as_uuid=False), primary_key=True),
+        sa.Column("objects", sa.BigInteger, nullable=False),
+        sa.Column("bytes", sa.BigInteger, nullable=False),
         schema=S,
     )
     op.create_table(
@@ -129,6 +137,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("index_status", "crawls", "counters", "tombstones", "objects"):
+    for table in ("index_status", "crawls", "workspace_counters", "counters", "tombstones", "objects"):
         op.drop_table(table, schema=S)
     op.execute(f"DROP SEQUENCE {S}.crawl_generation")
