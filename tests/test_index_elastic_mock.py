@@ -9,9 +9,11 @@ run when WIO_TEST_ELASTICSEARCH_URL is set)."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,7 +22,9 @@ from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders, NodeC
 from elastic_transport import ConnectionError as EsConnectionError
 from elastic_transport._node import NodeApiResponse
 
+from services.common.config import ConfigError
 from services.common.errors import DomainError, Reason
+from services.indexer.config import ElasticSettings, IndexerSettings, load, load_elastic
 from services.indexer.domain.models import (
     ApplyResult,
     ObjectChange,
@@ -30,12 +34,8 @@ from services.indexer.domain.models import (
     Totals,
     WriteCounts,
 )
-from services.indexer.storage.elastic import (
-    ElasticObjectIndex,
-    ElasticSettings,
-    client_for,
-    doc_id,
-)
+from services.indexer.server import object_index
+from services.indexer.storage.elastic import ElasticObjectIndex, client_for, doc_id
 
 pytestmark = pytest.mark.unit
 
@@ -96,6 +96,8 @@ class MockEsTransport:
         if request.method == "GET" and "/_doc/" in request.path:
             index, _, id_ = request.path.strip("/").partition("/_doc/")
             return 404, {"_index": index, "_id": id_, "found": False}
+        if request.path.endswith("/_refresh"):
+            return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
         if request.method == "PUT" and request.path.startswith("/_index_template/"):
             return 200, {"acknowledged": True}
         if request.method == "PUT":
@@ -229,8 +231,9 @@ async def test_ensure_puts_templates_with_explicit_mappings(
     assert mapping["properties"]["path"]["fields"]["wild"]["type"] == "wildcard"
     assert types["size"] == types["generation"] == "long"
     assert types["modified_at"] == types["updated_at"] == "date"
-    analyzer = body["template"]["settings"]["analysis"]["analyzer"]["wio_words"]
-    assert analyzer["tokenizer"] == "whitespace"
+    analysis = body["template"]["settings"]["analysis"]
+    assert analysis["analyzer"]["wio_words"] == {"type": "custom", "tokenizer": "wio_spaces"}
+    assert analysis["tokenizer"]["wio_spaces"] == {"type": "whitespace", "max_token_length": 1024}
 
     (tombstones,) = mock_es_transport.of("PUT", f"/_index_template/{TOMBSTONES}")
     assert tombstones.json()["index_patterns"] == [TOMBSTONES]
@@ -346,6 +349,25 @@ async def test_a_listing_older_than_a_delete_is_not_written(
     assert await mock_es_index.write([gone, kept, kept], generation=1) == WriteCounts(added=1, unchanged=2)
     (bulk,) = mock_es_transport.of("PUT", "/_bulk")
     assert [line["update"]["_id"] for line in bulk.ndjson()[::2]] == [doc_id("n1", "b", kept.key)]
+
+
+async def test_bulk_load_indexes_whole_documents_with_async_bulk(
+    mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
+) -> None:
+    def answer(request: Sent) -> Answer:
+        actions = request.ndjson()[::2]
+        items = [{"index": {**a["index"], "status": 201, "result": "created"}} for a in actions]
+        return 200, {"took": 1, "errors": False, "items": items}
+
+    mock_es_transport.routes[("PUT", "/_bulk")] = answer
+    records = [rec(f"ws/a/f{i}.txt") for i in range(5)]
+    assert await mock_es_index.bulk_load(records, generation=3, chunk=2) == 5
+    bulks = mock_es_transport.of("PUT", "/_bulk")
+    assert [len(b.ndjson()) // 2 for b in bulks] == [2, 2, 1]
+    action, source = bulks[0].ndjson()[:2]
+    assert action == {"index": {"_id": doc_id("n1", "b", "ws/a/f0.txt"), "_index": OBJECTS}}
+    assert source["generation"] == 3 and source["changed_us"] == T0_US and source["words"] == "f 0 txt"
+    assert mock_es_transport.sent[-1].path == f"/{OBJECTS}/_refresh"
 
 
 async def test_document_ids_are_stable_and_distinct() -> None:
@@ -518,7 +540,10 @@ async def test_sweep_deletes_by_generation_and_updated_at_under_the_prefix(
     )
     removed = await mock_es_index.sweep("n1", "b", "ws/a/", generation=9, started_at=T0)
     assert removed == 4
-    (sent,) = mock_es_transport.of("POST", f"/{OBJECTS}/_delete_by_query")
+    refresh, sent = mock_es_transport.sent
+    # delete_by_query reads refreshed documents only: the index is refreshed first.
+    assert (refresh.method, refresh.path) == ("POST", f"/{OBJECTS}/_refresh")
+    assert (sent.method, sent.path) == ("POST", f"/{OBJECTS}/_delete_by_query")
     # A record an event rewrites while the sweep runs is a version conflict: skipped, not deleted.
     assert sent.params["conflicts"] == "proceed"
     assert sent.params["refresh"] == "true"
@@ -544,6 +569,20 @@ async def test_forgetting_a_workspace_deletes_by_its_id(
     assert await mock_es_index.forget_workspace("w9") == 2
     (sent,) = mock_es_transport.of("POST", f"/{OBJECTS}/_delete_by_query")
     assert sent.json() == {"query": {"bool": {"filter": [{"term": {"workspace_id": "w9"}}]}}}
+
+
+async def test_expiring_tombstones_deletes_by_delete_time(
+    mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
+) -> None:
+    mock_es_transport.routes[("POST", f"/{TOMBSTONES}/_delete_by_query")] = lambda _: (200, {"deleted": 5})
+    assert await mock_es_index.expire_tombstones(T0) == 5
+    assert [s.path for s in mock_es_transport.sent] == [
+        f"/{TOMBSTONES}/_refresh",
+        f"/{TOMBSTONES}/_delete_by_query",
+    ]
+    assert mock_es_transport.sent[1].json() == {
+        "query": {"bool": {"filter": [{"range": {"deleted_at": {"lt": "2026-11-30T12:00:00.123456+00:00"}}}]}}
+    }
 
 
 def marks_answer(record: tuple[int, str] | None, tomb: tuple[int, str] | None) -> Callable[[Sent], Answer]:
@@ -680,3 +719,53 @@ async def test_an_unreachable_server_is_a_clear_error_without_the_key(
         await mock_es_index.search(SearchQuery(workspace_ids=("w1",)))
     assert caught.value.reason is Reason.DEPENDENCY_UNAVAILABLE
     assert "c2VjcmV0" not in caught.value.message
+
+
+def test_the_backend_is_postgresql_unless_elasticsearch_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WIO_INDEXER_BACKEND", "WIO_INDEXER_ELASTICSEARCH_URL", "WIO_INDEXER_ELASTICSEARCH_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WIO_SECRET_KEY", "k" * 32)
+    settings = load()
+    assert (settings.backend, settings.elastic) == ("postgres", None)
+    monkeypatch.setenv("WIO_INDEXER_BACKEND", "elasticsearch")
+    with pytest.raises(ConfigError, match="WIO_INDEXER_ELASTICSEARCH_URL"):
+        load()
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_URL", "https://elastic:s3cret@es.example:9200")
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_API_KEY", "a2V5OnNlY3JldA==")
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_INDEX_PREFIX", "lab-wio")
+    settings = load()
+    assert settings.backend == "elasticsearch" and settings.elastic is not None
+    assert (settings.elastic.index_prefix, settings.elastic.refresh) == ("lab-wio", "wait_for")
+    # Settings get logged: neither the URL (it may hold a password) nor the key shows in their repr.
+    assert "s3cret" not in repr(settings) and "a2V5" not in repr(settings)
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_INDEX_PREFIX", "Wio/*")
+    with pytest.raises(ConfigError, match="INDEX_PREFIX"):
+        load_elastic()
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_INDEX_PREFIX", "wio")
+    monkeypatch.setenv("WIO_INDEXER_ELASTICSEARCH_CA_FILE", "/nonexistent/ca.pem")
+    with pytest.raises(ConfigError, match="CA_FILE"):
+        load_elastic()
+    monkeypatch.setenv("WIO_INDEXER_BACKEND", "solr")
+    with pytest.raises(ConfigError, match="WIO_INDEXER_BACKEND"):
+        load()
+
+
+async def test_an_elasticsearch_that_is_down_stops_the_start_with_a_clear_error() -> None:
+    """No mock here: the composition root's backend choice, with the real client against a port where
+    nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    elastic = ElasticSettings(url=f"http://127.0.0.1:{port}", api_key="c2VjcmV0OmtleQ==", request_timeout=5.0)
+    settings = IndexerSettings(
+        common=None,  # type: ignore[arg-type]
+        workspaces_address="",
+        backend="elasticsearch",
+        elastic=elastic,
+    )
+    runtime = SimpleNamespace(engine=None, read_engine=None, closers=[])
+    with pytest.raises(DomainError) as caught:
+        await object_index(settings, runtime)  # type: ignore[arg-type]
+    assert caught.value.reason is Reason.DEPENDENCY_UNAVAILABLE
+    assert "c2VjcmV0" not in str(caught.value)
+    assert runtime.closers == []  # the client it opened is closed already

@@ -24,7 +24,15 @@ SERVICE_NAMES = (indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"].full_
 
 async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
     """The backend WIO_INDEXER_BACKEND names; the one place that chooses."""
-    index = PgObjectIndex(runtime.engine, runtime.read_engine)
+    index: ObjectIndex
+    if settings.backend == "elasticsearch" and settings.elastic is not None:
+        # Imported here: the PostgreSQL backend never loads the Elasticsearch client. Its templates and
+        # indices are put in place now, so a server that is down or refuses them stops the start.
+        from services.indexer.storage.elastic import open_elastic_index
+
+        index = await open_elastic_index(settings.elastic)
+    else:
+        index = PgObjectIndex(runtime.engine, runtime.read_engine)
     runtime.closers.append(index.close)
     return index
 

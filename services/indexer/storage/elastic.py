@@ -14,6 +14,11 @@ compares marks and refuses an older change, atomically per document (Elasticsear
 version conflict). Costs, in requests: a listing batch 2 (an mget of its tombstones, one bulk of scripted
 upserts that also answers what each did, so counting needs no read); an event 3 (an mget of the record's and
 the tombstone's marks, the scripted change, and the clean-up of the other document).
+
+Limits: a delete that lands between a listing batch's tombstone read and its bulk write can be undone by
+that write until the next crawl's sweep (PostgreSQL's statement has the same window, shorter); a caller
+may read at most 65,536 workspaces (the cluster's `index.max_terms_count`); totals are aggregations over
+the records, and modification times sort to the millisecond.
 """
 
 from __future__ import annotations
@@ -21,16 +26,16 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from elastic_transport import ConnectionError as EsConnectionError
 from elastic_transport import ConnectionTimeout as EsConnectionTimeout
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
-from elasticsearch.helpers import async_streaming_bulk
+from elasticsearch.helpers import async_bulk, async_streaming_bulk
 
 from services.common.errors import DomainError, Reason
+from services.indexer.config import ElasticSettings
 from services.indexer.domain.models import (
     ApplyResult,
     ObjectChange,
@@ -123,9 +128,11 @@ TOMBSTONE_MAPPING: dict[str, Any] = {
     },
 }
 
-# The words are split in Python (split_words) and joined with spaces; the analyzer only cuts at spaces.
+# The words are split and lower-cased in Python (split_words) and joined with spaces: the analyzer only
+# cuts at spaces (and keeps words as long as a key), so the index holds exactly the words a query names.
 WORDS_ANALYSIS: dict[str, Any] = {
-    "analyzer": {"wio_words": {"type": "custom", "tokenizer": "whitespace", "filter": ["lowercase"]}}
+    "tokenizer": {"wio_spaces": {"type": "whitespace", "max_token_length": 1024}},
+    "analyzer": {"wio_words": {"type": "custom", "tokenizer": "wio_spaces"}},
 }
 
 # is_newer in painless. A tie is not newer: a redelivered event changes nothing.
@@ -190,7 +197,7 @@ if (s.containsKey('key') && !newer(params.at, params.seq, s.changed_us, s.sequen
 """
 )
 
-# Removes the document (a record or a tombstone) unless it holds a change that is newer than the mark.
+# Removes the document (a record or a tombstone) if the mark is newer than the change it holds.
 DELETE_OLDER_SCRIPT = (
     NEWER_PAINLESS
     + """
@@ -219,20 +226,6 @@ COMPARED_FIELDS = ("workspace_id", "path", "size", "etag", "modified_at")
 _SORT_FIELDS = {SortField.PATH: "path", SortField.SIZE: "size", SortField.MODIFIED: "modified_at"}
 _MARK_FIELDS = ["changed_us", "sequencer"]
 _REFRESH = {"wait_for": "wait_for", "true": True, "false": False}
-
-
-@dataclass(frozen=True)
-class ElasticSettings:
-    url: str
-    api_key: str = ""
-    ca_file: str = ""
-    index_prefix: str = "wio"
-    # "wait_for": a change returns once it is searchable (the next refresh, 1 s by default); "true" forces
-    # a refresh per change (tests); "false" returns at once.
-    refresh: str = "wait_for"
-    shards: int = 1
-    replicas: int = 1
-    request_timeout: float = 30.0
 
 
 def client_for(settings: ElasticSettings, **options: Any) -> AsyncElasticsearch:
@@ -439,6 +432,31 @@ class ElasticObjectIndex:
         counts["unchanged"] = len(records) - counts["added"] - counts["changed"]
         return WriteCounts(**counts)
 
+    async def bulk_load(self, records: Sequence[ObjectRecord], generation: int, chunk: int = 5000) -> int:
+        """Bulk load for benchmarks and tests of scale (helpers.async_bulk of plain index actions, then a
+        refresh): PostgreSQL's copy_records. Not for a live index: no marks compared, no tombstones read,
+        nothing counted."""
+        now = _iso(datetime.now(UTC))
+        actions = (
+            {
+                "_op_type": "index",
+                "_index": self.objects,
+                "_id": doc_id(r.node_id, r.bucket, r.key),
+                "_source": {
+                    **self._source(r),
+                    "generation": generation,
+                    "updated_at": now,
+                    "changed_us": micros(r.modified_at),
+                    "sequencer": "",
+                    "written": "added",
+                },
+            }
+            for r in records
+        )
+        loaded, _ = await async_bulk(self._es, actions, chunk_size=chunk, max_retries=3, initial_backoff=0.5)
+        await self._es.indices.refresh(index=self.objects)
+        return loaded
+
     # -- events ------------------------------------------------------------------------------------------
 
     async def _marks(self, id_: str) -> tuple[tuple[int, str] | None, tuple[int, str] | None]:
@@ -520,9 +538,11 @@ class ElasticObjectIndex:
         # change (it found no record to remove, or the one this change replaced): it wins.
         if await self._delete_older(self.tombstones, id_, at, seq, refresh=False) == "noop":
             tomb = await self._tombstone(id_)
-            if tomb is not None:
-                await self._delete_older(self.objects, id_, *tomb, refresh=self._refresh)
-            return ApplyResult.STALE
+            if (
+                tomb is not None
+                and await self._delete_older(self.objects, id_, *tomb, refresh=self._refresh) == "deleted"
+            ):
+                return ApplyResult.STALE
         return ApplyResult.UPSERTED
 
     async def _apply_delete(self, id_: str, change: ObjectChange, at: int, seq: str) -> ApplyResult:
@@ -553,7 +573,10 @@ class ElasticObjectIndex:
     # -- removals ----------------------------------------------------------------------------------------
 
     async def _delete_by_query(self, index: str, filters: list[dict[str, Any]]) -> int:
+        """Deletes what matches, seen after a refresh (delete_by_query reads only refreshed documents,
+        and tombstones are written without one); refreshed again after, so searches agree at once."""
         try:
+            await self._es.indices.refresh(index=index)
             answer = await self._es.delete_by_query(
                 index=index,
                 query={"bool": {"filter": filters}},
