@@ -53,6 +53,10 @@ class WioGroup(LazyGroup):
             "Print a pre-signed URL that downloads one object, for anyone who has it, until it expires "
             "(default one hour, at most seven days).",
         ),
+        "search": Entry(
+            _COMMANDS + "search", "search", "Search the objects of every workspace you can read by name."
+        ),
+        "du": Entry(_COMMANDS + "search", "du", "Objects and bytes in the workspaces you can read."),
         # One sub-app per noun.
         "user": Entry(_COMMANDS + "users", "app", "Users: list, show, create and disable accounts."),
         "group": Entry(_COMMANDS + "groups", "app", "Groups: create them and manage their members."),

@@ -49,3 +49,35 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
     if when <= now:
         raise CliError(f"{text!r} is not in the future", EXIT_USAGE)
     return when
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$")
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
+
+
+def parse_size(text: str) -> int:
+    """Bytes: `1500`, `10K`, `1.5M`, `2G`, `1T` (units of 1024; a trailing B or iB is allowed)."""
+    found = _SIZE.match(text.strip().lower())
+    if not found:
+        raise CliError(f"not a size: {text!r} (use e.g. 1500, 10K, 1.5M, 2G)", EXIT_USAGE)
+    return int(float(found.group(1)) * _SIZE_UNITS[found.group(2)])
+
+
+def parse_moment(text: str, now: datetime | None = None) -> datetime:
+    """A moment in the past or future, as an aware UTC datetime: an ISO date (midnight UTC) or datetime
+    (UTC unless it names its offset), or a duration meaning that long ago (`7d`)."""
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    if value and value[0].isdigit() and value[-1].lower() in _UNITS and "-" not in value:
+        return now - parse_duration(value)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(
+            f"not a date, datetime or duration: {text!r} (use e.g. 2026-01-31, 2026-01-31T12:00, 7d)",
+            EXIT_USAGE,
+        ) from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

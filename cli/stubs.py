@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cli.client import Client
     from wio.auth.v1.auth_pb2_grpc import AuthServiceStub
+    from wio.indexer.v1.indexer_pb2_grpc import IndexerServiceStub
     from wio.nodes.v1.nodes_pb2_grpc import NodesServiceStub
     from wio.workspaces.v1.workspaces_pb2_grpc import WorkspacesServiceStub
 
 AUTH = "auth"
 NODES = "nodes"
 WORKSPACES = "workspaces"
+INDEXER = "indexer"
 
 
 def auth(client: Client, *, authenticated: bool = True) -> AuthServiceStub:
@@ -40,3 +42,10 @@ def workspaces(client: Client) -> WorkspacesServiceStub:
     from wio.workspaces.v1 import workspaces_pb2_grpc
 
     return client.stub(WORKSPACES, workspaces_pb2_grpc.WorkspacesServiceStub)
+
+
+def indexer(client: Client) -> IndexerServiceStub:
+    """wio.indexer.v1.IndexerService: search and totals."""
+    from wio.indexer.v1 import indexer_pb2_grpc
+
+    return client.stub(INDEXER, indexer_pb2_grpc.IndexerServiceStub)

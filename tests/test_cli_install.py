@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "wio", "services", "cli", "deploy", "gateway")
-CLI_REQUIREMENTS = {"grpcio", "protobuf", "googleapis-common-protos", "typer", "tomli-w"}
+CLI_REQUIREMENTS = {"grpcio", "protobuf", "googleapis-common-protos", "typer", "tomli-w", "rich"}
 # The server extra's packages, and the console scripts its binary wheels install.
 SERVER_ONLY = {
     "boto3",

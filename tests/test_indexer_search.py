@@ -5,10 +5,12 @@ the index (the crawl and the events are tested on their own)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -22,12 +24,14 @@ from services.indexer.storage.pg_index import PgObjectIndex
 from tests import test_workspaces
 from tests.conftest import (
     AuthUnderTest,
+    NodesUnderTest,
     WorkspacesUnderTest,
     _service_key,
     common_settings,
     free_port,
     serving,
 )
+from tests.test_cli_nodes import Cli, one_clean_line
 from tests.test_workspaces import READ, Lab, Person, create, expect_error, person, share
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
@@ -40,7 +44,8 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 @dataclass
 class IndexerUnderTest:
-    stub: indexer_pb2_grpc.IndexerServiceStub
+    address: str
+    stub: Any  # the aio stub
     index: PgObjectIndex
 
 
@@ -57,7 +62,7 @@ async def indexer(
     )
     async with serving(service) as channel:
         yield IndexerUnderTest(
-            indexer_pb2_grpc.IndexerServiceStub(channel), PgObjectIndex(service.runtime.engine)
+            address, indexer_pb2_grpc.IndexerServiceStub(channel), PgObjectIndex(service.runtime.engine)
         )
 
 
@@ -216,3 +221,57 @@ async def test_search_needs_a_caller(indexer: IndexerUnderTest) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await indexer.stub.SearchObjects(indexer_pb2.SearchObjectsRequest(query="x"))
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_search_and_du_through_the_cli(
+    tmp_path: Path,
+    lab: Lab,
+    auth: AuthUnderTest,
+    nodes: NodesUnderTest,
+    workspaces: WorkspacesUnderTest,
+    indexer: IndexerUnderTest,
+) -> None:
+    frank = await person(auth, "frank")
+    ws = await create(workspaces, frank, lab, "private")
+    tag = uuid.uuid4().hex[:8]
+    await put(indexer, ws, f"a/{tag}_one.csv", f"b/{tag}_two.csv", f"c/{tag}_big.bin", size=1536)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[server]\naddress = "{auth.address}"\n'
+        f'[server.services]\nnodes = "{nodes.address}"\nworkspaces = "{workspaces.address}"\n'
+        f'indexer = "{indexer.address}"\n[auth]\napi_key = "{frank.key}"\n'
+    )
+    config.chmod(0o600)
+    cli = Cli(tmp_path, config)
+    ref = f"{frank.name}/{ws.name}"
+
+    code, out, err = await cli("search", tag, "--ext", "csv")
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{ref}/a/{tag}_one.csv  1.5K  2026-03-01 00:00:00",
+        f"{ref}/b/{tag}_two.csv  1.5K  2026-03-01 00:01:00",
+    ]
+    # Pages are followed up to --limit (one object a page here), and the rest is announced.
+    code, out, err = await cli("search", tag, "--limit", "2", "--sort", "modified", "--desc")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == [
+        f"{ref}/c/{tag}_big.bin",
+        f"{ref}/b/{tag}_two.csv",
+    ]
+    assert "more than 2" in err
+    code, out, _ = await cli("search", f'"{tag}_t"', "--json", "-w", ws.name)
+    assert code == 0 and [o["path"] for o in json.loads(out)] == [f"b/{tag}_two.csv"]
+
+    code, out, err = await cli("du", ref, "--by", "extension")
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines() if line.strip()]
+    assert ["csv", "2", "3.0K", "3,072"] in rows and ["bin", "1", "1.5K", "1,536"] in rows
+    assert rows[-1] == ["total", "3", "4.5K", "4,608"]
+    code, out, _ = await cli("du", "--json")
+    assert code == 0 and {r["key"]: int(r["objects"]) for r in json.loads(out)["rows"]}[ref] == 3
+
+    code, _, err = await cli("search", tag, "--min-size", "lots")
+    assert code != 0 and "not a size" in err
+    code, _, err = await cli("search", tag, "--ext", "a.b")
+    assert code != 0
+    one_clean_line(err)
+    assert "extensions" in err

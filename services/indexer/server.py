@@ -14,7 +14,7 @@ from services.indexer.config import IndexerSettings
 from services.indexer.domain.ports import ObjectIndex
 from services.indexer.domain.search import IndexSearch
 from services.indexer.storage.clients.workspaces import WorkspacesClient
-from services.indexer.storage.pg_index import PgObjectIndex
+from services.indexer.storage.pg_index import PgObjectIndex, search_engine
 from services.indexer.storage.tables import metadata
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
 
@@ -32,7 +32,9 @@ async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectInd
 
         index = await open_elastic_index(settings.elastic)
     else:
-        index = PgObjectIndex(runtime.engine, runtime.read_engine)
+        reads = search_engine(settings.common.database_url)
+        runtime.closers.append(reads.dispose)
+        index = PgObjectIndex(runtime.engine, reads)
     runtime.closers.append(index.close)
     return index
 

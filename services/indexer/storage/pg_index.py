@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from services.indexer.domain.models import (
     ApplyResult,
@@ -257,6 +257,18 @@ def _record(row: Any) -> ObjectRecord:
     )
 
 
+def search_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
+    """Reads for searches: autocommit, and a plan made for each query's own values (a prepared
+    statement's generic plan cannot know whether a word is rare or everywhere)."""
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=10,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
+
+
 class PgObjectIndex:
     """ObjectIndex over the indexer's own PostgreSQL schema. `read_engine` (autocommit) serves searches
     and totals; `engine` every change, each in one transaction."""
@@ -383,9 +395,10 @@ class PgObjectIndex:
     async def search(self, query: SearchQuery) -> SearchPage:
         if not query.workspace_ids:
             return SearchPage([], False)
+        terms = parse(query.text)
         where = ["workspace_id = ANY(CAST(:workspace_ids AS uuid[]))"]
         params: dict[str, Any] = {"workspace_ids": list(query.workspace_ids), "limit": query.limit + 1}
-        for i, term in enumerate(parse(query.text)):
+        for i, term in enumerate(terms):
             if term.kind is TermKind.SUBSTRING:
                 where.append(f"path ILIKE :sub{i}")
                 params[f"sub{i}"] = f"%{escape_like(term.substring)}%"

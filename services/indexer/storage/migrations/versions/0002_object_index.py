@@ -51,6 +51,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("node_id", "bucket", "key", name="pk_objects"),
         schema=S,
     )
+    # Enough statistics for the planner to tell a rare word, prefix or substring from a common one: it
+    # then walks the path index for common ones and collects the matches of rare ones first.
+    op.execute(f"ALTER TABLE {S}.objects ALTER COLUMN words SET STATISTICS 1000")
+    op.execute(f"ALTER TABLE {S}.objects ALTER COLUMN path SET STATISTICS 1000")
     op.create_index("ix_objects_words", "objects", ["words"], schema=S, postgresql_using="gin")
     op.create_index(
         "ix_objects_path_trgm",
