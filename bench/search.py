@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.stack import percentile
 from services.common.db import make_engine, migrate
-from services.indexer.domain.models import ObjectRecord, SearchQuery
+from services.indexer.domain.models import ObjectChange, ObjectRecord, SearchQuery
 from services.indexer.storage import tables
 from services.indexer.storage.pg_index import PgObjectIndex, copy_records, recount, search_engine
 
@@ -221,6 +221,34 @@ async def measure(
     return figures
 
 
+async def writes(engine: AsyncEngine, batches: int) -> None:
+    """write() of 1,000-record batches (new, then the same again unchanged) and apply() of single events,
+    counters included, into a workspace of its own."""
+    index = PgObjectIndex(engine)
+    workspace_id, node_id = str(uuid.uuid4()), str(uuid.uuid4())
+    made = list(records(batches * 1000, [workspace_id], node_id, seed=3))
+    for label in ("new", "unchanged"):
+        started = time.perf_counter()
+        for i in range(batches):
+            await index.write(made[i * 1000 : (i + 1) * 1000], 2)
+        rate = batches * 1000 / (time.perf_counter() - started)
+        print(f"  write(), 1,000-record batches, {label:9} {rate:9,.0f} records/s", flush=True)
+    took = []
+    for n, record in enumerate(made[:200]):
+        change = ObjectChange(
+            node_id=record.node_id,
+            bucket=record.bucket,
+            key=record.key,
+            deleted=n % 2 == 1,
+            occurred_at=datetime.now(UTC),
+        )
+        started = time.perf_counter()
+        await index.apply(change, None if change.deleted else replace(record, size=record.size + 1))
+        took.append(time.perf_counter() - started)
+    print(f"  apply(), one event          {ms(took)}", flush=True)
+    await index.forget_workspace(workspace_id)
+
+
 async def sizes(engine: AsyncEngine) -> list[tuple[str, int]]:
     async with engine.connect() as conn:
         rows = (
@@ -254,6 +282,7 @@ async def run(
             )
         readable = workspace_ids[::2]
         figures = await measure(engine, read, readable, queries, seed=9)
+        await writes(engine, 5 if n < 100_000 else 20)
         for name, size in await sizes(engine):
             print(f"  size {name:32} {size / 1e6:9.1f} MB")
         return figures

@@ -496,3 +496,36 @@ async def test_crawl_ledger_resumes_checkpoints_and_records_status(indexer_engin
     assert (status.drift_added, status.drift_changed, status.drift_removed) == (2, 1, 4)
     assert status.crawled_at is not None and status.verified_at is not None
     assert status.state == "failed: node unreachable"
+
+
+async def test_queries_split_words_as_the_index_does(indexer_engine: AsyncEngine) -> None:
+    """split_words (queries) and PATH_WORDS_SQL (the stored tsvector) must agree, or a typed word misses."""
+    from services.indexer.domain.querytext import split_words
+    from services.indexer.storage.tables import PATH_WORDS_SQL
+
+    paths = [
+        "q3/myReport_2024.csv",
+        "raw/sensor.data.v2/run42.bin",
+        "Meeting Notes - Final (v3).docx",
+        "HTTPServer/x86_64/libFoo2Bar.so.1",
+        "données/été_2024/Résumé.pdf",
+        "a--b__c..d//e",
+        "CamelCASEWord/ABC123def",
+    ]
+    async with indexer_engine.connect() as conn:
+        for path in paths:
+            stored = (
+                await conn.execute(
+                    text(
+                        f"SELECT array(SELECT lexeme FROM unnest({PATH_WORDS_SQL}) ORDER BY lexeme) "  # noqa: S608
+                        "FROM (SELECT CAST(:p AS text) AS path) t"
+                    ),
+                    {"p": path},
+                )
+            ).scalar_one()
+            typed = {
+                word
+                for part in split_words(path)
+                for word in part.replace("(", " ").replace(")", " ").split()
+            }
+            assert set(stored) == typed, path
