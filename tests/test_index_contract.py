@@ -529,3 +529,34 @@ async def test_queries_split_words_as_the_index_does(indexer_engine: AsyncEngine
                 for word in part.replace("(", " ").replace(")", " ").split()
             }
             assert set(stored) == typed, path
+
+
+async def test_elasticsearch_words_are_the_stored_tsvector_words(indexer_engine: AsyncEngine) -> None:
+    """The Elasticsearch backend indexes (and queries) the words of words_of; PostgreSQL's stored tsvector
+    is the oracle, so both backends find a path by the same words."""
+    from services.indexer.domain.querytext import split_words
+    from services.indexer.storage.elastic import words_of
+    from services.indexer.storage.tables import PATH_WORDS_SQL
+
+    paths = [
+        "q3/myReport_2024.csv",
+        "Meeting Notes - Final (v3).docx",
+        "HTTPServer/x86_64/libFoo2Bar.so.1",
+        "données/été_2024/Résumé.pdf",
+        "a, b & c+d/dog's [draft] {x}=y!.txt",
+        "C++/50%~1 #tag;$HOME.log",
+        "mail/user@example.com.txt",
+        "http:/host:8080/x?y=1",
+    ]
+    async with indexer_engine.connect() as conn:
+        for path in paths:
+            stored = (
+                await conn.execute(
+                    text(
+                        f"SELECT array(SELECT lexeme FROM unnest({PATH_WORDS_SQL})) "  # noqa: S608
+                        "FROM (SELECT CAST(:p AS text) AS path) t"
+                    ),
+                    {"p": path},
+                )
+            ).scalar_one()
+            assert set(stored) == set(words_of(split_words(path))), path

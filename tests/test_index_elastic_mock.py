@@ -286,12 +286,17 @@ def bulk_answer(outcomes: list[str]) -> Callable[[Sent], Answer]:
 async def test_write_is_one_bulk_of_scripted_upserts(
     mock_es_index: ElasticObjectIndex, mock_es_transport: MockEsTransport
 ) -> None:
-    records = [rec("ws/a/myReport-2024_final.PDF"), rec("ws/a/b/c.txt", size=5), rec("ws/a/d.txt", etag="e2")]
-    mock_es_transport.routes[("PUT", "/_bulk")] = bulk_answer(["added", "unchanged", "changed"])
+    records = [
+        rec("ws/a/myReport-2024_final.PDF"),
+        rec("ws/a/b/c.txt", size=5),
+        rec("ws/a/d.txt", etag="e2"),
+        rec("ws/a/Notes - Final (v3), a+b.docx"),
+    ]
+    mock_es_transport.routes[("PUT", "/_bulk")] = bulk_answer(["added", "unchanged", "changed", "added"])
 
     counts = await mock_es_index.write(records, generation=7)
 
-    assert counts == WriteCounts(added=1, changed=1, unchanged=1)
+    assert counts == WriteCounts(added=2, changed=1, unchanged=1)
     # First the batch's tombstones (a key deleted after the listing saw it stays deleted), then the bulk.
     tombstones, bulk = mock_es_transport.sent
     assert (tombstones.method, tombstones.path) == ("POST", f"/{TOMBSTONES}/_mget")
@@ -324,6 +329,8 @@ async def test_write_is_one_bulk_of_scripted_upserts(
     # The same split of the path into words as PostgreSQL's (camelCase, letters|digits, separators).
     assert lines[1]["script"]["params"]["doc"]["words"] == "my report 2024 final pdf"
     assert lines[3]["script"]["params"]["doc"]["words"] == "b c txt"
+    # Any other character that is neither letter nor digit separates words too, as in PostgreSQL's tsvector.
+    assert lines[7]["script"]["params"]["doc"]["words"] == "notes final v 3 a b docx"
     # One script source for every line: Elasticsearch compiles it once.
     assert len({body["script"]["source"] for body in lines[1::2]}) == 1
 
@@ -399,7 +406,7 @@ async def test_search_is_granted_only_by_the_callers_workspace_ids(
     page = await mock_es_index.search(
         SearchQuery(
             workspace_ids=("w1", "w7"),
-            text='report rep* myRep* "a*b?"',
+            text='report rep* myRep* "a*b?" (v3) (',
             extensions=("csv",),
             min_size=1,
             max_size=99,
@@ -421,7 +428,7 @@ async def test_search_is_granted_only_by_the_callers_workspace_ids(
     assert filters[0] == {"terms": {"workspace_id": ["w1", "w7"]}}
     assert list(all_keys(body)).count("workspace_id") == 1
     assert not {"post_filter", "rescore", "knn", "indices_boost", "min_score"} & set(body)
-    assert filters[1:5] == [
+    assert filters[1:7] == [
         {"match_phrase": {"words": "report"}},
         {"prefix": {"words": "rep"}},
         {
@@ -436,8 +443,10 @@ async def test_search_is_granted_only_by_the_callers_workspace_ids(
         },
         # A quoted substring, its wildcard characters escaped.
         {"wildcard": {"path.wild": {"value": "*a\\*b\\?*", "case_insensitive": True}}},
+        {"match_phrase": {"words": "v 3"}},
+        {"match_none": {}},  # a term with no word in it matches nothing, as an empty tsquery
     ]
-    assert filters[5:] == [
+    assert filters[7:] == [
         {"terms": {"extension": ["csv"]}},
         {"range": {"size": {"gte": 1, "lte": 99}}},
         {"range": {"modified_at": {"gte": "2026-11-30T12:00:00.123456+00:00"}}},

@@ -3,7 +3,7 @@
 The rules are PostgreSQL's (storage/pg_index.py); the tests of tests/test_index_contract.py hold both.
 Two indices, each created from an index template with an explicit mapping:
 - `<prefix>-objects`: one document per record, id = a hash of node, bucket and key. Besides the record it
-  holds the words of the path (split by domain/querytext.split_words, as PostgreSQL's tsvector is), the
+  holds the words of the path (split as PostgreSQL's tsvector is: words_of below), the
   path again as a `wildcard` field for substrings, the crawl generation that last saw it, when its content
   last changed here (`updated_at`) and the mark of the change it holds (`changed_us`, `sequencer`).
 - `<prefix>-tombstones`: one document per deleted key with the mark of the delete, so a late event or a
@@ -50,6 +50,16 @@ from services.indexer.domain.querytext import Term, TermKind, parse, split_words
 
 # Distinct extensions one totals answer can hold (a terms aggregation needs a size).
 MAX_EXTENSIONS = 10_000
+
+
+_NOT_WORD = re.compile(r"[^\w]+")
+
+
+def words_of(words: Sequence[str]) -> list[str]:
+    """Words as the index holds them: split_words's, cut again at any character that is neither a letter
+    nor a digit, as PostgreSQL's text parser cuts them in the stored tsvector (`(v3)` is `v`, `3`). Used
+    for paths and for the words of a query alike."""
+    return [part for word in words for part in _NOT_WORD.split(word) if part]
 
 
 def doc_id(node_id: str, bucket: str, key: str) -> str:
@@ -128,7 +138,7 @@ TOMBSTONE_MAPPING: dict[str, Any] = {
     },
 }
 
-# The words are split and lower-cased in Python (split_words) and joined with spaces: the analyzer only
+# The words are split and lower-cased in Python (words_of) and joined with spaces: the analyzer only
 # cuts at spaces (and keeps words as long as a key), so the index holds exactly the words a query names.
 WORDS_ANALYSIS: dict[str, Any] = {
     "tokenizer": {"wio_spaces": {"type": "whitespace", "max_token_length": 1024}},
@@ -258,9 +268,12 @@ def term_query(term: Term) -> dict[str, Any]:
     if term.kind is TermKind.SUBSTRING:
         escaped = re.sub(r"([\\*?])", r"\\\1", term.substring)
         return {"wildcard": {"path.wild": {"value": f"*{escaped}*", "case_insensitive": True}}}
+    words = words_of(term.words)
+    if not words:
+        return {"match_none": {}}
     if term.kind is TermKind.WORD:
-        return {"match_phrase": {"words": " ".join(term.words)}}
-    *whole, last = term.words
+        return {"match_phrase": {"words": " ".join(words)}}
+    *whole, last = words
     if not whole:
         return {"prefix": {"words": last}}
     return {
@@ -348,7 +361,7 @@ class ElasticObjectIndex:
             "path": record.path,
             "name": record.name,
             "extension": record.extension,
-            "words": " ".join(split_words(record.path)),
+            "words": " ".join(words_of(split_words(record.path))),
             "size": record.size,
             "etag": record.etag,
             "modified_at": _iso(record.modified_at),
