@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import make_engine, migrate
 from services.common.errors import DomainError
+from services.indexer.config import ElasticSettings
 from services.indexer.domain.models import (
     ApplyResult,
     Location,
@@ -33,6 +34,7 @@ from services.indexer.domain.models import (
 )
 from services.indexer.domain.ports import CrawlLedger, ObjectIndex
 from services.indexer.storage import tables
+from services.indexer.storage.elastic import ElasticObjectIndex, client_for, open_elastic_index
 from services.indexer.storage.ledger import PgCrawlLedger
 from services.indexer.storage.pg_index import PgObjectIndex
 
@@ -50,20 +52,40 @@ async def indexer_engine(infra: Any) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def _elastic_index(url: str) -> ObjectIndex:
-    """Hook for the Elasticsearch backend: returns an ElasticObjectIndex on a fresh index at `url`."""
-    pytest.skip("the Elasticsearch backend is not part of this build")
+@pytest.fixture(scope="session")
+async def elastic_settings() -> AsyncIterator[ElasticSettings | None]:
+    """The Elasticsearch server named by WIO_TEST_ELASTICSEARCH_URL (optionally _API_KEY, _CA_FILE), with
+    indices of this run's own prefix, deleted (with their templates) when the run ends."""
+    url = os.environ.get("WIO_TEST_ELASTICSEARCH_URL", "")
+    if not url:
+        yield None
+        return
+    settings = ElasticSettings(
+        url=url,
+        api_key=os.environ.get("WIO_TEST_ELASTICSEARCH_API_KEY", ""),
+        ca_file=os.environ.get("WIO_TEST_ELASTICSEARCH_CA_FILE", ""),
+        index_prefix=f"wio-test-{uuid.uuid4().hex[:12]}",
+        refresh="true",
+        replicas=0,
+    )
+    yield settings
+    leftover = ElasticObjectIndex(client_for(settings), settings)
+    try:
+        await leftover.drop()
+    finally:
+        await leftover.close()
 
 
 @pytest.fixture(params=["postgres", "elastic"])
-async def index(request: pytest.FixtureRequest, indexer_engine: AsyncEngine) -> AsyncIterator[ObjectIndex]:
+async def index(
+    request: pytest.FixtureRequest, indexer_engine: AsyncEngine, elastic_settings: ElasticSettings | None
+) -> AsyncIterator[ObjectIndex]:
     if request.param == "postgres":
         backend: ObjectIndex = PgObjectIndex(indexer_engine)
     else:
-        url = os.environ.get("WIO_TEST_ELASTICSEARCH_URL", "")
-        if not url:
+        if elastic_settings is None:
             pytest.skip("WIO_TEST_ELASTICSEARCH_URL is not set")
-        backend = await _elastic_index(url)
+        backend = await open_elastic_index(elastic_settings)
     yield backend
     await backend.close()
 
@@ -208,6 +230,29 @@ async def test_random_orders_of_create_and_delete_end_in_the_newest_state(index:
         newest_deleted = max(events)[1]
         present = [r.path for r in await _all(index, [loc.workspace_id], text=f"k{n}")]
         assert present == ([] if newest_deleted else [f"k{n}.dat"]), events
+
+
+async def test_concurrent_creates_and_deletes_of_a_key_end_in_the_newest_state(index: ObjectIndex) -> None:
+    """Events of one key applied at once, as several ingest workers do: whatever interleaving the backend
+    sees, the record ends as the newest event says, with the newest size."""
+    loc = _location(str(uuid.uuid4()))
+    rng = random.Random(5)
+    expected: dict[str, int | None] = {}
+    applies = []
+    for n in range(4):
+        events = [(s, rng.random() < 0.5) for s in range(1, 9)]
+        path = f"c{n}.dat"
+        for s, deleted in events:
+            record = _record(loc, path, size=s)
+            applies.append(
+                index.apply(_change(record, T0 + timedelta(seconds=s), deleted), None if deleted else record)
+            )
+        newest, newest_deleted = max(events)
+        expected[path] = None if newest_deleted else newest
+    rng.shuffle(applies)
+    await asyncio.gather(*applies)
+    found = {r.path: r.size for r in await _all(index, [loc.workspace_id])}
+    assert found == {path: size for path, size in expected.items() if size is not None}
 
 
 async def test_sweep_removes_unseen_records_but_keeps_those_changed_during_the_crawl(
@@ -494,3 +539,34 @@ async def test_records_live_on_half_full_pages(indexer_engine: AsyncEngine) -> N
             )
         ).scalar_one()
     assert "fillfactor=50" in options
+
+
+async def test_elasticsearch_words_are_the_stored_tsvector_words(indexer_engine: AsyncEngine) -> None:
+    """The Elasticsearch backend indexes (and queries) the words of words_of; PostgreSQL's stored tsvector
+    is the oracle, so both backends find a path by the same words."""
+    from services.indexer.domain.querytext import split_words
+    from services.indexer.storage.elastic import words_of
+    from services.indexer.storage.tables import PATH_WORDS_SQL
+
+    paths = [
+        "q3/myReport_2024.csv",
+        "Meeting Notes - Final (v3).docx",
+        "HTTPServer/x86_64/libFoo2Bar.so.1",
+        "données/été_2024/Résumé.pdf",
+        "a, b & c+d/dog's [draft] {x}=y!.txt",
+        "C++/50%~1 #tag;$HOME.log",
+        "mail/user@example.com.txt",
+        "http:/host:8080/x?y=1",
+    ]
+    async with indexer_engine.connect() as conn:
+        for path in paths:
+            stored = (
+                await conn.execute(
+                    text(
+                        f"SELECT array(SELECT lexeme FROM unnest({PATH_WORDS_SQL})) "  # noqa: S608
+                        "FROM (SELECT CAST(:p AS text) AS path) t"
+                    ),
+                    {"p": path},
+                )
+            ).scalar_one()
+            assert set(stored) == set(words_of(split_words(path))), path

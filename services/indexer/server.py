@@ -50,9 +50,17 @@ class Indexer:
 
 async def object_index(settings: IndexerSettings, runtime: Runtime) -> ObjectIndex:
     """The backend WIO_INDEXER_BACKEND names; the one place that chooses."""
-    reads = search_engine(settings.common.database_url)
-    runtime.closers.append(reads.dispose)
-    index = PgObjectIndex(runtime.engine, reads)
+    index: ObjectIndex
+    if settings.backend == "elasticsearch" and settings.elastic is not None:
+        # Imported here: the PostgreSQL backend never loads the Elasticsearch client. Its templates and
+        # indices are put in place now, so a server that is down or refuses them stops the start.
+        from services.indexer.storage.elastic import open_elastic_index
+
+        index = await open_elastic_index(settings.elastic)
+    else:
+        reads = search_engine(settings.common.database_url)
+        runtime.closers.append(reads.dispose)
+        index = PgObjectIndex(runtime.engine, reads)
     runtime.closers.append(index.close)
     return index
 
