@@ -95,7 +95,8 @@ async def test_tls_server_and_client(tmp_path: Path) -> None:
         await server.stop(None)
 
 
-def test_plaintext_refused_off_loopback() -> None:
+async def test_plaintext_refused_off_loopback() -> None:
+    # Async: a grpc.aio server is made on the running loop, whatever earlier tests left as the current one.
     assert is_loopback("127.0.0.1:1") and is_loopback("localhost:5") and is_loopback("[::1]:9")
     assert not is_loopback("10.0.0.5:50051") and not is_loopback("example.org:443")
     with pytest.raises(ConfigError, match="plaintext"):
