@@ -1,11 +1,8 @@
 """Storage events wait in JetStream while the indexer is down: stop the indexer (its own process, killed),
-publish 500 events as the gateway does, or upload 500 objects to a node whose webhook reaches the gateway,
-start it again, and all 500 arrive in the index."""
+publish 500 events as the gateway does, start it again, and all 500 arrive in the index."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,6 @@ import pytest
 
 from tests import test_workspaces
 from tests.conftest import AuthUnderTest, WorkspacesUnderTest, _service_key, free_port
-from tests.hooked_node import HookedNode, hook_gateway, hooked
 from tests.ingest_support import (
     Gateway,
     gateway_nats,
@@ -25,13 +21,12 @@ from tests.ingest_support import (
     until,
 )
 from tests.service_process import ServiceProcess, service_env
-from tests.test_workspaces import Lab, brokered, create, credentials, person, ref, unique
-from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
+from tests.test_workspaces import Lab, create, person
 
 pytestmark = pytest.mark.integration
 
 lab = test_workspaces.lab
-__all__ = ["gateway_nats", "hook_gateway", "hooked", "index_engine", "lab"]
+__all__ = ["gateway_nats", "index_engine", "lab"]
 
 EVENTS = 500
 
@@ -85,56 +80,5 @@ async def test_events_published_while_the_indexer_is_down_all_arrive(
             return set(await indexed(index_engine, ws.id)) == keys
 
         await until(all_arrived, within=60, what=f"all {EVENTS} records")
-    finally:
-        second.kill()
-
-
-async def test_uploads_made_while_the_indexer_is_down_all_arrive(
-    hooked: HookedNode,
-    infra: Any,
-    auth: AuthUnderTest,
-    workspaces: WorkspacesUnderTest,
-    index_engine: Any,
-    tmp_path: Path,
-) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    env = await indexer_env(infra, auth, workspaces, address)
-    owner = await person(auth, "upl")
-    ws = (
-        await workspaces.stub.CreateWorkspace(
-            ws_pb2.CreateWorkspaceRequest(
-                name=unique("late"), type=ws_pb2.WORKSPACE_TYPE_PRIVATE, node=hooked.name
-            ),
-            metadata=owner.md,
-        )
-    ).workspace
-
-    first = ServiceProcess("indexer", address, env, tmp_path / "indexer-1.log")
-    try:
-        await first.wait_ready(health_answers)  # its durable consumer exists from now on
-    finally:
-        first.kill()
-
-    # Uploaded with the owner's brokered credentials; the node's webhook sends each to the gateway.
-    (creds,) = await credentials(workspaces, owner, ref(ws))
-    s3 = brokered(creds)
-    keys = {f"{ws.prefix}late/{i:04d}.bin" for i in range(EVENTS)}
-
-    def upload(key: str) -> None:
-        s3.put_object(Bucket=ws.bucket, Key=key, Body=b"x")
-
-    with ThreadPoolExecutor(8) as pool:
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(pool, upload, key) for key in keys))
-    assert await indexed(index_engine, ws.id) == {}  # nobody consumed them
-
-    second = ServiceProcess("indexer", address, env, tmp_path / "indexer-2.log")
-    try:
-        await second.wait_ready(health_answers)
-
-        async def all_arrived() -> bool:
-            return set(await indexed(index_engine, ws.id)) == keys
-
-        await until(all_arrived, within=90, what=f"all {EVENTS} uploads")
     finally:
         second.kill()
