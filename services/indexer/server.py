@@ -120,9 +120,11 @@ async def build(settings: IndexerSettings, runtime: Runtime) -> Service[Indexer]
     runtime.closers.append(workspaces_channel.close)
     directory = WorkspacesClient(workspaces_channel, auth)
     index = await object_index(settings, runtime)
-    search = IndexSearch(index, directory, settings.common.secret_key)
+    # One cache of what each caller can read, shared by search and status (one revision check each).
+    readable = ReadableCache(directory)
+    search = IndexSearch(index, readable, settings.common.secret_key)
     crawler, records = crawler_for(settings, runtime, index, directory)
-    status = IndexStatusReader(ReadableCache(directory).readable, index, records, crawler)
+    status = IndexStatusReader(readable.readable, index, records, crawler)
     # A subscriber: started after the storage it uses, stopped before it. It resumes unfinished crawls
     # at once, then now and then, and verifies roots when due.
     crawl = settings.crawl

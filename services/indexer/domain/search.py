@@ -246,9 +246,9 @@ class ReadableCache:
 
 
 class IndexSearch:
-    def __init__(self, index: ObjectIndex, directory: WorkspacesDirectory, secret_key: str) -> None:
+    def __init__(self, index: ObjectIndex, readable: ReadableCache, secret_key: str) -> None:
         self._index = index
-        self._readable = ReadableCache(directory)
+        self._readable = readable
         self._tokens = PageTokens(secret_key)
 
     async def search(self, user_id: str, request: SearchRequest) -> SearchResult:
