@@ -102,12 +102,13 @@ class ChangeApplier:
         node_id = node_of(msg)
         received = msg.metadata.timestamp if msg.metadata.timestamp is not None else datetime.now(UTC)
         for change in parse_event(node_id, msg.data, received):
-            await self.apply(change)
+            await self.apply(change, received)
 
-    async def apply(self, change: ObjectChange) -> str:
+    async def apply(self, change: ObjectChange, received: datetime) -> str:
+        """Applies one change the gateway stored at `received`."""
         if is_folder_marker(change.key):
             return self._count(IGNORED)
-        location = await self.locations.find(change.node_id, change.bucket, change.key)
+        location = await self.locations.find(change.node_id, change.bucket, change.key, received.timestamp())
         if location is None:
             outcome = self._count(UNMAPPED)
             dropped = self.counts[UNMAPPED]
