@@ -126,9 +126,13 @@ class S3Node:
         if not server.process.is_running():
             self._server = start_seaweedfs(server.folder, server.ports, server.credentials, name=server.name)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 20.0) -> None:
         if self._server is not None:
-            self._server.stop()
+            self._server.stop(timeout)
+
+
+# How long SeaweedFS and NATS may take to stop at the end of the run before they are killed.
+STOP_SECONDS = 3.0
 
 
 class InfraUnderTest:
@@ -208,14 +212,15 @@ class InfraUnderTest:
             return self._s3[name]
 
     def stop(self) -> None:
+        # Everything here is thrown away next, so nothing is worth a long clean shutdown.
         errors: list[BaseException] = []
         for node in reversed(list(self._s3.values())):
             try:
-                node.close()
+                node.close(timeout=STOP_SECONDS)
             except Exception as exc:
                 errors.append(exc)
         if self._nats is not None:
-            self._nats.stop()
+            self._nats.stop(STOP_SECONDS)
         if self._database is not None and self._postgres is None:
             # On a server we did not start, remove the database we made there.
             try:
@@ -223,7 +228,7 @@ class InfraUnderTest:
             except Exception as exc:
                 errors.append(exc)
         if self._postgres is not None:
-            self._postgres.stop()
+            self._postgres.stop()  # killing it would leave its backends behind
             if not self._postgres.root.is_relative_to(self.folder):
                 shutil.rmtree(self._postgres.root, ignore_errors=True)
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,7 +199,8 @@ async def everyone_finds_exactly_what_s3_lets_them_list(
 
 
 @settings(
-    max_examples=5,
+    # A few scenarios in every run; WIO_TEST_ORACLE_EXAMPLES=50 tries many more.
+    max_examples=int(os.environ.get("WIO_TEST_ORACLE_EXAMPLES", "3")),
     deadline=None,
     derandomize=True,
     database=None,

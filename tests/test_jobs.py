@@ -446,7 +446,7 @@ async def test_two_replicas_publish_each_shares_events_in_order(
 ) -> None:
     api_key = await _service_key(auth, "workspaces")
     owner = await person(auth, "ord")
-    sharees = [await person(auth, "shr") for _ in range(20)]
+    sharees = [await person(auth, "shr") for _ in range(10)]
     async with (
         replica(infra, auth, nodes, api_key) as (one, one_runtime),
         replica(infra, auth, nodes, api_key) as (two, two_runtime),
@@ -458,7 +458,7 @@ async def test_two_replicas_publish_each_shares_events_in_order(
             runtime.relay.publisher = SlowPublisher(runtime.relay.publisher, 0.01)
         # One relay is active at a time, whichever replica (or other process) holds the lock.
         assert not (one_runtime.relay.active and two_runtime.relay.active)
-        names = [unique("o") for _ in range(20)]
+        names = [unique("o") for _ in range(10)]
         for name in names:
             await one.CreateWorkspace(
                 ws_pb2.CreateWorkspaceRequest(name=name, node=outage_node.name), metadata=owner.md
