@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from deploy.errors import LaunchError
 
@@ -119,6 +119,15 @@ class ManagedProcess:
         )
 
 
+def open_log(log: Path) -> BinaryIO:
+    """A server's log, opened for appending, readable by this account only: logs name users,
+    workspaces and addresses, which another account on the machine has no business seeing."""
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "ab")
+
+
 def spawn(
     name: str,
     command: Sequence[str],
@@ -131,8 +140,7 @@ def spawn(
     """Start a server in its own session (Ctrl-C in the terminal reaches only the launcher, which
     stops the servers in order), with stdout and stderr appended to `log`; `umask` (when >= 0) is the
     mode mask of every file and socket it makes."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with open_log(log) as out:
         try:
             popen = subprocess.Popen(
                 list(command),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from deploy.errors import LaunchError
 from deploy.ports import HOST, SERVICES
-from deploy.process import ManagedProcess, spawn, tail, wait_until
+from deploy.process import ManagedProcess, open_log, spawn, tail, wait_until
 
 ADMIN_USERNAME = "admin"
 # The auth service rejects an address without a dot in its domain, such as admin@localhost.
@@ -131,8 +131,7 @@ def run_bootstrap(
         command += ["--service", name]
     if new_admin_key:
         command.append("--new-admin-key")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as errors:
+    with open_log(log) as errors:
         try:
             result = subprocess.run(
                 command,

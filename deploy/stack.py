@@ -381,7 +381,8 @@ def _prepare_state_dir(state_dir: Path) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     # Others may pass through (PostgreSQL runs as `wio-postgres` when we are root) but not list it.
     state_dir.chmod(0o711)
-    (state_dir / "logs").mkdir(exist_ok=True)
+    (state_dir / "logs").mkdir(mode=0o700, exist_ok=True)
+    (state_dir / "logs").chmod(0o700)  # an older stack made it readable by all
 
 
 def _busy_ports(up: _Up, keys: list[str]) -> dict[int, str]:

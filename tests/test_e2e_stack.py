@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 import urllib.request
@@ -135,7 +136,11 @@ def test_up_whoami_reuse_and_down(stack_env: dict[str, str]) -> None:
     # PostgreSQL's generated password reaches the services and nothing that is shown or logged.
     password = state["postgres_password"]
     assert password in state["postgres"]["url"]
-    logs = [p.read_text(errors="replace") for p in (Path(env["WIO_DEV_STATE"]) / "logs").iterdir()]
+    logs_dir = Path(env["WIO_DEV_STATE"]) / "logs"
+    # The logs name users and workspaces: no other account on the machine may read them.
+    assert stat.S_IMODE(logs_dir.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in logs_dir.iterdir()} == {0o600}
+    logs = [p.read_text(errors="replace") for p in logs_dir.iterdir()]
     for shown in (first.stdout, first.stderr, second.stdout, status.stdout, fresh.stderr, *logs):
         assert password not in shown
     down = run(env, str(BIN / "wio-dev"), "down")
