@@ -218,12 +218,18 @@ class RepeatCutOffAioCalls(grpc.aio.UnaryUnaryClientInterceptor):
         return call
 
 
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
 def channel_options(user_agent: str = "") -> list[tuple[str, Any]]:
     options: list[tuple[str, Any]] = [
         ("grpc.service_config", json.dumps(service_config())),
         # Ours, not one a DNS TXT record might carry.
         ("grpc.service_config_disable_resolution", 1),
         ("grpc.enable_retries", 1),
+        # Some internal answers come whole (a node's workspace locations, what a user may read): room for
+        # about 300,000 workspaces instead of gRPC's default 4 MB (about 20,000).
+        ("grpc.max_receive_message_length", MAX_ANSWER_BYTES),
     ]
     if user_agent:
         options.append(("grpc.primary_user_agent", user_agent))
