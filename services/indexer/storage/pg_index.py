@@ -259,7 +259,17 @@ def tsquery_of(term: Term) -> str:
 
 # Totals join the ids rather than test `= ANY(ids)`: planning that test weighs every id against the
 # column's statistics, which costs more than the whole answer for a thousand workspaces.
-_READABLE = "(SELECT DISTINCT id FROM unnest(CAST(:workspace_ids AS uuid[])) AS ids(id)) AS r"
+_READABLE = "(SELECT DISTINCT id FROM unnest($1::uuid[]) AS ids(id)) AS r"
+
+# Per workspace, and with it (when asked) per extension: one statement, one round trip.
+_TOTALS_BY_WORKSPACE = (
+    f"SELECT false AS by_extension, c.workspace_id::text AS key, c.objects, c.bytes FROM {_READABLE} "
+    f"JOIN {S}.workspace_counters c ON c.workspace_id = r.id WHERE c.objects <> 0"
+)
+_TOTALS_BY_EXTENSION = (
+    f"SELECT true, c.extension, sum(c.objects)::bigint, sum(c.bytes)::bigint FROM {_READABLE} "
+    f"JOIN {S}.counters c ON c.workspace_id = r.id GROUP BY c.extension HAVING sum(c.objects) <> 0"
+)
 
 _SORT_COLUMN = {SortField.PATH: "path", SortField.SIZE: "size", SortField.MODIFIED: "modified_at"}
 _SORT_CAST = {SortField.PATH: "text", SortField.SIZE: "bigint", SortField.MODIFIED: "timestamptz"}
@@ -267,17 +277,17 @@ _SORT_CAST = {SortField.PATH: "text", SortField.SIZE: "bigint", SortField.MODIFI
 
 def _record(row: Any) -> ObjectRecord:
     return ObjectRecord(
-        node_id=str(row.node_id),
-        bucket=row.bucket,
-        key=row.key,
-        workspace_id=str(row.workspace_id),
-        path=row.path,
-        name=row.name,
-        extension=row.extension,
-        size=int(row.size),
-        etag=row.etag,
-        modified_at=row.modified_at,
-        content_type=row.content_type,
+        node_id=str(row["node_id"]),
+        bucket=row["bucket"],
+        key=row["key"],
+        workspace_id=str(row["workspace_id"]),
+        path=row["path"],
+        name=row["name"],
+        extension=row["extension"],
+        size=int(row["size"]),
+        etag=row["etag"],
+        modified_at=row["modified_at"],
+        content_type=row["content_type"],
     )
 
 
@@ -424,84 +434,79 @@ class PgObjectIndex:
             )
         return int(result.rowcount)
 
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        """A read straight on the driver's connection (asyncpg, positional parameters): no compilation or
+        result processing per call, which cost about as much as a totals query itself with a thousand
+        workspace ids. A connection that fails mid-statement is not given back to the pool."""
+        async with self._read.connect() as conn:
+            driver: Any = (await conn.get_raw_connection()).driver_connection
+            try:
+                return list(await driver.fetch(sql, *args))
+            except Exception:
+                await conn.invalidate()
+                raise
+
     async def search(self, query: SearchQuery) -> SearchPage:
         if not query.workspace_ids:
             return SearchPage([], False)
-        terms = parse(query.text)
-        where = ["workspace_id = ANY(CAST(:workspace_ids AS uuid[]))"]
-        params: dict[str, Any] = {"workspace_ids": list(query.workspace_ids), "limit": query.limit + 1}
-        for i, term in enumerate(terms):
+        args: list[Any] = []
+
+        def bind(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        where = [f"workspace_id = ANY({bind(list(query.workspace_ids))}::uuid[])"]
+        for term in parse(query.text):
             if term.kind is TermKind.SUBSTRING:
-                where.append(f"path ILIKE :sub{i}")
-                params[f"sub{i}"] = f"%{escape_like(term.substring)}%"
+                where.append(f"path ILIKE {bind(f'%{escape_like(term.substring)}%')}")
             else:
-                where.append(f"words @@ to_tsquery('simple', :tsq{i})")
-                params[f"tsq{i}"] = tsquery_of(term)
+                where.append(f"words @@ to_tsquery('simple', {bind(tsquery_of(term))})")
         if query.extensions:
-            where.append("extension = ANY(CAST(:extensions AS text[]))")
-            params["extensions"] = list(query.extensions)
+            where.append(f"extension = ANY({bind(list(query.extensions))}::text[])")
         if query.min_size is not None:
-            where.append("size >= :min_size")
-            params["min_size"] = query.min_size
+            where.append(f"size >= {bind(query.min_size)}")
         if query.max_size is not None:
-            where.append("size <= :max_size")
-            params["max_size"] = query.max_size
+            where.append(f"size <= {bind(query.max_size)}")
         if query.modified_after is not None:
-            where.append("modified_at >= :modified_after")
-            params["modified_after"] = query.modified_after
+            where.append(f"modified_at >= {bind(query.modified_after)}")
         if query.modified_before is not None:
-            where.append("modified_at < :modified_before")
-            params["modified_before"] = query.modified_before
+            where.append(f"modified_at < {bind(query.modified_before)}")
         column = _SORT_COLUMN[query.sort]
         direction = "DESC" if query.descending else "ASC"
         if query.after is not None:
             value, node_id, bucket, key = query.after
             op = "<" if query.descending else ">"
             where.append(
-                f"({column}, node_id, bucket, key) {op} "
-                f"(CAST(:after_value AS {_SORT_CAST[query.sort]}), CAST(:after_node AS uuid), "
-                ":after_bucket, :after_key)"
+                f"({column}, node_id, bucket, key) {op} ({bind(value)}::{_SORT_CAST[query.sort]}, "
+                f"{bind(node_id)}::uuid, {bind(bucket)}, {bind(key)})"
             )
-            params.update(after_value=value, after_node=node_id, after_bucket=bucket, after_key=key)
+        keys = (column, "node_id", "bucket", "key")
+        # The page's keys first, then their records: in path order the keys come from the covering
+        # index alone (ix_objects_path_node_id_bucket_key), so the records passed over on the way are
+        # never read from the table; only the page's are.
         sql = (
-            f"SELECT {COLUMNS} FROM {S}.objects WHERE {' AND '.join(where)} "
-            f"ORDER BY {column} {direction}, node_id {direction}, bucket {direction}, key {direction} "
-            "LIMIT :limit"
+            f"WITH page AS (SELECT {', '.join(keys)} FROM {S}.objects WHERE {' AND '.join(where)} "
+            f"ORDER BY {', '.join(f'{c} {direction}' for c in keys)} LIMIT {bind(query.limit + 1)}) "
+            f"SELECT {', '.join(f'o.{c.strip()}' for c in COLUMNS.split(','))} "
+            f"FROM page JOIN {S}.objects o USING (node_id, bucket, key) "
+            f"ORDER BY {', '.join(f'o.{c} {direction}' for c in keys)}"
         )
-        async with self._read.connect() as conn:
-            rows = (await conn.execute(text(sql), params)).all()
+        rows = await self._fetch(sql, *args)
         records = [_record(row) for row in rows[: query.limit]]
         return SearchPage(records, has_more=len(rows) > query.limit)
 
     async def totals(self, workspace_ids: Sequence[str], by_extension: bool) -> Totals:
         if not workspace_ids:
             return Totals()
-        params = {"workspace_ids": list(workspace_ids)}
-        async with self._read.connect() as conn:
-            per_workspace = (
-                await conn.execute(
-                    text(
-                        f"SELECT c.workspace_id, c.objects, c.bytes FROM {_READABLE} "
-                        f"JOIN {S}.workspace_counters c ON c.workspace_id = r.id WHERE c.objects <> 0"
-                    ),
-                    params,
-                )
-            ).all()
-            per_extension: Sequence[Any] = ()
-            if by_extension:
-                per_extension = (
-                    await conn.execute(
-                        text(
-                            f"SELECT c.extension, sum(c.objects) AS objects, sum(c.bytes) AS bytes "
-                            f"FROM {_READABLE} JOIN {S}.counters c ON c.workspace_id = r.id "
-                            "GROUP BY c.extension HAVING sum(c.objects) <> 0"
-                        ),
-                        params,
-                    )
-                ).all()
+        sql = _TOTALS_BY_WORKSPACE
+        if by_extension:
+            sql += f" UNION ALL {_TOTALS_BY_EXTENSION}"
+        rows = await self._fetch(sql, list(workspace_ids))
         return Totals(
-            by_workspace={str(r.workspace_id): (int(r.objects), int(r.bytes)) for r in per_workspace},
-            by_extension={r.extension: (int(r.objects), int(r.bytes)) for r in per_extension},
+            by_workspace={
+                r["key"]: (int(r["objects"]), int(r["bytes"])) for r in rows if not r["by_extension"]
+            },
+            by_extension={r["key"]: (int(r["objects"]), int(r["bytes"])) for r in rows if r["by_extension"]},
         )
 
     async def close(self) -> None:

@@ -69,15 +69,26 @@ objects = Table(
     # Room for a crawl's generation marks on the same page (see migration 0002).
     postgresql_with={"fillfactor": 50},
 )
-Index("ix_objects_words", objects.c.words, postgresql_using="gin")
+# New words go into the tree at once, not into a pending list that every search reads (migration 0004).
+Index("ix_objects_words", objects.c.words, postgresql_using="gin", postgresql_with={"fastupdate": "off"})
 Index(
     "ix_objects_path_trgm",
     objects.c.path,
     postgresql_using="gin",
     postgresql_ops={"path": "gin_trgm_ops"},
 )
-# Pages in path order: across all readable workspaces, and within one.
-Index("ix_objects_path", objects.c.path)
+# Pages in path order across all readable workspaces: the whole page order, and beside it what every
+# search tests on a record (workspace, words, extension), so that walking the index finds a page's
+# records without reading the table (see migration 0004).
+Index(
+    "ix_objects_path_node_id_bucket_key",
+    objects.c.path,
+    objects.c.node_id,
+    objects.c.bucket,
+    objects.c.key,
+    postgresql_include=["workspace_id", "extension", "words"],
+)
+# Within one workspace.
 Index("ix_objects_workspace_id_path", objects.c.workspace_id, objects.c.path)
 
 # A deleted key, kept for a while so that an older upsert arriving late does not bring it back.
