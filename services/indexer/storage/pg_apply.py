@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.indexer.domain.models import ApplyResult, ObjectChange, ObjectRecord
-from services.indexer.storage.pg_index import _APPLY_DELETE, _APPLY_UPSERT, is_newer
+from services.indexer.storage.pg_index import APPLY_DELETE, APPLY_UPSERT, is_newer
 
 Item = tuple[ObjectChange, ObjectRecord | None]
 
@@ -124,9 +124,9 @@ async def apply_many(engine: AsyncEngine, items: Sequence[Item]) -> list[ApplyRe
             if r is None or c.deleted
         ]
         if deletes:
-            await conn.execute(text(_APPLY_DELETE), deletes)
+            await conn.execute(text(APPLY_DELETE), deletes)
         if upserts:
-            await conn.execute(text(_APPLY_UPSERT), upserts)
+            await conn.execute(text(APPLY_UPSERT), upserts)
     return results
 
 

@@ -158,7 +158,8 @@ _FORGET_PREFIX = _delete_sql(f"{_UNDER_PREFIX} AND (:prefix_end = '' OR o.key < 
 _FORGET_WORKSPACE = _delete_sql("o.workspace_id = CAST(:workspace_id AS uuid)")
 _FORGET_NODE = _delete_sql("o.node_id = CAST(:node_id AS uuid)")
 
-_APPLY_UPSERT = f"""
+# The statements of one storage event; pg_apply.py runs the same ones for many events in one transaction.
+APPLY_UPSERT = f"""
 WITH written AS (
     INSERT INTO {S}.objects AS o ({COLUMNS}, generation, updated_at, changed_at, sequencer)
     VALUES (CAST(:node_id AS uuid), :bucket, :key, CAST(:workspace_id AS uuid), :path, :name, :extension,
@@ -187,7 +188,7 @@ deltas AS (
 SELECT 1
 """
 
-_APPLY_DELETE = f"""
+APPLY_DELETE = f"""
 WITH gone AS (
     DELETE FROM {S}.objects
     WHERE node_id = CAST(:node_id AS uuid) AND bucket = :bucket AND key = :key
@@ -359,10 +360,10 @@ class PgObjectIndex:
                 return ApplyResult.STALE
             stamp = {"changed_at": change.occurred_at, "sequencer": change.sequencer}
             if change.deleted or record is None:
-                await conn.execute(text(_APPLY_DELETE), {**key, **stamp})
+                await conn.execute(text(APPLY_DELETE), {**key, **stamp})
                 return ApplyResult.DELETED
             await conn.execute(
-                text(_APPLY_UPSERT),
+                text(APPLY_UPSERT),
                 {
                     **key,
                     **stamp,
