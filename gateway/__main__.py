@@ -29,6 +29,9 @@ def main() -> int:
             # Logging is set up above; no server header, no proxy headers trusted.
             log_config=None,
             server_header=False,
+            # No line per request: writing it costs about 0.15 ms of CPU per call here, and a
+            # link's path (/l/<id>.<secret>) would put the secret in the log.
+            access_log=False,
             proxy_headers=False,
             timeout_graceful_shutdown=5,
         )

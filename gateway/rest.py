@@ -122,6 +122,7 @@ class Route:
     template: Template
     request_class: type[Message]
     call: Any  # a grpc.aio unary-unary or unary-stream multicallable
+    server_streaming: bool
 
 
 class ApiKeyExchanger:
@@ -167,7 +168,8 @@ class ApiKeyExchanger:
 
 def client_address(request: Request) -> str:
     """The HTTP peer as the services write addresses ("ipv4:1.2.3.4"); no proxy header is trusted."""
-    host = request.client.host if request.client else ""
+    client = request.scope.get("client")
+    host = client[0] if client else ""
     if not host:
         return ""
     return f"ipv6:[{host}]" if ":" in host else f"ipv4:{host}"
@@ -201,9 +203,14 @@ class RestRoutes:
                 request_serializer=request_class.SerializeToString,
                 response_deserializer=response_class.FromString,
             )
-            self.routes.append(Route(op, compile_template(op.binding.template), request_class, call))
+            template = compile_template(op.binding.template)
+            self.routes.append(Route(op, template, request_class, call, op.server_streaming))
         # The most literal templates first: `/v1/users:lookup` before `/v1/users/{username}`.
         self.routes.sort(key=lambda r: (-r.template.literal_weight, -len(r.template.fields)))
+        # The same order, by HTTP method: a request is matched against its method's templates only.
+        self.by_method: dict[str, list[Route]] = {}
+        for route in self.routes:
+            self.by_method.setdefault(route.operation.binding.method, []).append(route)
         self.exchanger = exchanger
         self.identity = identity
         self.public = frozenset(public)
@@ -212,14 +219,11 @@ class RestRoutes:
         self.max_bytes = max_bytes
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]]:
-        allowed: set[str] = set()
-        for route in self.routes:
+        for route in self.by_method.get(method, ()):
             values = route.template.match(raw_path)
-            if values is None:
-                continue
-            if route.operation.binding.method == method:
+            if values is not None:
                 return route, values
-            allowed.add(route.operation.binding.method)
+        allowed = {r.operation.binding.method for r in self.routes if r.template.match(raw_path) is not None}
         if allowed:
             raise Refusal(
                 405, UNIMPLEMENTED, "method not allowed", headers={"Allow": ", ".join(sorted(allowed))}
@@ -242,7 +246,11 @@ class RestRoutes:
         address = client_address(request)
         if address:
             metadata.append((CLIENT_ADDRESS_KEY, address))
-        header = request.headers.get("authorization", "").strip()
+        header = ""
+        for key, value in request.scope["headers"]:
+            if key == b"authorization":
+                header = value.decode("latin-1").strip()
+                break
         if not header:
             # A public call (a key exchange) goes with the gateway's identity, nothing else does.
             return await self.as_gateway(metadata) if operation.path in self.public else metadata
@@ -264,10 +272,11 @@ class RestRoutes:
         return metadata
 
     async def handle(self, request: Request) -> Response:
-        request_id = str(request.scope.get("state", {}).get("request_id", ""))
+        scope = request.scope
+        request_id = str(scope.get("state", {}).get("request_id", ""))
         try:
-            raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
-            route, values = self.match(request.method, raw_path or request.url.path)
+            raw_path = scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
+            route, values = self.match(scope["method"], raw_path or request.url.path)
             body = b""
             if route.operation.binding.body:
                 limited = await read_limited(request, self.max_bytes)
@@ -279,13 +288,14 @@ class RestRoutes:
                     route.request_class,
                     route.operation.binding.body,
                     values,
-                    request.url.query,
+                    # As Starlette's request.url.query has it, without building the whole URL.
+                    scope.get("query_string", b"").decode(),
                     body,
                 )
             except RequestError as exc:
                 raise Refusal(400, INVALID_ARGUMENT, str(exc)) from None
             metadata = await self.metadata(request, request_id, route.operation)
-            if route.operation.server_streaming:
+            if route.server_streaming:
                 return await self._stream(route, message, metadata)
             try:
                 reply = await route.call(message, metadata=metadata, timeout=self.timeout)

@@ -5,8 +5,12 @@ protobuf's JSON defaults: lowerCamelCase names, 64-bit integers as strings, enum
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, unquote
@@ -113,8 +117,10 @@ def json_name(field: FieldDescriptor) -> str:
     return str(field.json_name)  # type: ignore[attr-defined]
 
 
-def _leaf(descriptor: Descriptor, dotted: str) -> tuple[list[str], FieldDescriptor]:
-    """The JSON names along `a.b.c` and the last field; RequestError when a part is unknown."""
+@functools.lru_cache(maxsize=4096)
+def _leaf(descriptor: Descriptor, dotted: str) -> tuple[tuple[str, ...], FieldDescriptor]:
+    """The JSON names along `a.b.c` and the last field; RequestError when a part is unknown. Kept per
+    message type and name (a refusal is not kept: it raises)."""
     names: list[str] = []
     current: Descriptor | None = descriptor
     field: FieldDescriptor | None = None
@@ -127,7 +133,7 @@ def _leaf(descriptor: Descriptor, dotted: str) -> tuple[list[str], FieldDescript
         names.append(json_name(field))
         current = field.message_type if field.type == FieldDescriptor.TYPE_MESSAGE else None
     assert field is not None
-    return names, field
+    return tuple(names), field
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -150,7 +156,7 @@ def _scalar(field: FieldDescriptor, raw: str, dotted: str) -> Any:
     return raw
 
 
-def _put(target: dict[str, Any], names: list[str], value: Any, repeated: bool) -> None:
+def _put(target: dict[str, Any], names: tuple[str, ...], value: Any, repeated: bool) -> None:
     for name in names[:-1]:
         nested = target.setdefault(name, {})
         if not isinstance(nested, dict):
@@ -165,7 +171,7 @@ def _put(target: dict[str, Any], names: list[str], value: Any, repeated: bool) -
         target[last] = value
 
 
-def _merge(into: dict[str, Any], names: list[str], value: Any) -> None:
+def _merge(into: dict[str, Any], names: tuple[str, ...], value: Any) -> None:
     for name in names[:-1]:
         into = into.setdefault(name, {})
     into[names[-1]] = value
@@ -216,8 +222,10 @@ def build_request(
     for dotted, raw in path_values.items():
         names, field = _leaf(descriptor, dotted)
         _merge(data, names, _scalar(field, raw, dotted))
+    message = message_class()
+    if not data and not descriptor.full_name.startswith("google.protobuf."):
+        return message  # nothing given: the empty message, without a trip through the JSON parser
     try:
-        message = message_class()
         json_format.ParseDict(data, message)
     except json_format.ParseError as exc:
         raise RequestError(str(exc)) from exc
@@ -227,6 +235,100 @@ def build_request(
 
 
 def to_json(message: Message) -> dict[str, Any]:
-    """protobuf's JSON defaults: lowerCamelCase, int64 as strings, enums as names, defaults omitted."""
-    result: dict[str, Any] = json_format.MessageToDict(message)
+    """protobuf's JSON defaults: lowerCamelCase, int64 as strings, enums as names, defaults omitted.
+
+    The same dict as json_format.MessageToDict, made with a plan per message type built once (the JSON
+    name and converter of each field), since json_format works all of that out again for every field of
+    every message; what the plans leave out (below) goes to json_format itself."""
+    result: dict[str, Any] = _message_converter(message.DESCRIPTOR)(message)
     return result
+
+
+Converter = Callable[[Any], Any]
+
+
+def _by_json_format(message: Message) -> Any:
+    return json_format.MessageToDict(message)
+
+
+@functools.cache
+def _message_converter(descriptor: Descriptor) -> Converter:
+    """The converter of a message type: json_format's own for google.protobuf's types (timestamps,
+    wrappers, Any, Struct...: their JSON is special) and for what the plans do not cover (float32 fields,
+    closed enums, extensions), else the plan: a dict of the fields `ListFields` returns, as json_format
+    builds it."""
+    fields = descriptor.fields
+    if (
+        descriptor.file.name.startswith("google/protobuf/")
+        or descriptor.extension_ranges
+        or any(
+            f.cpp_type == FieldDescriptor.CPPTYPE_FLOAT
+            or (f.cpp_type == FieldDescriptor.CPPTYPE_ENUM and f.enum_type.is_closed)
+            for f in fields
+        )
+    ):
+        return _by_json_format
+    plan: dict[FieldDescriptor, tuple[str, Converter]] = {}
+
+    def convert(message: Message) -> dict[str, Any]:
+        if not plan:  # filled on first use: a message type may contain itself
+            plan.update((f, (json_name(f), _field_converter(f))) for f in fields)
+        result: dict[str, Any] = {}
+        for field, value in message.ListFields():
+            name, convert_value = plan[field]
+            result[name] = convert_value(value)
+        return result
+
+    return convert
+
+
+def _field_converter(field: FieldDescriptor) -> Converter:
+    """A field's value (a whole list or map when repeated) as json_format writes it."""
+    if _is_map(field):
+        value_converter = _value_converter(field.message_type.fields_by_name["value"])
+        return lambda value: {_map_key(key): value_converter(value[key]) for key in value}
+    one = _value_converter(field)
+    if field.is_repeated:
+        return lambda value: [one(item) for item in value]
+    return one
+
+
+def _map_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _value_converter(field: FieldDescriptor) -> Converter:
+    kind = field.cpp_type
+    if kind == FieldDescriptor.CPPTYPE_MESSAGE:
+        message_type = field.message_type
+        return lambda value: _message_converter(message_type)(value)
+    if kind == FieldDescriptor.CPPTYPE_ENUM:
+        if field.enum_type.full_name == "google.protobuf.NullValue":
+            return lambda value: None
+        names = {number: value.name for number, value in field.enum_type.values_by_number.items()}
+        # An open enum's unknown number stays a number.
+        return lambda value: names.get(value, value)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return lambda value: base64.b64encode(value).decode("utf-8")
+    if kind in (
+        FieldDescriptor.CPPTYPE_INT64,
+        FieldDescriptor.CPPTYPE_UINT64,
+    ):
+        return str
+    if kind == FieldDescriptor.CPPTYPE_DOUBLE:
+        return _double
+    return _same  # strings, booleans, 32-bit integers
+
+
+def _double(value: float) -> Any:
+    if math.isinf(value):
+        return "-Infinity" if value < 0 else "Infinity"
+    if math.isnan(value):
+        return "NaN"
+    return value

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import uuid
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -18,6 +17,11 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
+# The same as raw ASGI headers, built once: (lower-case name, value), with Cache-Control last.
+_EDGE_HEADERS = (
+    *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()),
+    (b"cache-control", b"no-store"),
+)
 
 
 def request_id_from(raw: str) -> str:
@@ -43,16 +47,16 @@ class EdgeHeaders:
                 break
         rid = request_id_from(incoming)
         scope.setdefault("state", {})["request_id"] = rid
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Request-Id"] = rid
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
+                # Raw headers, appended: no header object to build for each answer.
+                headers = [item for item in message.get("headers", ()) if item[0].lower() != b"x-request-id"]
+                present = {item[0].lower() for item in headers}
+                headers.append(rid_header)
+                headers.extend(item for item in _EDGE_HEADERS if item[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -3,12 +3,20 @@ catalog and its settings."""
 
 from __future__ import annotations
 
+import math
 import os
+import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from google.protobuf import descriptor_pb2, json_format, message_factory, struct_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2
 
 from gateway import config
-from gateway.catalog import Catalog, domain_of
+from gateway.catalog import Catalog, domain_of, proto_files
 from gateway.transcode import RequestError, build_request, compile_template, to_json
 from services.common.config import ConfigError
 from wio.nodes.v1 import nodes_pb2
@@ -89,6 +97,112 @@ def test_answers_use_protobuf_json_defaults() -> None:
     assert to_json(reply) == {"objectsDeleted": str(2**53 + 1)}
     ws = workspaces_pb2.Workspace(owner_username="a", type=workspaces_pb2.WORKSPACE_TYPE_PRIVATE)
     assert to_json(ws) == {"ownerUsername": "a", "type": "WORKSPACE_TYPE_PRIVATE"}
+
+
+def _filled(message: Message, rng: random.Random, depth: int = 0) -> Message:
+    """Every field of `message` given a value that is not its default (at random, unknown enum numbers,
+    64-bit extremes and non-finite doubles included), sub-messages down to a few levels."""
+    for field in message.DESCRIPTOR.fields:
+        if field.containing_oneof is not None and rng.random() < 0.5:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            target = getattr(message, field.name)
+            key_field, value_field = field.message_type.fields
+            for _ in range(2):
+                key = _scalar_value(key_field, rng)
+                if value_field.message_type is not None:
+                    _filled(target[key], rng, depth + 1)
+                else:
+                    target[key] = _scalar_value(value_field, rng)
+        elif field.message_type is not None:
+            if depth > 3:
+                continue
+            if field.is_repeated:
+                for _ in range(2):
+                    _filled(getattr(message, field.name).add(), rng, depth + 1)
+            elif field.message_type.full_name == "google.protobuf.Timestamp":
+                getattr(message, field.name).FromSeconds(rng.randrange(0, 4_000_000_000))
+                getattr(message, field.name).nanos = rng.choice([0, 5_000_000, 123_456_000, 7])
+            elif field.message_type.full_name == "google.protobuf.FieldMask":
+                getattr(message, field.name).paths.extend(["a_b", "c"])
+            else:
+                getattr(message, field.name).SetInParent()
+                _filled(getattr(message, field.name), rng, depth + 1)
+        elif field.is_repeated:
+            getattr(message, field.name).extend(_scalar_value(field, rng) for _ in range(2))
+        else:
+            setattr(message, field.name, _scalar_value(field, rng))
+    return message
+
+
+def _scalar_value(field: FieldDescriptor, rng: random.Random) -> Any:
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_STRING:
+        return rng.choice(["a", "ünï", "x/y z", "1"])
+    if kind == FieldDescriptor.TYPE_BYTES:
+        return bytes(rng.randrange(256) for _ in range(5))
+    if kind == FieldDescriptor.TYPE_BOOL:
+        return True
+    if kind == FieldDescriptor.TYPE_ENUM:
+        numbers = [v.number for v in field.enum_type.values if v.number]
+        # An open enum (proto3) keeps a number it has no name for.
+        return rng.choice([*numbers, *([] if field.enum_type.is_closed else [99])])
+    if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        large = 3e300 if kind == FieldDescriptor.TYPE_DOUBLE else 0.1
+        return rng.choice([1.5, -0.1, large, math.inf, -math.inf])
+    if kind in (FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64):
+        return rng.choice([-(2**63), 2**53 + 1, 7])
+    if kind in (FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_FIXED64):
+        return rng.choice([2**64 - 1, 3])
+    if kind in (FieldDescriptor.TYPE_UINT32, FieldDescriptor.TYPE_FIXED32):
+        return rng.choice([2**32 - 1, 3])
+    return rng.choice([-(2**31), 2**31 - 1, 5])
+
+
+def _message_classes() -> list[type[Message]]:
+    """Every message type of the generated code (answers, requests, events), and a few of Google's:
+    error details (a map), a Struct and a descriptor (proto2: closed enums, extensions, floats)."""
+    found: list[type[Message]] = []
+
+    def add(descriptor: Descriptor) -> None:
+        if not descriptor.GetOptions().map_entry:
+            found.append(message_factory.GetMessageClass(descriptor))
+        for nested in descriptor.nested_types:
+            add(nested)
+
+    for file, _root in proto_files(["wio"]):
+        for descriptor in file.message_types_by_name.values():
+            add(descriptor)
+    for descriptor in (
+        error_details_pb2.ErrorInfo.DESCRIPTOR,
+        struct_pb2.Struct.DESCRIPTOR,
+        descriptor_pb2.FieldOptions.DESCRIPTOR,
+    ):
+        add(descriptor)
+    return found
+
+
+def _printed(printer: Callable[[Message], Any], message: Message) -> Any:
+    """What `printer` makes of `message`, or that it refused it (a Struct holding an infinite number)."""
+    try:
+        return printer(message)
+    except (ValueError, json_format.Error):
+        return "refused"
+
+
+def test_answers_are_the_json_of_protobufs_own_printer() -> None:
+    rng = random.Random(7)
+    classes = _message_classes()
+    assert len(classes) > 100
+    filled = 0
+    for message_class in classes:
+        assert to_json(message_class()) == json_format.MessageToDict(message_class())
+        for _ in range(3):
+            message = _filled(message_class(), rng)
+            expected = _printed(json_format.MessageToDict, message)
+            assert _printed(to_json, message) == expected, message_class.DESCRIPTOR.full_name
+            filled += expected != "refused" and expected != {}
+    assert filled > 300
 
 
 def test_catalog_exposes_annotated_public_rpcs_only() -> None:
