@@ -53,14 +53,22 @@ UNIQUE_VIOLATION = "23505"
 
 
 async def execute_unique(
-    session: AsyncSession, statement: Executable, taken: Callable[[str], DomainError]
+    session: AsyncSession,
+    statement: Executable,
+    taken: Callable[[str], DomainError],
+    *,
+    savepoint: bool = True,
 ) -> CursorResult[Any]:
     """Runs an insert or update that must not repeat a unique value, in a savepoint so the transaction
     stays usable. A unique violation (the value is taken, or a concurrent write won the race after the
-    caller's own check) raises `taken(constraint_name)`; any other integrity error goes up unchanged."""
+    caller's own check) raises `taken(constraint_name)`; any other integrity error goes up unchanged.
+    `savepoint=False` where that error ends the transaction anyway: two round trips fewer."""
     try:
-        async with session.begin_nested():
+        if not savepoint:
             result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
+            return result
+        async with session.begin_nested():
+            result = await session.execute(statement)  # type: ignore[assignment]
             return result
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:
