@@ -385,6 +385,42 @@ async def test_the_worker_retries_with_backoff_records_errors_and_prunes_done_jo
     assert await runner.state(job_id) is None
 
 
+async def test_a_job_handed_to_its_request_runs_once_however_many_claim_it(
+    workspaces: WorkspacesUnderTest,
+) -> None:
+    """run_now claims with one conditional UPDATE on autocommit sessions: of two runners asking for the
+    same job at once only one runs it, a job someone holds is left alone, and the settle records it done."""
+    kind = unique("test.once")
+    calls: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(payload: Mapping[str, Any]) -> Outcome:
+        calls.append(str(payload["n"]))
+        started.set()
+        await release.wait()
+        return Outcome()
+
+    runtime = workspaces.runtime
+    runners = [
+        JobRunner(runtime.sessions, wt.jobs, {kind: slow}, statements=runtime.read_sessions) for _ in range(2)
+    ]
+    async with runtime.sessions() as session, session.begin():
+        job_id = await runner_queue_add(session, kind)
+    first = asyncio.ensure_future(runners[0].run_now(job_id))
+    await asyncio.wait_for(started.wait(), 10)
+    # Held by the first runner: neither the other one nor the worker's round takes it.
+    assert await runners[1].run_now(job_id) is None
+    assert await runners[1].run_due() == 0
+    release.set()
+    assert await first is not None
+    assert calls == ["7"]
+    state = await runners[1].state(job_id)
+    assert state is not None and state.done_at is not None and state.attempts == 1
+    assert state.last_error is None
+    # Done: nobody runs it again.
+    assert await runners[1].run_now(job_id) is None and calls == ["7"]
+
+
 async def runner_queue_add(session: Any, kind: str) -> str:
     from services.common.jobs import JobQueue
 

@@ -947,14 +947,7 @@ async def test_reused_plans_follow_changes_no_event_told_them_of(
     )
 
 
-async def test_reads_outlive_connections_the_database_dropped(
-    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
-) -> None:
-    """Reads skip the pre-ping: when the database has dropped their pooled connections (as after a restart),
-    the statement fails instead and the read is made once more on a new connection."""
-    owner = await person(auth, "dc")
-    ws = await create(workspaces, owner, lab, "private")
-    (first,) = await credentials(workspaces, owner, ref(ws))
+async def _drop_connections(workspaces: WorkspacesUnderTest) -> None:
     async with workspaces.runtime.engine.connect() as conn:
         dropped = (
             await conn.execute(
@@ -966,5 +959,30 @@ async def test_reads_outlive_connections_the_database_dropped(
             )
         ).scalar_one()
     assert dropped > 0
+
+
+async def test_reads_outlive_connections_the_database_dropped(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """Reads skip the pre-ping: when the database has dropped their pooled connections (as after a restart),
+    the statement fails instead and the read is made once more on a new connection."""
+    owner = await person(auth, "dc")
+    ws = await create(workspaces, owner, lab, "private")
+    (first,) = await credentials(workspaces, owner, ref(ws))
+    await _drop_connections(workspaces)
     (again,) = await credentials(workspaces, owner, ref(ws))
     assert again.access_key == first.access_key
+
+
+async def test_a_create_outlives_connections_the_database_dropped(
+    auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """A transaction's connection is pinged as it leaves the pool and replaced if dead; the single
+    statements that claim and settle the folder marker's job are made once more on a new connection."""
+    owner = await person(auth, "dw")
+    await workspaces.stub.CreateWorkspace(ws_pb2.CreateWorkspaceRequest(name=unique("a")), metadata=owner.md)
+    await _drop_connections(workspaces)
+    created = await workspaces.stub.CreateWorkspace(
+        ws_pb2.CreateWorkspaceRequest(name=unique("b")), metadata=owner.md
+    )
+    assert not created.marker_pending

@@ -10,9 +10,11 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, CursorResult, Executable, MetaData, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, CursorResult, Executable, MetaData, event, text
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+from sqlalchemy.util import await_
 
 from services.common.errors import DomainError
 
@@ -28,9 +30,25 @@ def service_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
+def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+    """One round trip (an empty statement) before a pooled connection is used. SQLAlchemy's own pre-ping
+    on asyncpg wraps it in BEGIN and ROLLBACK (three round trips, for pgbouncer's transaction mode, which
+    wio does not use), and every transaction paid it. A connection that fails it is replaced: the pool
+    takes another one for a DisconnectionError."""
+    driver = record.driver_connection
+    if driver is None:
+        raise DisconnectionError("the pooled connection has no driver connection")
+    try:
+        await_(driver.fetchrow(";"))
+    except Exception as exc:
+        raise DisconnectionError(f"connection failed its ping: {exc}") from exc
+
+
 def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """For transactions: each connection is tested (a round trip) as it leaves the pool."""
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=10)
+    event.listen(engine.sync_engine, "checkout", _ping)
+    return engine
 
 
 def make_read_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
@@ -53,14 +71,22 @@ UNIQUE_VIOLATION = "23505"
 
 
 async def execute_unique(
-    session: AsyncSession, statement: Executable, taken: Callable[[str], DomainError]
+    session: AsyncSession,
+    statement: Executable,
+    taken: Callable[[str], DomainError],
+    *,
+    savepoint: bool = True,
 ) -> CursorResult[Any]:
     """Runs an insert or update that must not repeat a unique value, in a savepoint so the transaction
     stays usable. A unique violation (the value is taken, or a concurrent write won the race after the
-    caller's own check) raises `taken(constraint_name)`; any other integrity error goes up unchanged."""
+    caller's own check) raises `taken(constraint_name)`; any other integrity error goes up unchanged.
+    `savepoint=False` where that error ends the transaction anyway: two round trips fewer."""
     try:
-        async with session.begin_nested():
+        if not savepoint:
             result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
+            return result
+        async with session.begin_nested():
+            result = await session.execute(statement)  # type: ignore[assignment]
             return result
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:

@@ -3,9 +3,11 @@ creating a bucket) is written as a row in the same transaction as the change and
 worker, so a node that is down or a process that dies delays it and never loses it.
 
 A job is claimed with SELECT ... FOR UPDATE SKIP LOCKED in a short transaction that leases it (its
-`locked_until`), then run with no transaction open, then settled in another short transaction: done, due
-again later, or failed with its error recorded and a back-off. A lease that runs out (its worker died) makes
-the job claimable again, so handlers must be idempotent. Done rows are pruned after a while."""
+`locked_until`), then run with no transaction open, then settled: done, due again later, or failed with its
+error recorded and a back-off. The request that wrote a job claims it by one conditional UPDATE instead, and
+a settle is one UPDATE too: with autocommit sessions each is a single round trip. A lease that runs out
+(its worker died) makes the job claimable again, so handlers must be idempotent. Done rows are pruned after
+a while."""
 
 from __future__ import annotations
 
@@ -14,17 +16,20 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     Column,
+    CursorResult,
     DateTime,
     Index,
     Integer,
     MetaData,
+    Result,
+    Row,
     String,
     Table,
     Text,
@@ -34,7 +39,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Update
 
 from services.common.db import SessionFactory
 from services.common.tasks import cancel_and_wait
@@ -91,6 +98,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _rows(result: Result[Any]) -> Sequence[Row[Any]]:
+    """An UPDATE's rows if it returns any (read before its session closes)."""
+    return result.all() if cast("CursorResult[Any]", result).returns_rows else []
+
+
 # A new job is left to the request that wrote it (JobRunner.run_now right after the commit) this long before
 # the worker may take it, so that the request can tell its caller whether the work is done.
 HANDOFF_SECONDS = 5.0
@@ -141,6 +153,9 @@ class JobRunner(Generic[OutcomeT]):
     max_backoff_seconds: float = 300.0
     keep_done_seconds: float = 7 * 24 * 3600.0
     batch_size: int = 10
+    # Autocommit sessions for the single-statement claim of run_now and the settles: one round trip each
+    # instead of a ping, BEGIN, the statement and COMMIT. Without them, short transactions of `sessions`.
+    statements: SessionFactory | None = None
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -149,15 +164,50 @@ class JobRunner(Generic[OutcomeT]):
         base = min(self.max_backoff_seconds, self.first_backoff_seconds * 2 ** max(0, attempts - 1))
         return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
-    async def _claim(self, job_id: str | None = None) -> list[tuple[str, str, Mapping[str, Any], int]]:
-        """Due jobs, or the one named (due or not, as run_now hands a new job over), if nobody holds it."""
+    async def _execute(self, statement: Update) -> Sequence[Row[Any]]:
+        """One statement, committed on its own. Autocommit sessions have no pre-ping: a connection the
+        database dropped (e.g. after a restart) fails the statement, which is then made once more; a claim
+        that had gone through the first time then finds the job held and answers nothing (the worker
+        takes it when the lease runs out)."""
+        if self.statements is None:
+            async with self.sessions() as session, session.begin():
+                return _rows(await session.execute(statement))
+        for attempt in (1, 2):
+            try:
+                async with self.statements() as session:
+                    return _rows(await session.execute(statement))
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    async def _claim_one(self, job_id: str) -> list[tuple[str, str, Mapping[str, Any], int]]:
+        """The job named (due or not, as run_now hands a new job over) if nobody holds it: one UPDATE
+        whose conditions are checked again on the locked row, so two claimants never both get it."""
+        t = self.table
+        now = _now()
+        claimed = await self._execute(
+            update(t)
+            .where(
+                t.c.id == job_id,
+                t.c.done_at.is_(None),
+                or_(t.c.locked_until.is_(None), t.c.locked_until < now),
+                t.c.kind.in_(list(self.handlers)),
+            )
+            .values(locked_until=now + timedelta(seconds=self.lease_seconds), attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.kind, t.c.payload, t.c.attempts)
+        )
+        return [(str(row.id), row.kind, row.payload, row.attempts) for row in claimed]
+
+    async def _claim(self) -> list[tuple[str, str, Mapping[str, Any], int]]:
+        """Due jobs that nobody holds, a batch of them."""
         t = self.table
         now = _now()
         query = (
             select(t.c.id, t.c.kind, t.c.payload, t.c.attempts)
             .where(
                 t.c.done_at.is_(None),
-                t.c.run_at <= now if job_id is None else t.c.id == job_id,
+                t.c.run_at <= now,
                 or_(t.c.locked_until.is_(None), t.c.locked_until < now),
                 t.c.kind.in_(list(self.handlers)),
             )
@@ -178,10 +228,9 @@ class JobRunner(Generic[OutcomeT]):
         return [(str(row.id), row.kind, row.payload, row.attempts + 1) for row in rows]
 
     async def _settle(self, job_id: str, **values: Any) -> None:
-        async with self.sessions() as session, session.begin():
-            await session.execute(
-                update(self.table).where(self.table.c.id == job_id).values(locked_until=None, **values)
-            )
+        await self._execute(
+            update(self.table).where(self.table.c.id == job_id).values(locked_until=None, **values)
+        )
 
     async def _run(
         self, job_id: str, kind: str, payload: Mapping[str, Any], attempts: int
@@ -210,7 +259,7 @@ class JobRunner(Generic[OutcomeT]):
         """Runs this job at once unless it is done or someone else holds it: meant for the request that
         wrote it, right after the commit. Answers the handler's outcome, or None if it failed or was not
         run. Whatever it leaves undone the worker takes up."""
-        claimed = await self._claim(job_id)
+        claimed = await self._claim_one(job_id)
         return await self._run(*claimed[0]) if claimed else None
 
     async def run_due(self) -> int:

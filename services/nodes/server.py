@@ -41,7 +41,7 @@ async def build(settings: NodesSettings, runtime: Runtime) -> Service[NodesServi
 
     runtime.closers.append(close_gateway)
     transactions = make_transactions(
-        runtime.sessions, runtime.outbox, SecretBox(common.secret_key, "node-secrets")
+        runtime.sessions, runtime.outbox, SecretBox(common.secret_key, "node-secrets"), runtime.read_sessions
     )
     connector = S3NodeConnector(gateway, settings.user_networks, settings.admin_networks)
     worker = job_runner(runtime, jobs, NodeJobs(transactions, connector).handlers())

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from services.common.pages import SortKey
 from services.common.s3 import NodeCheckResult
 from services.nodes.domain.models import Capabilities, Creator, Node, NodeSettings, Root
+
+T = TypeVar("T")
 
 
 class NodesRepository(Protocol):
@@ -67,7 +69,14 @@ class Transaction(Protocol):
     def events(self) -> NodesEvents: ...
 
 
-Transactions = Callable[[], AbstractAsyncContextManager[Transaction]]
+class Transactions(Protocol):
+    def __call__(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction: its changes and events commit together."""
+        ...
+
+    async def read(self, query: Callable[[NodesRepository], Awaitable[T]]) -> T:
+        """A read that needs no transaction, made on the cheaper read path."""
+        ...
 
 
 class NodeConnector(Protocol):

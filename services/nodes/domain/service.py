@@ -438,7 +438,10 @@ class NodesService:
         return node
 
     async def root_access(self, root_id: str) -> tuple[Root, Node]:
-        async with self._tx() as tx:
-            root = await self._root(tx.repo, root_id)
-            node = await self._node(tx.repo, root.node_id)
-        return root, node
+        """Asked by every workspace create (it confirms the root it chose): a read with no transaction."""
+
+        async def both(repo: NodesRepository) -> tuple[Root, Node]:
+            root = await self._root(repo, root_id)
+            return root, await self._node(repo, root.node_id)
+
+        return await self._tx.read(both)

@@ -229,8 +229,8 @@ class SqlNodesRepository:
 
 
 def transactions(
-    sessions: SessionFactory, outbox: Outbox, box: SecretBox
+    sessions: SessionFactory, outbox: Outbox, box: SecretBox, reads: SessionFactory | None = None
 ) -> SqlTransactions[SqlNodesRepository, OutboxNodesEvents]:
     return SqlTransactions(
-        sessions, outbox, lambda session: SqlNodesRepository(session, box), OutboxNodesEvents
+        sessions, outbox, lambda session: SqlNodesRepository(session, box), OutboxNodesEvents, reads
     )

@@ -14,10 +14,19 @@ from services.workspaces.domain.models import Level, Link, ListingFilters, Princ
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Clashes:
+    """What stands in the way of a new workspace: the owner's workspace of that name (and whether it is
+    being deleted), and a workspace of the root whose prefix holds the new one's or lies inside it."""
+
+    named: Workspace | None
+    named_deleting: bool
+    overlapping: Workspace | None
+
+
 class WorkspacesRepository(Protocol):
     async def add_workspace(self, workspace: Workspace) -> None: ...
     async def workspace(self, workspace_id: str) -> Workspace | None: ...
-    async def by_owner_and_name(self, owner: str, name: str) -> Workspace | None: ...
     async def by_references(
         self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
     ) -> list[Workspace]: ...
@@ -32,9 +41,10 @@ class WorkspacesRepository(Protocol):
         """The usable workspaces of a node (none being deleted), by bucket and prefix."""
         ...
 
-    async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
-        """A workspace of the root whose prefix holds `prefix` or lies inside it (ignoring case: as the
-        node matches them)."""
+    async def clashes(
+        self, owner: str, name: str, root_id: str, prefix: str, case_ignored: bool = False
+    ) -> Clashes:
+        """Both look-ups at once (overlaps ignoring case: as the node matches objects)."""
         ...
 
     async def lock_root(self, root_id: str) -> None: ...
@@ -59,7 +69,6 @@ class WorkspacesRepository(Protocol):
         ...
 
     async def deleting(self, workspace_id: str) -> Workspace | None: ...
-    async def is_deleting(self, owner: str, name: str) -> bool: ...
     async def purge_workspace(self, workspace_id: str) -> bool: ...
     async def add_job(self, kind: str, payload: Mapping[str, Any], run_at: datetime | None = None) -> str:
         """A job to run after the commit (domain/jobs.py), written in this transaction; answers its id."""

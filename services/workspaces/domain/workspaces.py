@@ -216,7 +216,7 @@ class Workspaces:
         case_ignored: bool = False,
     ) -> tuple[Workspace, str]:
         """Answers the workspace and, in a managed root, the id of its folder marker's job. One indexed
-        look-up for a name taken and one for a nesting prefix, whatever the number of
+        look-up for a name taken and one for a nesting prefix (in one query), whatever the number of
         workspaces. In managed roots a prefix is <base>/<owner>/<name>/, so two of them nest only when
         equal, which the table's unique constraints refuse even between concurrent creates: only an
         unmanaged root is locked, so that the check and the insert of a mapped prefix cannot interleave.
@@ -225,14 +225,15 @@ class Workspaces:
         async with self._tx() as tx:
             if root.type == "unmanaged":
                 await tx.repo.lock_root(root.id)
-            if await tx.repo.by_owner_and_name(caller.username, name) is not None:
-                if await tx.repo.is_deleting(caller.username, name):
+            clashes = await tx.repo.clashes(caller.username, name, root.id, prefix, case_ignored)
+            if clashes.named is not None:
+                if clashes.named_deleting:
                     raise DomainError(
                         Reason.WORKSPACE_EXISTS,
                         f"your workspace {name!r} is being deleted; the name is free when its objects are",
                     )
                 raise DomainError(Reason.WORKSPACE_EXISTS, f"you already have a workspace named {name!r}")
-            other = await tx.repo.overlapping(root.id, prefix, case_ignored)
+            other = clashes.overlapping
             if other is not None:
                 exact = rules.prefixes_nest(prefix, other.prefix)
                 how = "" if exact else " ignoring case, as this node matches objects"

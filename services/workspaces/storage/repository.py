@@ -18,6 +18,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -32,6 +33,7 @@ from services.common.pages import SortKey
 from services.common.unit_of_work import SqlTransactions, is_uuid
 from services.workspaces.domain import revisions
 from services.workspaces.domain.models import Level, Link, ListingFilters, Principal, Share, Workspace
+from services.workspaces.domain.ports import Clashes
 from services.workspaces.events.publishers import OutboxWorkspacesEvents
 from services.workspaces.storage import tables as t
 
@@ -154,7 +156,7 @@ def visible_page_query(
 
 class SqlWorkspacesRepository:
     """Workspaces being deleted are left out of every answer but those that keep their name and prefix
-    taken (by_owner_and_name, overlapping, owned_by, in_root) and deleting()."""
+    taken (clashes, owned_by, in_root) and deleting()."""
 
     def __init__(self, session: AsyncSession, jobs: JobQueue | None = None) -> None:
         self.s = session
@@ -177,6 +179,7 @@ class SqlWorkspacesRepository:
                 created_at=workspace.created_at,
             ),
             lambda _: DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists"),
+            savepoint=False,  # the create and the import both end on it
         )
         await self._rights_changed(revisions.workspace_changed(workspace))
 
@@ -195,22 +198,6 @@ class SqlWorkspacesRepository:
             t.workspaces.c.id == workspace_id, t.workspaces.c.state == "deleting"
         )
         row = (await self.s.execute(query)).first()
-        return _workspace(row) if row else None
-
-    async def is_deleting(self, owner: str, name: str) -> bool:
-        query = select(t.workspaces.c.state).where(
-            t.workspaces.c.owner_username == owner, t.workspaces.c.name == name
-        )
-        return (await self.s.execute(query)).scalar() == "deleting"
-
-    async def by_owner_and_name(self, owner: str, name: str) -> Workspace | None:
-        row = (
-            await self.s.execute(
-                select(t.workspaces).where(
-                    t.workspaces.c.owner_username == owner, t.workspaces.c.name == name
-                )
-            )
-        ).first()
         return _workspace(row) if row else None
 
     async def by_references(
@@ -258,25 +245,38 @@ class SqlWorkspacesRepository:
         order = (t.workspaces.c.bucket, t.workspaces.c.prefix.collate("C"))
         return [_workspace(r) for r in (await self.s.execute(query.order_by(*order))).all()]
 
-    async def overlapping(self, root_id: str, prefix: str, case_ignored: bool = False) -> Workspace | None:
-        """Two index look-ups: the prefixes that hold `prefix` are its ancestors (at most one per '/'),
-        and those inside it form one range in byte order ('0' follows '/'). Ignoring case, the same on
-        lowercased prefixes (a scan of the root's workspaces: unmanaged roots hold few)."""
+    async def clashes(
+        self, owner: str, name: str, root_id: str, prefix: str, case_ignored: bool = False
+    ) -> Clashes:
+        """One round trip for both look-ups, each on its own index. The prefixes that hold `prefix` are
+        its ancestors (at most one per '/'), and those inside it form one range in byte order ('0' follows
+        '/'). Ignoring case, the same on lowercased prefixes (a scan of the root's workspaces: unmanaged
+        roots hold few)."""
+        named = (
+            select(t.workspaces, literal("named").label("clash"))
+            .where(t.workspaces.c.owner_username == owner, t.workspaces.c.name == name)
+            .limit(1)
+        )
         column: ColumnElement[str] = t.workspaces.c.prefix
         if case_ignored:
             column, prefix = func.lower(column), prefix.lower()
         ancestors = [prefix[: i + 1] for i, char in enumerate(prefix) if char == "/"]
         inside = column.collate("C")
-        query = (
-            select(t.workspaces)
+        nesting = (
+            select(t.workspaces, literal("overlapping").label("clash"))
             .where(
                 t.workspaces.c.root_id == root_id,
                 or_(column.in_(ancestors), and_(inside >= prefix, inside < prefix[:-1] + "0")),
             )
             .limit(1)
         )
-        row = (await self.s.execute(query)).first()
-        return _workspace(row) if row else None
+        rows = {row.clash: row for row in (await self.s.execute(union_all(named, nesting))).all()}
+        found, other = rows.get("named"), rows.get("overlapping")
+        return Clashes(
+            named=_workspace(found) if found else None,
+            named_deleting=found is not None and found.state == "deleting",
+            overlapping=_workspace(other) if other else None,
+        )
 
     async def lock_root(self, root_id: str) -> None:
         # A transaction-scoped advisory lock per root serializes the overlap check and the insert.
