@@ -12,13 +12,16 @@ import concurrent.futures
 import os
 import threading
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
+from xml.etree import ElementTree
 
 import certifi
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
+from minio.helpers import DictType
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -78,6 +81,62 @@ def failure(exc: BaseException) -> DomainError:
     if isinstance(exc, MinioException):
         return DomainError(Reason.NODE_REFUSED, f"listing: the node answered wrongly ({type(exc).__name__})")
     return DomainError(Reason.NODE_REFUSED, f"listing failed ({type(exc).__name__})")
+
+
+S3_NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+def listing_query(prefix: str, start_after: str, token: str, page_size: int) -> DictType:
+    """ListObjectsV2's query, as minio's own list_objects sends it (keys URL-encoded in the answer)."""
+    query: DictType = {
+        "list-type": "2",
+        "delimiter": "",
+        "encoding-type": "url",
+        "max-keys": str(page_size),
+        "prefix": prefix,
+    }
+    if token:
+        query["continuation-token"] = token
+    elif start_after:
+        query["start-after"] = start_after
+    return query
+
+
+def parse_listing(body: bytes) -> tuple[list[ListedObject], str]:
+    """One ListObjectsV2 answer: its objects, and the continuation token ("" on the last page)."""
+    try:
+        # expat (2.4.1 on) refuses entity amplification and ElementTree resolves no external entity: a
+        # node that answers with a hostile document gets a parse error, as with minio's own parser.
+        root = ElementTree.fromstring(body)  # noqa: S314
+    except ElementTree.ParseError as exc:
+        raise DomainError(Reason.NODE_REFUSED, "listing: the node answered wrongly (not XML)") from exc
+    ns = S3_NAMESPACE if root.tag.startswith(S3_NAMESPACE) else ""
+    url_encoded = root.findtext(f"{ns}EncodingType") == "url"
+    key_tag, size_tag, etag_tag, modified_tag = (f"{ns}{t}" for t in ("Key", "Size", "ETag", "LastModified"))
+    objects = []
+    for contents in root.iterfind(f"{ns}Contents"):
+        fields = {child.tag: child.text or "" for child in contents}
+        key, modified = fields.get(key_tag), fields.get(modified_tag)
+        if not key or not modified:
+            continue
+        try:
+            objects.append(
+                ListedObject(
+                    unquote_plus(key) if url_encoded else key,
+                    int(fields.get(size_tag) or 0),
+                    fields.get(etag_tag, "").replace('"', ""),
+                    datetime.fromisoformat(modified),
+                )
+            )
+        except ValueError as exc:
+            raise DomainError(
+                Reason.NODE_REFUSED, "listing: the node answered wrongly (a bad field)"
+            ) from exc
+    truncated = root.findtext(f"{ns}IsTruncated") == "true"
+    token = root.findtext(f"{ns}NextContinuationToken") or "" if truncated else ""
+    if truncated and not token:
+        raise DomainError(Reason.NODE_REFUSED, "listing: the node answered wrongly (truncated, no token)")
+    return objects, token
 
 
 class MinioLister:
@@ -148,23 +207,20 @@ class MinioLister:
         def produce() -> None:
             try:
                 client = self.client(grant)
-                objects = client.list_objects(
-                    grant.bucket, prefix=prefix, recursive=True, start_after=start_after or None
-                )
-                page: list[ListedObject] = []
-                for obj in objects:
+                token = ""
+                while True:
                     if stop.is_set():
                         return
-                    if obj.object_name is None or obj.last_modified is None:
-                        continue
-                    page.append(
-                        ListedObject(obj.object_name, obj.size or 0, obj.etag or "", obj.last_modified)
-                    )
-                    if len(page) >= self.page_size:
+                    query = listing_query(prefix, start_after, token, self.page_size)
+                    # minio signs and sends the request (and raises S3Error for an error answer); the
+                    # answer is read by parse_listing, about three times faster than minio's own parser
+                    # (the listing thread is a crawl's critical path). minio is pinned exactly for this.
+                    response = client._execute("GET", grant.bucket, query_params=query)
+                    page, token = parse_listing(response.data)
+                    if page:
                         put(page)
-                        page = []
-                if page:
-                    put(page)
+                    if not token:
+                        break
                 put(_DONE)
             except _Stopped:
                 return
