@@ -213,10 +213,16 @@ class MinioLister:
                         return
                     query = listing_query(prefix, start_after, token, self.page_size)
                     # minio signs and sends the request (and raises S3Error for an error answer); the
-                    # answer is read by parse_listing, about three times faster than minio's own parser
-                    # (the listing thread is a crawl's critical path). minio is pinned exactly for this.
+                    # answer is read by parse_listing, about five times faster than minio's own parser
+                    # (8 against 43 ms a 1,000-object page), and the listing thread is a crawl's critical
+                    # path. _execute is minio's own; minio is pinned exactly for it.
                     response = client._execute("GET", grant.bucket, query_params=query)
-                    page, token = parse_listing(response.data)
+                    page, next_token = parse_listing(response.data)
+                    if next_token and next_token == token:
+                        raise DomainError(
+                            Reason.NODE_REFUSED, "listing: the node gave the same page token twice"
+                        )
+                    token = next_token
                     if page:
                         put(page)
                     if not token:
