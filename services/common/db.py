@@ -52,8 +52,9 @@ def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
 
 
 def make_read_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
-    """For reads outside transactions (autocommit: no BEGIN or COMMIT round trips) and without the pre-ping
-    round trip; a read that meets a connection the database dropped is made again by its caller."""
+    """For single statements outside transactions (autocommit: no BEGIN or COMMIT round trips) and without
+    the pre-ping round trip: reads, and the job runner's one-statement claims and settles, so it must reach
+    the primary. A statement that meets a connection the database dropped is made again by its caller."""
     return create_async_engine(
         database_url,
         pool_size=pool_size,

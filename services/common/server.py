@@ -52,7 +52,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: SessionFactory
     read_engine: AsyncEngine
-    read_sessions: SessionFactory  # reads outside transactions: see SqlTransactions.read
+    # Single statements outside transactions (reads, and job claims and settles): see make_read_engine.
+    read_sessions: SessionFactory
     nats: NatsClient
     js: JetStreamContext
     outbox: Outbox
