@@ -128,6 +128,14 @@ def test_a_username_first_segment_never_falls_through() -> None:
     assert rules.reading("alice/", USERS) == rules.Reference(None, "alice", "")
 
 
+@pytest.mark.parametrize("reference", ["a\x00b", "alice/data\x1b[2J", "data/x\x7f"])
+def test_a_reference_with_control_characters_is_refused_by_name(reference: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        rules.readings(reference)
+    assert refused.value.reason is Reason.INVALID_ARGUMENT
+    assert refused.value.metadata == {"field": "workspace"}
+
+
 def test_own_workspace_comes_before_visible_ones() -> None:
     mine, theirs = workspace("alice", "data", False), workspace("bob", "data", True)
     resolved = resolve("data/x", {mine.id: mine, theirs.id: theirs}, set())

@@ -138,7 +138,14 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort(code, message)
                 except grpc.aio.AbortError:
                     raise
-                except Exception:
+                except Exception as exc:
+                    if is_value_refused_by_database(exc):
+                        refused = DomainError(
+                            Reason.INVALID_ARGUMENT, "a value in the request cannot be stored or compared"
+                        )
+                        code, message, trailers = status_for(refused, self.domain)
+                        context.set_trailing_metadata(trailers)
+                        await context.abort(code, message)
                     log.exception("unexpected error in %s (request %s)", method, request_id.get())
                     hidden = DomainError(Reason.INTERNAL, f"internal error (request id {request_id.get()})")
                     code, message, trailers = status_for(hidden, self.domain)
@@ -148,6 +155,18 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             return call
 
         return _wrap(handler, details.method, wrapper, each_item=True)
+
+
+# SQLSTATE class 22, "data exception": a value PostgreSQL cannot take (a NUL in text, a number out of
+# range, bad encoding). Every rule that checks input comes first; this keeps one that was missed a 400.
+DATA_EXCEPTION_CLASS = "22"
+
+
+def is_value_refused_by_database(exc: BaseException) -> bool:
+    """Whether PostgreSQL refused a value of the request (SQLAlchemy's error wraps the driver's)."""
+    driver_error = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS)
 
 
 def is_internal_method(method: str) -> bool:

@@ -73,6 +73,10 @@ def _parts(reference: str) -> list[str]:
     text = reference.strip().lstrip("/")
     if not text:
         raise DomainError(Reason.INVALID_ARGUMENT, "name a workspace", field="workspace")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise DomainError(
+            Reason.INVALID_ARGUMENT, "a workspace reference holds no control characters", field="workspace"
+        )
     return text.split("/")
 
 

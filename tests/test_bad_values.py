@@ -1,0 +1,114 @@
+"""Every public RPC, given a value no rule expects in one of its string fields (a NUL, which PostgreSQL
+text cannot hold; other control characters; a very long string), answers with a clear client error and
+never INTERNAL: the rules refuse what they know, and a value the database itself refuses is still the
+caller's mistake (services/common/interceptors.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
+
+from services.indexer import server as indexer_server
+from services.indexer.config import IndexerSettings
+from tests.conftest import (
+    AuthUnderTest,
+    NodesUnderTest,
+    WorkspacesUnderTest,
+    _service_key,
+    common_settings,
+    free_port,
+    serving,
+)
+from wio.auth.v1 import auth_pb2
+from wio.indexer.v1 import indexer_pb2
+from wio.nodes.v1 import nodes_pb2
+from wio.workspaces.v1 import workspaces_pb2
+
+pytestmark = pytest.mark.integration
+
+BAD_VALUES = ("a\x00b", "tab\there\x7f", "x" * 300_000)
+SERVICES: tuple[ServiceDescriptor, ...] = (
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+    nodes_pb2.DESCRIPTOR.services_by_name["NodesService"],
+    workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesService"],
+    indexer_pb2.DESCRIPTOR.services_by_name["IndexerService"],
+)
+SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
+
+
+@pytest.fixture(scope="module")
+async def indexer_address(
+    infra: Any, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> AsyncIterator[str]:
+    address = f"127.0.0.1:{free_port()}"
+    common = common_settings(
+        "indexer", infra, address, auth.address, service_api_key=await _service_key(auth, "indexer")
+    )
+    service = await indexer_server.start(
+        IndexerSettings(common=common, workspaces_address=workspaces.address)
+    )
+    async with serving(service):
+        yield address
+
+
+def _request(method: MethodDescriptor, field: FieldDescriptor, value: str) -> Any:
+    request = GetMessageClass(method.input_type)()
+    if field.is_repeated:
+        getattr(request, field.name).append(value)
+    else:
+        setattr(request, field.name, value)
+    return request
+
+
+async def _call(
+    channel: grpc.aio.Channel, service: ServiceDescriptor, method: MethodDescriptor, request: Any, md: Any
+) -> grpc.StatusCode:
+    path = f"/{service.full_name}/{method.name}"
+    serialize, parse = type(request).SerializeToString, GetMessageClass(method.output_type).FromString
+    try:
+        if method.server_streaming:
+            stream = channel.unary_stream(path, request_serializer=serialize, response_deserializer=parse)
+            async for _item in stream(request, metadata=md, timeout=20):
+                pass
+        else:
+            unary = channel.unary_unary(path, request_serializer=serialize, response_deserializer=parse)
+            await unary(request, metadata=md, timeout=20)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
+    auth: AuthUnderTest,
+    nodes: NodesUnderTest,
+    workspaces: WorkspacesUnderTest,
+    indexer_address: str,
+) -> None:
+    # As an admin: the most RPCs go past their permission checks to the rules and the queries.
+    md = await auth.as_key(auth.admin_key)
+    addresses = {
+        "AuthService": auth.address,
+        "NodesService": nodes.address,
+        "WorkspacesService": workspaces.address,
+        "IndexerService": indexer_address,
+    }
+    faults: list[str] = []
+    calls = 0
+    for service in SERVICES:
+        async with grpc.aio.insecure_channel(addresses[service.name]) as channel:
+            for method in service.methods:
+                for field in method.input_type.fields:
+                    if field.type != FieldDescriptor.TYPE_STRING:
+                        continue
+                    for value in BAD_VALUES:
+                        code = await _call(channel, service, method, _request(method, field, value), md)
+                        calls += 1
+                        if code in SERVER_FAULTS:
+                            faults.append(f"{method.name}.{field.name}={value[:12]!r}: {code.name}")
+    assert calls > 200  # every service's methods were reached
+    assert faults == []
