@@ -135,6 +135,7 @@ def load() -> GatewaySettings:
         stream_timeout_seconds=env_float("WIO_GATEWAY_STREAM_TIMEOUT_SECONDS", 3600.0),
         rest_max_bytes=env_int("WIO_GATEWAY_REST_MAX_BYTES", MIB),
         cors_origins=_origins(env("WIO_GATEWAY_CORS_ORIGINS")),
+        ready_timeout_seconds=env_float("WIO_GATEWAY_READY_TIMEOUT_SECONDS", 1.0),
     )
     if settings.rest_max_bytes < 1:
         raise ConfigError("WIO_GATEWAY_REST_MAX_BYTES must be at least 1")
@@ -145,6 +146,7 @@ def load() -> GatewaySettings:
         ("WIO_GATEWAY_PUBLISH_TIMEOUT_SECONDS", settings.publish_timeout_seconds),
         ("WIO_GATEWAY_REST_TIMEOUT_SECONDS", settings.rest_timeout_seconds),
         ("WIO_GATEWAY_STREAM_TIMEOUT_SECONDS", settings.stream_timeout_seconds),
+        ("WIO_GATEWAY_READY_TIMEOUT_SECONDS", settings.ready_timeout_seconds),
     ):
         if value <= 0:
             raise ConfigError(f"{name} must be more than 0")

@@ -34,7 +34,9 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WIO_NATS_PASSWORD", "nats-password-xyz")
     monkeypatch.setenv("WIO_GATEWAY_HOOK_MAX_BYTES", "4096")
     monkeypatch.setenv("WIO_WORKSPACES_ADDRESS", "127.0.0.1:18153")
+    monkeypatch.setenv("WIO_GATEWAY_READY_TIMEOUT_SECONDS", "0.25")
     settings = config.load()
+    assert defaults.ready_timeout_seconds == 1.0 and settings.ready_timeout_seconds == 0.25
     assert settings.port == 18080 and settings.hook_max_bytes == 4096 and settings.nats_user == "gateway"
     assert (
         defaults.workspaces_address == "127.0.0.1:50153" and settings.workspaces_address == "127.0.0.1:18153"
@@ -45,6 +47,7 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("WIO_GATEWAY_HOOK_MAX_BYTES", "0"),
         ("WIO_GATEWAY_HOOK_MAX_BYTES", "big"),
         ("WIO_GATEWAY_CALL_TIMEOUT_SECONDS", "0"),
+        ("WIO_GATEWAY_READY_TIMEOUT_SECONDS", "-1"),
         ("WIO_GATEWAY_HOOK_CACHE_SECONDS", "-1"),
         ("WIO_LOG_LEVEL", "LOUD"),
     ):
