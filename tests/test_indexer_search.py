@@ -183,7 +183,9 @@ async def test_pages_follow_each_other_and_tokens_cannot_be_forged(
         (indexer_pb2.SearchObjectsRequest(query=tag, page_size=5, page_token="not-a-token"), carol.md),
     ]:
         error = await expect_error(
-            indexer.stub.SearchObjects(bad, metadata=md), grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"
+            indexer.stub.SearchObjects(bad, metadata=md),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_PAGE_TOKEN",
         )
         assert "page_token" in (error.details() or "")
 

@@ -10,7 +10,7 @@ import pytest
 from services.common.errors import DomainError
 from services.indexer.domain.models import Location, ObjectRecord, SortField
 from services.indexer.domain.querytext import Term, TermKind, parse, split_words
-from services.indexer.domain.search import PageTokens, SearchRequest, narrow, validate
+from services.indexer.domain.search import SearchRequest, SearchTokens, narrow, validate
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +83,7 @@ def test_extensions_accept_a_dot_and_any_case() -> None:
 
 
 def test_page_tokens_are_bound_and_signed() -> None:
-    tokens = PageTokens("secret-one")
+    tokens = SearchTokens("secret-one")
     record = ObjectRecord(
         "n", "b", "k", "w", "p/a.txt", "a.txt", "txt", 5, "e", datetime(2026, 1, 1, tzinfo=UTC)
     )
@@ -103,8 +103,8 @@ def test_page_tokens_are_bound_and_signed() -> None:
         assert raised.value.metadata == {"field": "page_token"}
     for forged in (token.replace(".", ".A", 1), "x.y", "", "...", token + "x"):
         with pytest.raises(DomainError):
-            PageTokens("secret-one").read(
+            SearchTokens("secret-one").read(
                 "u1", SearchRequest(text="a", sort=SortField.MODIFIED, page_token=forged)
             )
     with pytest.raises(DomainError):
-        PageTokens("secret-two").read("u1", with_token)
+        SearchTokens("secret-two").read("u1", with_token)

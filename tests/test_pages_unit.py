@@ -63,3 +63,22 @@ def test_a_page_has_a_token_only_when_more_follow() -> None:
     assert full.items == rows[:3] and tokens.read("alice", [], full.next_token) == rows[2]
     last = tokens.page("alice", [], rows[:3], 3, lambda row: row)
     assert last.items == rows[:3] and last.next_token == ""
+
+
+def test_a_token_lapses_after_its_lifetime() -> None:
+    now = [1_800_000_000.0]
+    tokens = PageTokens("secret", "wio.test.v1.ListThings", lifetime_seconds=3600, clock=lambda: now[0])
+    token = tokens.make("alice", [], KEY)
+    now[0] += 3600
+    assert tokens.read("alice", [], token) == KEY  # at the very end of its life, still good
+    now[0] += 1
+    with pytest.raises(DomainError) as info:
+        tokens.read("alice", [], token)
+    assert info.value.reason is Reason.INVALID_PAGE_TOKEN and "expired" in info.value.message
+    # Made by a replica whose clock is far ahead: refused too, not taken as young.
+    ahead = PageTokens("secret", "wio.test.v1.ListThings", clock=lambda: now[0] + 3600)
+    with pytest.raises(DomainError):
+        tokens.read("alice", [], ahead.make("alice", [], KEY))
+    # A little ahead is the clocks' ordinary skew.
+    slightly = PageTokens("secret", "wio.test.v1.ListThings", clock=lambda: now[0] + 30)
+    assert tokens.read("alice", [], slightly.make("alice", [], KEY)) == KEY

@@ -4,7 +4,9 @@ A token is the sort key of the last row of a page (keyset pagination: the next p
 rows inserted or removed meanwhile never make one repeat or vanish), signed with an HMAC keyed from
 WIO_SECRET_KEY and bound to the listing, the caller and a hash of the request's filters: a token that was
 altered, made by another service's key, or given for other filters is INVALID_ARGUMENT
-(INVALID_PAGE_TOKEN). The token is not encrypted: it only carries values of a row the caller was shown.
+(INVALID_PAGE_TOKEN). A token also carries when it was made and lapses after TOKEN_LIFETIME_SECONDS, so
+a leaked one does not page on for ever. The token is not encrypted: it only carries values of a row the
+caller was shown.
 Pure Python, no grpc or SQL: domain code reads and makes tokens; storage/ applies the key
 (services/common/keyset.py)."""
 
@@ -14,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +27,11 @@ from services.common.errors import DomainError, Reason
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 TOKEN_CONTEXT = b"wio-page-token-v1"
+# A day: long enough to page through any listing at a person's pace, short enough that a token copied
+# into a log or a URL stops working.
+TOKEN_LIFETIME_SECONDS = 24 * 3600
+# Tolerance for a token made by a replica whose clock runs a little ahead.
+CLOCK_SKEW_SECONDS = 60
 
 T = TypeVar("T")
 KeyValue = str | int | float | bool | datetime | None
@@ -82,9 +90,17 @@ class PageTokens:
     """Makes and reads the page tokens of one listing (its name goes into the binding, so a token of one
     listing is refused by every other)."""
 
-    def __init__(self, secret_key: str, listing: str) -> None:
+    def __init__(
+        self,
+        secret_key: str,
+        listing: str,
+        lifetime_seconds: float = TOKEN_LIFETIME_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._key = hmac.new(secret_key.encode(), TOKEN_CONTEXT, hashlib.sha256).digest()
         self._listing = listing
+        self._lifetime = lifetime_seconds
+        self._clock = clock
 
     def _binding(self, caller_id: str, filters: Sequence[object]) -> str:
         text = json.dumps([self._listing, caller_id, list(filters)], default=str, separators=(",", ":"))
@@ -95,7 +111,12 @@ class PageTokens:
 
     def make(self, caller_id: str, filters: Sequence[object], last: SortKey) -> str:
         payload = json.dumps(
-            {"k": [_encode(v) for v in last], "f": self._binding(caller_id, filters)}, separators=(",", ":")
+            {
+                "k": [_encode(v) for v in last],
+                "f": self._binding(caller_id, filters),
+                "t": int(self._clock()),
+            },
+            separators=(",", ":"),
         ).encode()
         return _b64(payload) + "." + _b64(self._mac(payload))
 
@@ -117,6 +138,14 @@ class PageTokens:
             raise DomainError(
                 Reason.INVALID_PAGE_TOKEN,
                 "page_token: was given for a different listing or other filters",
+                field="page_token",
+            )
+        made = data.get("t")
+        age = self._clock() - made if isinstance(made, int) and not isinstance(made, bool) else None
+        if age is None or not -CLOCK_SKEW_SECONDS <= age <= self._lifetime:
+            raise DomainError(
+                Reason.INVALID_PAGE_TOKEN,
+                "page_token: has expired; start the listing again from the first page",
                 field="page_token",
             )
         return key

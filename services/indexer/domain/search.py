@@ -4,20 +4,18 @@ results on the very next search, and answered from the caller's cached list whil
 
 A filter naming a workspace, owner or node the caller cannot read (or that does not exist) matches
 nothing: the answer is the same either way, so it reveals nothing. Malformed input is INVALID_ARGUMENT
-naming the field. Page tokens are opaque and signed: bound to the caller and to the request's filters."""
+naming the field. Page tokens are opaque, signed and lapse (services/common/pages.py): bound to the caller
+and to the request's filters."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.errors import DomainError, Reason
+from services.common.pages import KeyValue, PageTokens
 from services.indexer.domain.models import (
     Location,
     ObjectRecord,
@@ -32,7 +30,6 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_FILTER_VALUES = 100
 EXTENSION = re.compile(r"^[a-z0-9_+-]{1,32}$")
-TOKEN_CONTEXT = b"wio-indexer-page-token-v1"
 
 
 @dataclass(frozen=True)
@@ -141,17 +138,16 @@ def narrow(
     return found
 
 
-class PageTokens:
-    """Opaque page tokens: the position after the last record of a page, signed with a key derived from
-    the service's secret and bound to the caller and to the filters of the request."""
+class SearchTokens:
+    """Page tokens of SearchObjects (services/common/pages.py: signed, bound, lapsing): the position after
+    the last record of a page, bound to the caller and to every filter of the request but the page size."""
 
     def __init__(self, secret_key: str) -> None:
-        self._key = hmac.new(secret_key.encode(), TOKEN_CONTEXT, hashlib.sha256).digest()
+        self._tokens = PageTokens(secret_key, "wio.indexer.v1.SearchObjects")
 
     @staticmethod
-    def _binding(user_id: str, request: SearchRequest) -> str:
-        filters = [
-            user_id,
+    def _filters(request: SearchRequest) -> list[object]:
+        return [
             request.text,
             sorted(request.workspaces),
             sorted(request.owners),
@@ -164,56 +160,26 @@ class PageTokens:
             request.sort.value,
             request.descending,
         ]
-        return hashlib.sha256(json.dumps(filters).encode()).hexdigest()
-
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
 
     def make(self, user_id: str, request: SearchRequest, last: ObjectRecord) -> str:
-        value: object = {
-            SortField.PATH: last.path,
-            SortField.SIZE: last.size,
-            SortField.MODIFIED: last.modified_at.isoformat(),
-        }[request.sort]
-        payload = json.dumps(
-            {
-                "v": value,
-                "n": last.node_id,
-                "b": last.bucket,
-                "k": last.key,
-                "f": self._binding(user_id, request),
-            },
-            separators=(",", ":"),
-        ).encode()
-        return _b64(payload) + "." + _b64(self._mac(payload))
+        value: KeyValue
+        if request.sort is SortField.PATH:
+            value = last.path
+        elif request.sort is SortField.SIZE:
+            value = last.size
+        else:
+            value = last.modified_at
+        last_key = (value, last.node_id, last.bucket, last.key)
+        return self._tokens.make(user_id, self._filters(request), last_key)
 
     def read(self, user_id: str, request: SearchRequest) -> tuple[object, str, str, str]:
-        try:
-            encoded, mac = request.page_token.split(".")
-            payload = _unb64(encoded)
-            valid = hmac.compare_digest(self._mac(payload), _unb64(mac))
-            data = json.loads(payload) if valid else None
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise _invalid("page_token", "not a token this service gave")
-        if data.get("f") != self._binding(user_id, request):
-            raise _invalid("page_token", "was given for a different query")
-        value: object = data["v"]
-        if request.sort is SortField.MODIFIED:
-            value = datetime.fromisoformat(str(value))
-        return (value, str(data["n"]), str(data["b"]), str(data["k"]))
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise ValueError("not base64") from exc
+        key = self._tokens.read(user_id, self._filters(request), request.page_token)
+        if len(key) != 4:
+            raise DomainError(
+                Reason.INVALID_PAGE_TOKEN, "page_token: not a token this service gave", field="page_token"
+            )
+        value, node_id, bucket, object_key = key
+        return (value, str(node_id), str(bucket), str(object_key))
 
 
 @dataclass
@@ -249,7 +215,7 @@ class IndexSearch:
     def __init__(self, index: ObjectIndex, readable: ReadableCache, secret_key: str) -> None:
         self._index = index
         self._readable = readable
-        self._tokens = PageTokens(secret_key)
+        self._tokens = SearchTokens(secret_key)
 
     async def search(self, user_id: str, request: SearchRequest) -> SearchResult:
         validate(request)
