@@ -22,6 +22,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "wio.nodes.root.created": ("wio.nodes.v1.events_pb2", "RootCreatedEvent"),
     "wio.nodes.root.removed": ("wio.nodes.v1.events_pb2", "RootRemovedEvent"),
     "wio.workspaces.credentials.issued": ("wio.workspaces.v1.events_pb2", "CredentialsIssuedEvent"),
+    "wio.workspaces.link.created": ("wio.workspaces.v1.events_pb2", "LinkChangedEvent"),
+    "wio.workspaces.link.revoked": ("wio.workspaces.v1.events_pb2", "LinkChangedEvent"),
     "wio.workspaces.root.imported": ("wio.workspaces.v1.events_pb2", "RootImportedEvent"),
     "wio.workspaces.share.granted": ("wio.workspaces.v1.events_pb2", "ShareChangedEvent"),
     "wio.workspaces.share.revoked": ("wio.workspaces.v1.events_pb2", "ShareChangedEvent"),

@@ -26,6 +26,7 @@ from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
 from tests.gateway_fixture import GatewayUnderTest, gateway_settings, run_gateway
 from wio.auth.v1 import auth_pb2
 from wio.nodes.v1 import nodes_pb2
+from wio.workspaces.v1 import events_pb2
 from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
 
 pytestmark = pytest.mark.integration
@@ -451,3 +452,31 @@ async def test_links_are_listed_newest_first_a_page_at_a_time(
         grpc.StatusCode.INVALID_ARGUMENT,
         "INVALID_PAGE_TOKEN",
     )
+
+
+async def test_making_and_revoking_a_link_are_announced_without_its_secret(
+    place: Place, auth: AuthUnderTest, workspaces: WorkspacesUnderTest, events: Any
+) -> None:
+    watcher = await events("wio.workspaces.link.>")
+    owner = await person(auth, "lev")
+    ws = await workspace(workspaces, owner, place)
+    place.admin_s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}docs/a.txt", Body=b"a")
+    created = await make_link(workspaces, owner, f"{ref(ws)}/docs/a.txt", seconds=120)
+    link_id = created.link.id
+    parse = events_pb2.LinkChangedEvent.FromString
+
+    made = await watcher.wait_for("wio.workspaces.link.created", parse, link_id=link_id)
+    assert len(made) == 1
+    event = made[0]
+    assert (event.workspace_id, event.path) == (ws.id, "docs/a.txt")
+    assert event.expires_at.ToDatetime() == created.link.expires_at.ToDatetime()
+    assert event.meta.event_id
+    secret = created.url.rsplit(".", 1)[1]
+    assert all(secret.encode() not in msg.data for msg in watcher.messages)
+
+    for _ in range(2):  # revoking again changes nothing and announces nothing
+        await workspaces.stub.RevokeLink(ws_pb2.RevokeLinkRequest(id=link_id), metadata=owner.md)
+    revoked = await watcher.wait_for("wio.workspaces.link.revoked", parse, link_id=link_id)
+    assert len(revoked) == 1 and revoked[0].creator_id == event.creator_id
+    await asyncio.sleep(1.0)  # a second announcement would have arrived by now
+    assert len(watcher.matching("wio.workspaces.link.revoked", parse, link_id=link_id)) == 1

@@ -165,6 +165,7 @@ class Links:
         )
         async with self._tx() as tx:
             await tx.repo.add_link(link)
+            await tx.events.link_changed("created", link)
         return CreatedLink(link, f"{self.public_url}/l/{link.id}.{secret}")
 
     async def listing(self, caller: Caller, request: PageRequest) -> Page[Link]:
@@ -188,8 +189,11 @@ class Links:
         owner = workspace is not None and workspace.owner_id == caller.user_id
         if not (link.creator_id == caller.user_id or owner or caller.is_admin):
             raise missing
+        moment = now()
         async with self._tx() as tx:
-            revoked = await tx.repo.revoke_link(link.id, now())
+            revoked = await tx.repo.revoke_link(link.id, moment)
+            if revoked is not None and revoked.revoked_at == moment:  # not revoked before: announce it
+                await tx.events.link_changed("revoked", revoked)
         if revoked is None:
             raise missing
         return revoked

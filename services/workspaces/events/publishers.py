@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from services.common.proto import timestamp
 from services.common.subjects import OutboxEvents, Subjects
 from services.workspaces.convert import PERMISSIONS, TYPES
-from services.workspaces.domain.models import Share, Workspace
+from services.workspaces.domain.models import Link, Share, Workspace
 from wio.workspaces.v1 import events_pb2
 
 WORKSPACE_CREATED = "wio.workspaces.workspace.created"
@@ -20,6 +20,9 @@ SHARE_REVOKED = "wio.workspaces.share.revoked"
 SHARE_SUBJECTS = {"granted": SHARE_GRANTED, "updated": SHARE_UPDATED, "revoked": SHARE_REVOKED}
 CREDENTIALS_ISSUED = "wio.workspaces.credentials.issued"
 ROOT_IMPORTED = "wio.workspaces.root.imported"
+LINK_CREATED = "wio.workspaces.link.created"
+LINK_REVOKED = "wio.workspaces.link.revoked"
+LINK_SUBJECTS = {"created": LINK_CREATED, "revoked": LINK_REVOKED}
 
 # Every subject this service publishes and its message type (docs/events.md is generated from it).
 SUBJECTS: Subjects = {
@@ -31,6 +34,8 @@ SUBJECTS: Subjects = {
     SHARE_REVOKED: events_pb2.ShareChangedEvent,
     CREDENTIALS_ISSUED: events_pb2.CredentialsIssuedEvent,
     ROOT_IMPORTED: events_pb2.RootImportedEvent,
+    LINK_CREATED: events_pb2.LinkChangedEvent,
+    LINK_REVOKED: events_pb2.LinkChangedEvent,
 }
 
 
@@ -92,3 +97,13 @@ class OutboxWorkspacesEvents(OutboxEvents):
     async def root_imported(self, root_id: str, node_id: str, workspace_ids: Sequence[str]) -> None:
         event = events_pb2.RootImportedEvent(root_id=root_id, node_id=node_id, workspace_ids=workspace_ids)
         await self.outbox.add(self.session, ROOT_IMPORTED, event)
+
+    async def link_changed(self, verb: str, link: Link) -> None:
+        event = events_pb2.LinkChangedEvent(
+            link_id=link.id,
+            workspace_id=link.workspace_id,
+            creator_id=link.creator_id,
+            path=link.path,
+            expires_at=timestamp(link.expires_at),
+        )
+        await self.outbox.add(self.session, LINK_SUBJECTS[verb], event)

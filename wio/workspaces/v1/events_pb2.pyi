@@ -260,3 +260,46 @@ class RootImportedEvent(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RootImportedEvent: _TypeAlias = RootImportedEvent  # noqa: Y015
+
+@_typing.final
+class LinkChangedEvent(_message.Message):
+    """Subjects: wio.workspaces.link.created, .revoked (never the link's secret)
+    created: sent by CreateLink.
+    revoked: sent by RevokeLink.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    META_FIELD_NUMBER: _builtins.int
+    LINK_ID_FIELD_NUMBER: _builtins.int
+    WORKSPACE_ID_FIELD_NUMBER: _builtins.int
+    CREATOR_ID_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    link_id: _builtins.str
+    workspace_id: _builtins.str
+    creator_id: _builtins.str
+    """Who made the link: its downloads are allowed as long as this user may read the object."""
+    path: _builtins.str
+    """The object's path inside the workspace."""
+    @_builtins.property
+    def meta(self) -> _meta_pb2.EventMeta: ...
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        meta: _meta_pb2.EventMeta | None = ...,
+        link_id: _builtins.str = ...,
+        workspace_id: _builtins.str = ...,
+        creator_id: _builtins.str = ...,
+        path: _builtins.str = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expires_at", b"expires_at", "meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["creator_id", b"creator_id", "expires_at", b"expires_at", "link_id", b"link_id", "meta", b"meta", "path", b"path", "workspace_id", b"workspace_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkChangedEvent: _TypeAlias = LinkChangedEvent  # noqa: Y015
