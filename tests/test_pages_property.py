@@ -109,6 +109,7 @@ async def test_sql_listing_agrees_with_decide(
             await session.execute(
                 update(t.workspaces).where(t.workspaces.c.id.in_(deleting)).values(state="deleting")
             )
+        await repo.before_commit()
     try:
         ready = [w for w in made if w.id not in deleting]
         for index, user_id in enumerate(users):

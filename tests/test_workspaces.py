@@ -431,6 +431,60 @@ async def test_import_maps_each_top_level_folder_once(
     assert not allowed(lambda: client.get_object(Bucket=bucket, Key="results/file.txt"))
 
 
+async def test_imports_running_at_once_never_deadlock(
+    lab: Lab, auth: AuthUnderTest, nodes: NodesUnderTest, workspaces: WorkspacesUnderTest, infra: Any
+) -> None:
+    """Two operators import at the same time, each a root whose folders become workspaces of the same
+    names, met in opposite orders ("B" sorts before "a" but becomes "b"): each import advances the
+    revisions of every name it maps, so the two take the same locks and must take them in one order."""
+    other = await person(auth, "op2", admin=True)
+    other_node = unique("lab2")
+    await nodes.register_test_s3(infra.s3, other_node, other.md)
+    upper = ["B", "D", "F", "H", "a", "c", "e", "g"]  # listed in this order: b, d, f, h, a, c, e, g
+    lower = ["a", "b", "c", "d", "e", "f", "g", "h"]
+    for round_number in range(4):
+        roots = []
+        for node, operator, folders in ((lab.node, lab.operator, upper), (other_node, other, lower)):
+            bucket = unique(f"dl{round_number}")
+            lab.admin_s3.create_bucket(Bucket=bucket)
+            for folder in folders:
+                lab.admin_s3.put_object(Bucket=bucket, Key=f"{folder}{round_number}/f.txt", Body=b"x")
+            created = await nodes.stub.CreateRoot(
+                nodes_pb2.CreateRootRequest(node=node, bucket=bucket, type=nodes_pb2.ROOT_TYPE_UNMANAGED),
+                metadata=operator.md,
+            )
+            roots.append((created.root.id, operator))
+        results = await asyncio.gather(
+            *(
+                workspaces.stub.ImportRoot(ws_pb2.ImportRootRequest(root=root_id), metadata=operator.md)
+                for root_id, operator in roots
+            )
+        )
+        assert [len(r.created) for r in results] == [8, 8]
+
+    # One operator imports two roots at once whose folders have the same names: the imports take turns,
+    # so the second names around what the first mapped instead of failing on it.
+    roots = []
+    for _ in range(2):
+        bucket = unique("same")
+        lab.admin_s3.create_bucket(Bucket=bucket)
+        for folder in ("shared-data", "shared-results"):
+            lab.admin_s3.put_object(Bucket=bucket, Key=f"{folder}/f.txt", Body=b"x")
+        created = await nodes.stub.CreateRoot(
+            nodes_pb2.CreateRootRequest(node=lab.node, bucket=bucket, type=nodes_pb2.ROOT_TYPE_UNMANAGED),
+            metadata=lab.operator.md,
+        )
+        roots.append(created.root.id)
+    results = await asyncio.gather(
+        *(
+            workspaces.stub.ImportRoot(ws_pb2.ImportRootRequest(root=root_id), metadata=lab.operator.md)
+            for root_id in roots
+        )
+    )
+    names = sorted(w.name for r in results for w in r.created)
+    assert names == ["shared-data", "shared-data-2", "shared-results", "shared-results-2"]
+
+
 # --- shares and the permission decision ---------------------------------------------------------------
 
 

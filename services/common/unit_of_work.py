@@ -34,18 +34,24 @@ class SqlTransactions(Generic[R, E]):
         repository: Callable[[AsyncSession], R],
         events: Callable[[AsyncSession, Outbox], E],
         reads: SessionFactory | None = None,
+        before_commit: Callable[[R], Awaitable[None]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.outbox = outbox
         self.repository = repository
         self.events = events
         self.reads = reads or sessions
+        # The repository's last writes, made once the use case is done and before the commit.
+        self.before_commit = before_commit
 
     @asynccontextmanager
     async def __call__(self) -> AsyncIterator[SqlTransaction[R, E]]:
         async with self.sessions() as session:
             async with session.begin():
-                yield SqlTransaction(self.repository(session), self.events(session, self.outbox))
+                transaction = SqlTransaction(self.repository(session), self.events(session, self.outbox))
+                yield transaction
+                if self.before_commit is not None:
+                    await self.before_commit(transaction.repo)
             self.outbox.poke()
             await self.outbox.publish_before_reply(session)
 

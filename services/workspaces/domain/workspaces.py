@@ -322,6 +322,7 @@ class Workspaces:
             folders = [f for f in folders if f not in dict(result.skipped)]
         async with self._tx() as tx:
             await tx.repo.lock_root(root.id)
+            await tx.repo.lock_owner(caller.user_id)
             mapped = [w.prefix for w in await tx.repo.in_root(root.id)]
             taken = {w.name for w in await tx.repo.owned_by(caller.user_id)}
             for folder in folders:

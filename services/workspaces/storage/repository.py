@@ -161,6 +161,8 @@ class SqlWorkspacesRepository:
     def __init__(self, session: AsyncSession, jobs: JobQueue | None = None) -> None:
         self.s = session
         self.jobs = jobs or JobQueue(t.jobs)
+        # Scopes whose rights revisions this transaction advances, all at once just before it commits.
+        self._changed_scopes: set[str] = set()
 
     async def add_workspace(self, workspace: Workspace) -> None:
         await execute_unique(
@@ -281,6 +283,11 @@ class SqlWorkspacesRepository:
     async def lock_root(self, root_id: str) -> None:
         # A transaction-scoped advisory lock per root serializes the overlap check and the insert.
         await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(root_id))))
+
+    async def lock_owner(self, user_id: str) -> None:
+        # Imports of one owner, one at a time: each sees the names the other took, and their inserts never
+        # wait on each other's in opposite orders.
+        await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"owner:{user_id}"))))
 
     async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]:
         """Owned, public, or with an active share to the user or one of their groups."""
@@ -478,10 +485,19 @@ class SqlWorkspacesRepository:
             await self._rights_changed(revisions.share_changed(workspace, share))
 
     async def _rights_changed(self, scopes: Collection[str]) -> None:
-        """Advances the revisions of these scopes; they become visible with the change itself, at commit.
-        Sorted, so that two changes lock shared rows in the same order and never deadlock."""
+        """Marks these scopes' revisions to advance when the transaction commits (before_commit)."""
+        self._changed_scopes.update(scopes)
+
+    async def before_commit(self) -> None:
+        """Advances every revision the transaction changed, in one statement, in sorted order, as its last
+        write: two transactions that advance shared rows (an import maps many names) take their locks in
+        one order and hold them only to the commit, so they never deadlock. The new values become visible
+        with the change itself."""
+        if not self._changed_scopes:
+            return
         table = t.rights_revisions
-        statement = pg_insert(table).values([{"scope": scope, "value": 1} for scope in sorted(scopes)])
+        scopes, self._changed_scopes = sorted(self._changed_scopes), set()
+        statement = pg_insert(table).values([{"scope": scope, "value": 1} for scope in scopes])
         await self.s.execute(
             statement.on_conflict_do_update(index_elements=[table.c.scope], set_={"value": table.c.value + 1})
         )
@@ -490,4 +506,11 @@ class SqlWorkspacesRepository:
 def transactions(
     sessions: SessionFactory, outbox: Outbox, reads: SessionFactory
 ) -> SqlTransactions[SqlWorkspacesRepository, OutboxWorkspacesEvents]:
-    return SqlTransactions(sessions, outbox, SqlWorkspacesRepository, OutboxWorkspacesEvents, reads)
+    return SqlTransactions(
+        sessions,
+        outbox,
+        SqlWorkspacesRepository,
+        OutboxWorkspacesEvents,
+        reads,
+        before_commit=SqlWorkspacesRepository.before_commit,
+    )
