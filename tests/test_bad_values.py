@@ -1,7 +1,8 @@
 """Every public RPC, given a value no rule expects in one of its string fields (a NUL, which PostgreSQL
 text cannot hold; other control characters; a very long string), answers with a clear client error and
 never INTERNAL: the rules refuse what they know, and a value the database itself refuses is still the
-caller's mistake (services/common/interceptors.py)."""
+caller's mistake (services/common/interceptors.py). Every refusal arrives whole, with its ErrorInfo, even
+when its message quotes a huge value (services/common/grpc_errors.py bounds it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
+from services.common.grpc_errors import error_reason
 from services.indexer import server as indexer_server
 from services.indexer.config import IndexerSettings
 from tests.conftest import (
@@ -67,7 +69,8 @@ def _request(method: MethodDescriptor, field: FieldDescriptor, value: str) -> An
 
 async def _call(
     channel: grpc.aio.Channel, service: ServiceDescriptor, method: MethodDescriptor, request: Any, md: Any
-) -> grpc.StatusCode:
+) -> tuple[grpc.StatusCode, str | None]:
+    """The answer's code, and the ErrorInfo reason it carried (None: no service's own answer)."""
     path = f"/{service.full_name}/{method.name}"
     serialize, parse = type(request).SerializeToString, GetMessageClass(method.output_type).FromString
     try:
@@ -79,8 +82,8 @@ async def _call(
             unary = channel.unary_unary(path, request_serializer=serialize, response_deserializer=parse)
             await unary(request, metadata=md, timeout=20)
     except grpc.aio.AioRpcError as error:
-        return error.code()
-    return grpc.StatusCode.OK
+        return error.code(), error_reason(error)
+    return grpc.StatusCode.OK, None
 
 
 async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
@@ -106,9 +109,10 @@ async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
                     if field.type != FieldDescriptor.TYPE_STRING:
                         continue
                     for value in BAD_VALUES:
-                        code = await _call(channel, service, method, _request(method, field, value), md)
+                        request = _request(method, field, value)
+                        code, reason = await _call(channel, service, method, request, md)
                         calls += 1
-                        if code in SERVER_FAULTS:
-                            faults.append(f"{method.name}.{field.name}={value[:12]!r}: {code.name}")
+                        if code in SERVER_FAULTS or (code != grpc.StatusCode.OK and reason is None):
+                            faults.append(f"{method.name}.{field.name}={value[:12]!r}: {code.name} {reason}")
     assert calls > 200  # every service's methods were reached
     assert faults == []

@@ -21,7 +21,14 @@ from botocore.exceptions import (
 
 from services.common.clients import AuthClient
 from services.common.errors import REASON_KIND, DomainError, Kind, Reason
-from services.common.grpc_errors import KIND_TO_CODE, Trailers, callee_errors, from_callee, status_for
+from services.common.grpc_errors import (
+    KIND_TO_CODE,
+    STATUS_DETAILS_KEY,
+    Trailers,
+    callee_errors,
+    from_callee,
+    status_for,
+)
 from services.common.interceptors import ErrorInterceptor
 from services.common.s3 import (
     FAILURE_REASONS,
@@ -256,6 +263,21 @@ def test_an_unknown_callee_reason_keeps_its_kind() -> None:
         from_callee(cast(grpc.RpcError, _Unknown(grpc.StatusCode.ABORTED)), "auth").reason
         is Reason.DEPENDENCY_UNAVAILABLE
     )
+
+
+@pytest.mark.unit
+def test_a_message_quoting_a_huge_value_is_cut_to_fit_the_trailers() -> None:
+    huge = "é" * 100_000
+    error = DomainError(Reason.WORKSPACE_NOT_FOUND, f"no workspace {huge!r}", field=huge)
+    code, message, trailers = status_for(error, "workspaces.wio")
+    assert code is grpc.StatusCode.NOT_FOUND
+    assert message.startswith("no workspace 'éé") and message.endswith("...")
+    assert len(message.encode()) <= 1024
+    details = dict(trailers)[STATUS_DETAILS_KEY]
+    assert isinstance(details, bytes) and len(details) < 2048
+    # A short message goes as it is.
+    short = DomainError(Reason.WORKSPACE_NOT_FOUND, "no workspace 'x'")
+    assert status_for(short, "workspaces.wio")[1] == "no workspace 'x'"
 
 
 # --- against the real identity service and SeaweedFS (integration) ---------------------------------

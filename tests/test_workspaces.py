@@ -464,7 +464,7 @@ async def test_imports_running_at_once_never_deadlock(
 
     # One operator imports two roots at once whose folders have the same names: the imports take turns,
     # so the second names around what the first mapped instead of failing on it.
-    roots = []
+    same_roots: list[str] = []
     for _ in range(2):
         bucket = unique("same")
         lab.admin_s3.create_bucket(Bucket=bucket)
@@ -474,11 +474,11 @@ async def test_imports_running_at_once_never_deadlock(
             nodes_pb2.CreateRootRequest(node=lab.node, bucket=bucket, type=nodes_pb2.ROOT_TYPE_UNMANAGED),
             metadata=lab.operator.md,
         )
-        roots.append(created.root.id)
+        same_roots.append(created.root.id)
     results = await asyncio.gather(
         *(
             workspaces.stub.ImportRoot(ws_pb2.ImportRootRequest(root=root_id), metadata=lab.operator.md)
-            for root_id in roots
+            for root_id in same_roots
         )
     )
     names = sorted(w.name for r in results for w in r.created)

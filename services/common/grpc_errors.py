@@ -32,12 +32,27 @@ STATUS_DETAILS_KEY = ANSWER_DETAILS_KEY
 
 Trailers = tuple[tuple[str, str | bytes], ...]
 
+# A message quotes what the caller sent (a name, a reference); the status travels in trailing metadata,
+# which clients refuse past 8-16 KiB in all. Cut to these many UTF-8 bytes, an answer about a huge value
+# still arrives whole.
+MAX_MESSAGE_BYTES = 1024
+MAX_METADATA_VALUE_BYTES = 256
+
+
+def _bounded(text: str, limit: int) -> str:
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    return encoded[: limit - 3].decode(errors="ignore") + "..."
+
 
 def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, Trailers]:
     """The code, message and trailing metadata (google.rpc.Status) that carry `error`. The service has
     answered: the negative retry pushback tells clients' retry policies not to send the call again."""
     code = KIND_TO_CODE[error.kind]
-    info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=domain, metadata=error.metadata)
+    message = _bounded(error.message, MAX_MESSAGE_BYTES)
+    metadata = {key: _bounded(value, MAX_METADATA_VALUE_BYTES) for key, value in error.metadata.items()}
+    info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=domain, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     details = [detail]
@@ -46,8 +61,8 @@ def status_for(error: DomainError, domain: str) -> tuple[grpc.StatusCode, str, T
         retry = any_pb2.Any()
         retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(retry_after))))
         details.append(retry)
-    status = status_pb2.Status(code=code.value[0], message=error.message, details=details)
-    return code, error.message, ((STATUS_DETAILS_KEY, status.SerializeToString()), (RETRY_PUSHBACK_KEY, "-1"))
+    status = status_pb2.Status(code=code.value[0], message=message, details=details)
+    return code, message, ((STATUS_DETAILS_KEY, status.SerializeToString()), (RETRY_PUSHBACK_KEY, "-1"))
 
 
 def _details_of(error: grpc.RpcError) -> list[any_pb2.Any]:
