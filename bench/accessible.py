@@ -36,25 +36,28 @@ def timed(call: Any, request: Any, md: Any, requests: int) -> tuple[list[float],
     return latencies, answer
 
 
-def run(stack: Stack, count: int, requests: int) -> None:
+def run(stack: Stack, count: int, requests: int, names: str = "") -> None:
+    """`names` is put before the names of the users and the group made, so runs can share a stack."""
     auth = auth_pb2_grpc.AuthServiceStub(stack.channel("auth"))
     admin = stack.bearer(stack.admin_key)
     people = {}
-    for name in ("owner", "reader"):
+    for role in ("owner", "reader"):
+        name = f"{names}{role}"
         created = auth.CreateUser(
             auth_pb2.CreateUserRequest(username=name, email=f"{name}@example.org", role=auth_pb2.ROLE_USER),
             metadata=admin,
         )
-        people[name] = (created.user.id, stack.bearer(created.api_key_secret))
+        people[role] = (created.user.id, stack.bearer(created.api_key_secret))
     (_owner_id, owner), (reader_id, _reader) = people["owner"], people["reader"]
-    auth.CreateGroup(auth_pb2.CreateGroupRequest(name="lab"), metadata=owner)
-    auth.AddGroupMember(auth_pb2.AddGroupMemberRequest(group="lab", username="reader"), metadata=owner)
+    lab, reader = f"{names}lab", f"{names}reader"
+    auth.CreateGroup(auth_pb2.CreateGroupRequest(name=lab), metadata=owner)
+    auth.AddGroupMember(auth_pb2.AddGroupMemberRequest(group=lab, username=reader), metadata=owner)
     channel = stack.channel("workspaces")
     stub = workspaces_pb2_grpc.WorkspacesServiceStub(channel)
     for i in range(count):
         name = f"ws-{i:04d}"
         stub.CreateWorkspace(workspaces_pb2.CreateWorkspaceRequest(name=name), metadata=owner, timeout=30)
-        sharee = "reader" if i % 2 else "group:lab"
+        sharee = reader if i % 2 else f"group:{lab}"
         stub.CreateShare(
             workspaces_pb2.CreateShareRequest(
                 workspace=name, sharee=sharee, permission=workspaces_pb2.PERMISSION_READ

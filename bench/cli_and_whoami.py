@@ -26,7 +26,7 @@ from pathlib import Path
 
 import grpc
 
-from bench.stack import BIN, percentiles, private_stack
+from bench.stack import BIN, Stack, percentiles, private_stack
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +60,16 @@ def stack_config(own_stack: bool) -> Iterator[Path]:
         return
     print("stack: a private one on free ports (starting...)", flush=True)
     with private_stack() as stack, tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.toml"
-        path.write_text(
-            f'[server]\naddress = "{stack.config["server"]["address"]}"\n'
-            f'[auth]\napi_key = "{stack.admin_key}"\n'
-        )
-        yield path
+        yield write_config(stack, Path(tmp))
+
+
+def write_config(stack: Stack, folder: Path) -> Path:
+    """A CLI config in `folder` for `stack`'s identity service and admin key."""
+    path = folder / "config.toml"
+    path.write_text(
+        f'[server]\naddress = "{stack.config["server"]["address"]}"\n[auth]\napi_key = "{stack.admin_key}"\n'
+    )
+    return path
 
 
 def timed(command: list[str], env: dict[str, str]) -> float:
@@ -97,9 +101,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="WhoAmI gRPC calls (default 1000)")
     parser.add_argument("--own-stack", action="store_true", help="start a private stack even if one runs")
     args = parser.parse_args()
+    with stack_config(args.own_stack) as found:
+        run(found, args.runs, args.calls)
 
+
+def run(found: Path, runs: int, calls: int) -> None:
+    """The measurements against the stack whose CLI config is `found`."""
     python, wio = str(BIN / "python"), str(BIN / "wio")
-    with stack_config(args.own_stack) as found, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         # A copy of the config, so the token cache the runs use is this run's own.
         config = Path(tmp) / "config.toml"
         shutil.copy(found, config)
@@ -119,12 +128,12 @@ def main() -> None:
             sys.exit("wio whoami did not cache its token")
         # In turns, so a change in the machine's load touches every command alike.
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.runs):
+        for _ in range(runs):
             for name, command in commands.items():
                 times[name].append(timed(command, env))
 
         raw = tomllib.loads(config.read_text())
-        latencies = asyncio.run(whoami_latency(raw["server"]["address"], raw["auth"]["api_key"], args.calls))
+        latencies = asyncio.run(whoami_latency(raw["server"]["address"], raw["auth"]["api_key"], calls))
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, values in times.items():

@@ -231,37 +231,41 @@ def main() -> None:
     if args.fresh and args.state.exists():
         shutil.rmtree(args.state)
     with kept_stack(args.state) as stack:
-        root_id, prefix = setup_root(stack)
-        ensure_objects(stack, prefix, args.objects)
-        # The listing alone before and after the crawl: the machine's speed drifts, the two bracket it.
-        listed, before_seconds = bare_listing(stack, prefix)
-        if args.first:
-            print(f"index emptied of {empty_index(stack, prefix):,} records: a first crawl")
-        progress, crawl_seconds, memory = crawl(stack, root_id, listed)
-        _again, after_seconds = bare_listing(stack, prefix)
-        list_seconds = (before_seconds + after_seconds) / 2
-        if progress.phase != indexer_pb2.CRAWL_PHASE_FINISHED:
-            raise SystemExit(f"the crawl did not finish: {progress.error}")
-        list_rate, crawl_rate = listed / list_seconds, progress.objects / crawl_seconds
-        ratio = crawl_rate / list_rate
-        print(f"objects                         {listed:>10,}")
-        print(
-            f"minio-py ListObjectsV2 alone    {list_rate:>10,.0f} objects/s  (mean of {before_seconds:.2f} s "
-            f"before and {after_seconds:.2f} s after the crawl)"
-        )
-        print(
-            f"crawl end to end (IndexRoot)    {crawl_rate:>10,.0f} objects/s  ({crawl_seconds:.2f} s; "
-            f"{progress.objects:,} indexed, {progress.added:,} added, {progress.changed:,} changed, "
-            f"{progress.removed:,} removed)"
-        )
-        verdict = "ok" if ratio >= TARGET_RATIO else f"UNDER {TARGET_RATIO}"
-        print(f"crawl / listing                 {ratio:>10.2f}  (target >= {TARGET_RATIO}: {verdict})")
-        quarter, full = listed // 4, listed
-        at_quarter, at_full = memory.marks.get(quarter, 0.0), memory.marks.get(full, memory.peak)
-        print(
-            f"indexer resident memory: {memory.start_mb:.1f} MB before, peak {at_quarter:.1f} MB by "
-            f"{quarter:,} objects, peak {at_full:.1f} MB by {full:,} objects"
-        )
+        run(stack, args.objects, args.first)
+
+
+def run(stack: Stack, objects: int, first: bool = False) -> None:
+    root_id, prefix = setup_root(stack)
+    ensure_objects(stack, prefix, objects)
+    # The listing alone before and after the crawl: the machine's speed drifts, the two bracket it.
+    listed, before_seconds = bare_listing(stack, prefix)
+    if first:
+        print(f"index emptied of {empty_index(stack, prefix):,} records: a first crawl")
+    progress, crawl_seconds, memory = crawl(stack, root_id, listed)
+    _again, after_seconds = bare_listing(stack, prefix)
+    list_seconds = (before_seconds + after_seconds) / 2
+    if progress.phase != indexer_pb2.CRAWL_PHASE_FINISHED:
+        raise SystemExit(f"the crawl did not finish: {progress.error}")
+    list_rate, crawl_rate = listed / list_seconds, progress.objects / crawl_seconds
+    ratio = crawl_rate / list_rate
+    print(f"objects                         {listed:>10,}")
+    print(
+        f"minio-py ListObjectsV2 alone    {list_rate:>10,.0f} objects/s  (mean of {before_seconds:.2f} s "
+        f"before and {after_seconds:.2f} s after the crawl)"
+    )
+    print(
+        f"crawl end to end (IndexRoot)    {crawl_rate:>10,.0f} objects/s  ({crawl_seconds:.2f} s; "
+        f"{progress.objects:,} indexed, {progress.added:,} added, {progress.changed:,} changed, "
+        f"{progress.removed:,} removed)"
+    )
+    verdict = "ok" if ratio >= TARGET_RATIO else f"UNDER {TARGET_RATIO}"
+    print(f"crawl / listing                 {ratio:>10.2f}  (target >= {TARGET_RATIO}: {verdict})")
+    quarter, full = listed // 4, listed
+    at_quarter, at_full = memory.marks.get(quarter, 0.0), memory.marks.get(full, memory.peak)
+    print(
+        f"indexer resident memory: {memory.start_mb:.1f} MB before, peak {at_quarter:.1f} MB by "
+        f"{quarter:,} objects, peak {at_full:.1f} MB by {full:,} objects"
+    )
 
 
 if __name__ == "__main__":

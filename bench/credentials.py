@@ -88,7 +88,7 @@ async def _throughput(address: str, call: Any, seconds: float) -> float:
             await channel.close()
 
 
-def throughput(stack: Stack, md: Any, ref: str) -> tuple[float, float]:
+def throughput(stack: Stack, md: Any, ref: str, seconds: float) -> tuple[float, float]:
     address = stack.config["server"]["services"]["workspaces"]
     health_request = health_pb2.HealthCheckRequest()
     credentials_request = workspaces_pb2.IssueCredentialsRequest(workspaces=[ref])
@@ -102,8 +102,8 @@ def throughput(stack: Stack, md: Any, ref: str) -> tuple[float, float]:
         )
 
     return (
-        asyncio.run(_throughput(address, health, THROUGHPUT_SECONDS)),
-        asyncio.run(_throughput(address, cached, THROUGHPUT_SECONDS)),
+        asyncio.run(_throughput(address, health, seconds)),
+        asyncio.run(_throughput(address, cached, seconds)),
     )
 
 
@@ -115,17 +115,20 @@ def main() -> None:
         run(stack, args.requests)
 
 
-def run(stack: Stack, requests: int) -> None:
+def run(stack: Stack, requests: int, seconds: float = THROUGHPUT_SECONDS, names: str = "") -> None:
+    """`seconds` of each throughput run; `names` is put before the names of the users and the group
+    made, so runs can share a stack."""
     auth = auth_pb2_grpc.AuthServiceStub(stack.channel("auth"))
+    owner, member_name, lab = f"{names}bench", f"{names}member", f"{names}lab"
     created = auth.CreateUser(
-        auth_pb2.CreateUserRequest(username="bench", email="bench@example.org", role=auth_pb2.ROLE_USER),
+        auth_pb2.CreateUserRequest(username=owner, email=f"{owner}@example.org", role=auth_pb2.ROLE_USER),
         metadata=stack.bearer(stack.admin_key),
     )
     md = stack.bearer(created.api_key_secret)
     channel = stack.channel("workspaces")
     stub = workspaces_pb2_grpc.WorkspacesServiceStub(channel)
-    names = [f"bench-{i:02d}" for i in range(WORKSPACES)]
-    for name in names:
+    workspaces = [f"bench-{i:02d}" for i in range(WORKSPACES)]
+    for name in workspaces:
         stub.CreateWorkspace(workspaces_pb2.CreateWorkspaceRequest(name=name), metadata=md, timeout=30)
 
     health_calls(channel, 200)  # warm-up
@@ -133,33 +136,36 @@ def run(stack: Stack, requests: int) -> None:
     print(f"health check: {percentiles(health)} ({requests} calls)")
 
     for _ in range(50):  # warm-up: channels, clients, the first STS call
-        timed(stub, md, [names[0]])
-    cached = [timed(stub, md, [names[0]]) for _ in range(requests)]
+        timed(stub, md, [workspaces[0]])
+    cached = [timed(stub, md, [workspaces[0]]) for _ in range(requests)]
     assert all(sts == 0 for _total, sts in cached), "a cached request called STS"
     print(f"cached: {with_ratio([t for t, _ in cached], health)} (target 2 x, 4 x)")
 
     # A workspace a group share gives: the caller's groups come from the service's copy of memberships.
     member = auth.CreateUser(
-        auth_pb2.CreateUserRequest(username="member", email="member@example.org", role=auth_pb2.ROLE_USER),
+        auth_pb2.CreateUserRequest(
+            username=member_name, email=f"{member_name}@example.org", role=auth_pb2.ROLE_USER
+        ),
         metadata=stack.bearer(stack.admin_key),
     )
     member_md = stack.bearer(member.api_key_secret)
-    auth.CreateGroup(auth_pb2.CreateGroupRequest(name="lab"), metadata=md)
-    auth.AddGroupMember(auth_pb2.AddGroupMemberRequest(group="lab", username="member"), metadata=md)
+    auth.CreateGroup(auth_pb2.CreateGroupRequest(name=lab), metadata=md)
+    auth.AddGroupMember(auth_pb2.AddGroupMemberRequest(group=lab, username=member_name), metadata=md)
     stub.CreateShare(
         workspaces_pb2.CreateShareRequest(
-            workspace=names[0], sharee="group:lab", permission=workspaces_pb2.PERMISSION_READ
+            workspace=workspaces[0], sharee=f"group:{lab}", permission=workspaces_pb2.PERMISSION_READ
         ),
         metadata=md,
     )
+    shared = f"{owner}/{workspaces[0]}"
     for _ in range(50):
-        timed(stub, member_md, [f"bench/{names[0]}"])
-    grouped = [timed(stub, member_md, [f"bench/{names[0]}"]) for _ in range(requests)]
+        timed(stub, member_md, [shared])
+    grouped = [timed(stub, member_md, [shared]) for _ in range(requests)]
     assert all(sts == 0 for _total, sts in grouped), "a cached request called STS"
     print(f"cached, through a group share: {with_ratio([t for t, _ in grouped], health)} (target 2 x, 4 x)")
 
     # Every subset of 1-4 workspaces is another session policy, so none is in the cache.
-    subsets = itertools.chain.from_iterable(itertools.combinations(names[1:], k) for k in range(1, 5))
+    subsets = itertools.chain.from_iterable(itertools.combinations(workspaces[1:], k) for k in range(1, 5))
     uncached = [timed(stub, md, list(refs)) for refs in itertools.islice(subsets, requests)]
     if len(uncached) < requests or any(sts == 0 for _total, sts in uncached):
         raise SystemExit("the uncached run did not call STS for every request")
@@ -173,7 +179,7 @@ def run(stack: Stack, requests: int) -> None:
         f"({p50(totals) / budget:.2f} x that budget; target <= 1)"
     )
 
-    health_rate, cached_rate = throughput(stack, md, names[0])
+    health_rate, cached_rate = throughput(stack, md, workspaces[0], seconds)
     print(
         f"throughput, {CLIENTS} clients: health {health_rate:.0f}/s, cached credentials {cached_rate:.0f}/s"
     )

@@ -91,17 +91,21 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=300)
     args = parser.parse_args()
     with private_stack() as stack:
-        hook_calls(stack, 50)  # warm up: token cached, connections open
-        took = hook_calls(stack, args.requests)
-        size = SAMPLE.stat().st_size
-        print(f"POST /hooks/s3/<node>, one client, {args.requests} requests ({size} B body):")
-        print(f"  {percentiles(took)}")
-        delays = asyncio.run(upload_to_ingest(stack, args.uploads))
-        print(f"S3 PutObject sent -> message in WIO_INGEST, {len(delays)} uploads, one at a time:")
-        print(
-            f"  p50 {percentile(delays, 0.5) * 1000:.1f} ms, p95 {percentile(delays, 0.95) * 1000:.1f} ms,"
-            f" max {max(delays) * 1000:.1f} ms"
-        )
+        run(stack, args.requests, args.uploads)
+
+
+def run(stack: Stack, requests: int, uploads: int) -> None:
+    hook_calls(stack, 50)  # warm up: token cached, connections open
+    took = hook_calls(stack, requests)
+    size = SAMPLE.stat().st_size
+    print(f"POST /hooks/s3/<node>, one client, {requests} requests ({size} B body):")
+    print(f"  {percentiles(took)}")
+    delays = asyncio.run(upload_to_ingest(stack, uploads))
+    print(f"S3 PutObject sent -> message in WIO_INGEST, {len(delays)} uploads, one at a time:")
+    print(
+        f"  p50 {percentile(delays, 0.5) * 1000:.1f} ms, p95 {percentile(delays, 0.95) * 1000:.1f} ms,"
+        f" max {max(delays) * 1000:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -110,59 +110,59 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight at once")
     args = parser.parse_args()
-
     with private_stack() as stack:
-        stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
-        name = f"ingest-{uuid.uuid4().hex[:6]}"
-        ws = stub.CreateWorkspace(
-            workspaces_pb2.CreateWorkspaceRequest(
-                name=name, type=workspaces_pb2.WORKSPACE_TYPE_PRIVATE, node="local"
-            ),
-            metadata=stack.bearer(stack.admin_key),
-        ).workspace
-        s3 = brokered_client(stack, f"{ws.owner_username}/{ws.name}")
-        database_url = str(stack.stack["postgres"]["url"])
+        run(stack, args.uploads, args.concurrency)
 
-        # One upload first: connections, the indexer's list of the node's workspaces.
-        s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}warm-up.txt", Body=b"w")
-        asyncio.run(indexed_at(database_url, ws.id, 1, 30))
 
-        done: dict[str, float] = {}
+def run(stack: Stack, uploads: int, concurrency: int) -> None:
+    stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
+    name = f"ingest-{uuid.uuid4().hex[:6]}"
+    ws = stub.CreateWorkspace(
+        workspaces_pb2.CreateWorkspaceRequest(
+            name=name, type=workspaces_pb2.WORKSPACE_TYPE_PRIVATE, node="local"
+        ),
+        metadata=stack.bearer(stack.admin_key),
+    ).workspace
+    s3 = brokered_client(stack, f"{ws.owner_username}/{ws.name}")
+    database_url = str(stack.stack["postgres"]["url"])
 
-        def upload(i: int) -> None:
-            key = f"{ws.prefix}run/{i:05d}.dat"
-            s3.put_object(Bucket=ws.bucket, Key=key, Body=b"x" * 100)
-            done[key] = time.time()
+    # One upload first: connections, the indexer's list of the node's workspaces.
+    s3.put_object(Bucket=ws.bucket, Key=f"{ws.prefix}warm-up.txt", Body=b"w")
+    asyncio.run(indexed_at(database_url, ws.id, 1, 30))
 
-        async def run() -> tuple[dict[str, float], float]:
-            watching = asyncio.create_task(indexed_at(database_url, ws.id, args.uploads + 1, 180))
-            began = time.monotonic()
-            with ThreadPoolExecutor(args.concurrency) as pool:
-                await asyncio.gather(
-                    *(
-                        asyncio.get_running_loop().run_in_executor(pool, upload, i)
-                        for i in range(args.uploads)
-                    )
-                )
-            return await watching, time.monotonic() - began
+    done: dict[str, float] = {}
 
-        started_wall = time.time()
-        written, upload_seconds = asyncio.run(run())
-        latencies = [written[key] - at for key, at in done.items() if key in written]
-        missing = len(done) - len(latencies)
-        stored = asyncio.run(published_at(stack, ws.node_id, started_wall, args.uploads + 1))
-        to_stream = [stored[key] - at for key, at in done.items() if key in stored]
-        to_index = [written[key] - stored[key] for key in done if key in stored and key in written]
-        log = Path(stack.env["WIO_DEV_STATE"]) / "logs" / "indexer.log"
-        troubles = [
-            line
-            for line in log.read_text(errors="replace").splitlines()
-            if " WARNING " in line or " ERROR " in line
-        ]
+    def upload(i: int) -> None:
+        key = f"{ws.prefix}run/{i:05d}.dat"
+        s3.put_object(Bucket=ws.bucket, Key=key, Body=b"x" * 100)
+        done[key] = time.time()
+
+    async def watched_uploads() -> tuple[dict[str, float], float]:
+        watching = asyncio.create_task(indexed_at(database_url, ws.id, uploads + 1, 180))
+        began = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            await asyncio.gather(
+                *(asyncio.get_running_loop().run_in_executor(pool, upload, i) for i in range(uploads))
+            )
+        return await watching, time.monotonic() - began
+
+    started_wall = time.time()
+    written, upload_seconds = asyncio.run(watched_uploads())
+    latencies = [written[key] - at for key, at in done.items() if key in written]
+    missing = len(done) - len(latencies)
+    stored = asyncio.run(published_at(stack, ws.node_id, started_wall, uploads + 1))
+    to_stream = [stored[key] - at for key, at in done.items() if key in stored]
+    to_index = [written[key] - stored[key] for key in done if key in stored and key in written]
+    log = Path(stack.env["WIO_DEV_STATE"]) / "logs" / "indexer.log"
+    troubles = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if " WARNING " in line or " ERROR " in line
+    ]
 
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-    rate = args.uploads / upload_seconds
-    print(f"event-to-searchable over {len(latencies)} uploads ({args.concurrency} in flight, {rate:.0f}/s),")
+    rate = uploads / upload_seconds
+    print(f"event-to-searchable over {len(latencies)} uploads ({concurrency} in flight, {rate:.0f}/s),")
     print("SeaweedFS webhook -> gateway -> JetStream -> indexer -> a committed record:")
     print(f"  p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
     print(f"  target p95 <= {TARGET_P95:.1f} s: {'met' if p95 <= TARGET_P95 else 'NOT met'}")

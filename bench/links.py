@@ -81,17 +81,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     with private_stack() as stack:
-        url = make_link(stack)
-        gets(url, 20, 302)  # warm up: the gateway's token, the one-object session cached
-        print(f"GET /l/<id>.<secret> -> 302, one client, {args.requests} requests:")
-        print(f"  {percentiles(gets(url, args.requests, 302))}")
-        base, secret = url.rsplit(".", 1)
-        wrong = f"{base}.{'A' if secret[0] != 'A' else 'B'}{secret[1:]}"
-        print(f"GET with a wrong secret -> 404, {args.requests} requests:")
-        print(f"  {percentiles(gets(wrong, args.requests, 404))}")
-        count = max(1, args.requests // 5)
-        print(f"GET followed to the object (1 KiB) with new connections, {count} requests:")
-        print(f"  {percentiles(followed(url, count))}")
+        run(stack, args.requests)
+
+
+def run(stack: Stack, requests: int) -> None:
+    url = make_link(stack)
+    gets(url, 20, 302)  # warm up: the gateway's token, the one-object session cached
+    print(f"GET /l/<id>.<secret> -> 302, one client, {requests} requests:")
+    print(f"  {percentiles(gets(url, requests, 302))}")
+    base, secret = url.rsplit(".", 1)
+    wrong = f"{base}.{'A' if secret[0] != 'A' else 'B'}{secret[1:]}"
+    print(f"GET with a wrong secret -> 404, {requests} requests:")
+    print(f"  {percentiles(gets(wrong, requests, 404))}")
+    count = max(1, requests // 5)
+    print(f"GET followed to the object (1 KiB) with new connections, {count} requests:")
+    print(f"  {percentiles(followed(url, count))}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ interval, registers the second SeaweedFS as node `spoke`, and stops it mid-run b
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import sys
@@ -16,6 +15,7 @@ import time
 from typing import Any
 
 from bench.stack import Stack, percentiles, private_stack, wio_dev
+from deploy.process import ManagedProcess
 from wio.nodes.v1 import nodes_pb2, nodes_pb2_grpc
 
 PROBE_SECONDS = 2.0
@@ -58,7 +58,8 @@ def run(stack: Stack, calls: int) -> None:
     before = timed_calls(nodes, md, "local", calls)
     print(f"GetNode(local), every node up:       {percentiles(before)} ({calls} calls)")
 
-    os.kill(int(second["process"]["pid"]), signal.SIGTERM)
+    spoke = ManagedProcess.from_json("s3_second", second["process"])
+    spoke.send(signal.SIGTERM)
     detected = wait_status(nodes, md, "spoke", nodes_pb2.NODE_STATUS_OFFLINE, 60)
     print(f"spoke stopped: seen offline after {detected:.1f} s (probe interval {PROBE_SECONDS:.0f} s)")
     during = timed_calls(nodes, md, "local", calls)
@@ -71,6 +72,12 @@ def run(stack: Stack, calls: int) -> None:
     mean = statistics.mean(listing) * 1000
     print(f"ListNodes, while spoke is down:      {percentiles(listing)} (200 calls), mean {mean:.2f} ms")
 
+    # `up` starts only what is not running, and SeaweedFS takes a few seconds to stop after the signal.
+    stopping = time.monotonic()
+    while spoke.is_running():
+        if time.monotonic() - stopping > 60:
+            sys.exit("the stopped node's SeaweedFS did not exit within 60 s")
+        time.sleep(0.1)
     restart = time.monotonic()
     wio_dev(env, "up", "--second-node")
     started = time.monotonic() - restart

@@ -19,7 +19,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.stack import Stack, percentile, private_stack
@@ -66,17 +66,17 @@ def rows(owner_id: str, owner: str, count: int, start: int = 0) -> list[dict[str
     ]
 
 
-async def fill(database_url: str, users: dict[str, str]) -> None:
+async def fill(database_url: str, users: dict[str, str], names: dict[str, str], many_count: int) -> None:
     engine = create_async_engine(database_url)
-    many = rows(users["many"], "many", MANY // 2)
-    others = rows(users["other"], "other", MANY - MANY // 2)
+    many = rows(users["many"], names["many"], many_count // 2)
+    others = rows(users["other"], names["other"], many_count - many_count // 2)
     shares = [
         {
             "id": str(uuid.uuid4()),
             "workspace_id": w["id"],
             "sharee_kind": "user",
             "sharee_id": users["many"],
-            "sharee_name": "many",
+            "sharee_name": names["many"],
             "level": 1,
             "created_by": users["other"],
             "created_at": datetime.now(UTC),
@@ -84,7 +84,7 @@ async def fill(database_url: str, users: dict[str, str]) -> None:
         for w in others
     ]
     async with engine.begin() as conn:
-        await conn.execute(insert(t.workspaces), [*many, *others, *rows(users["few"], "few", FEW)])
+        await conn.execute(insert(t.workspaces), [*many, *others, *rows(users["few"], names["few"], FEW)])
         await conn.execute(insert(t.shares), shares)
         for table in ("workspaces", "shares"):
             await conn.exec_driver_sql(f"ANALYZE workspaces.{table}")
@@ -109,19 +109,22 @@ def main() -> None:
         run(stack, args.calls, args.explain)
 
 
-async def show_plans(database_url: str, users: dict[str, str]) -> None:
-    """EXPLAIN ANALYZE of the first page's query for both users."""
+async def show_plans(database_url: str, users: dict[str, str], names: dict[str, str], deep: int) -> None:
+    """EXPLAIN ANALYZE of the first page's query for both users, and of page `deep` + 1 of `many`."""
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        # The 6,001st row's key, where page 61 of `many` starts (found with OFFSET here only, to show it).
+        # The key of the row where page `deep` + 1 of `many` starts (found with OFFSET here only, to show it).
         row = (
-            await conn.exec_driver_sql(
-                "SELECT owner_username, name, id::text FROM workspaces.workspaces "
-                "ORDER BY owner_username, name, id OFFSET 5999 LIMIT 1"
+            await conn.execute(
+                text(
+                    "SELECT owner_username, name, id::text FROM workspaces.workspaces "
+                    "ORDER BY owner_username, name, id OFFSET :skip LIMIT 1"
+                ),
+                {"skip": deep * 100 - 1},
             )
         ).one()
         for name, after in (("few", None), ("many", None), ("many", tuple(row))):
-            principal = Principal(users[name], name, frozenset())
+            principal = Principal(users[name], names[name], frozenset())
             query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), after, 100)
             sql = query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
             plan = await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
@@ -130,12 +133,14 @@ async def show_plans(database_url: str, users: dict[str, str]) -> None:
     await engine.dispose()
 
 
-async def query_times(database_url: str, users: dict[str, str], calls: int) -> None:
+async def query_times(
+    database_url: str, users: dict[str, str], names: dict[str, str], many_count: int, calls: int
+) -> None:
     """The first page's query alone (no gRPC, no service), to tell its cost from the machine's load."""
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        for name, visible in (("few", FEW), ("many", MANY)):
-            principal = Principal(users[name], name, frozenset())
+        for name, visible in (("few", FEW), ("many", many_count)):
+            principal = Principal(users[name], names[name], frozenset())
             latencies = []
             for i in range(calls + 30):
                 query = visible_page_query(principal, datetime.now(UTC), ListingFilters(), None, 100)
@@ -147,20 +152,25 @@ async def query_times(database_url: str, users: dict[str, str], calls: int) -> N
     await engine.dispose()
 
 
-def run(stack: Stack, calls: int, explain: bool = False) -> None:
-    users, keys = {}, {}
+def run(stack: Stack, calls: int, explain: bool = False, many: int = MANY, names: str = "") -> None:
+    """`many` workspaces visible to the larger caller; `names` is put before the names of the users
+    made, so runs can share a stack."""
+    users, keys, usernames = {}, {}, {}
     for name in ("many", "few", "other"):
-        users[name], keys[name] = new_user(stack, name)
-    asyncio.run(fill(stack.stack["postgres"]["url"], users))
+        usernames[name] = f"{names}{name}"
+        users[name], keys[name] = new_user(stack, usernames[name])
+    # Page 61 of 10,000: a page about 60 % of the way into the larger listing.
+    deep = max(1, many * 6 // 1000)
+    asyncio.run(fill(stack.stack["postgres"]["url"], users, usernames, many))
     if explain:
-        asyncio.run(show_plans(stack.stack["postgres"]["url"], users))
+        asyncio.run(show_plans(stack.stack["postgres"]["url"], users, usernames, deep))
     stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
     results = {}
     # The default page (100 rows: 10 for `few`), then pages of 10 for both: the same answer size, so only
     # what the caller can see differs.
     for size in (0, 10):
         request = workspaces_pb2.ListWorkspacesRequest(page_size=size)
-        for name, visible in (("few", FEW), ("many", MANY)):
+        for name, visible in (("few", FEW), ("many", many)):
             md = stack.bearer(keys[name])
             timed(stub, md, request, 30)  # warm-up
             latencies, reply = timed(stub, md, request, calls)
@@ -172,15 +182,15 @@ def run(stack: Stack, calls: int, explain: bool = False) -> None:
     # A page deep in the listing costs the same: it starts at the token's key, never skips rows.
     md = stack.bearer(keys["many"])
     request = workspaces_pb2.ListWorkspacesRequest()
-    for _ in range(60):
+    for _ in range(deep):
         request.page_token = stub.ListWorkspaces(request, metadata=md, timeout=30).next_page_token
-    deep, reply = timed(stub, md, request, calls)
-    shown = len(reply.workspaces)
-    print(f"ListWorkspaces, page 61 of {MANY} visible ({shown} rows): {figures(deep)} ({calls} calls)")
-    asyncio.run(query_times(stack.stack["postgres"]["url"], users, calls))
+    latencies, reply = timed(stub, md, request, calls)
+    shown = f"page {deep + 1} of {many} visible ({len(reply.workspaces)} rows)"
+    print(f"ListWorkspaces, {shown}: {figures(latencies)} ({calls} calls)")
+    asyncio.run(query_times(stack.stack["postgres"]["url"], users, usernames, many, calls))
     for size in (0, 10):
         ratio = percentile(results["many", size], 0.5) / percentile(results["few", size], 0.5)
-        print(f"page_size {size or 'default'}: p50 over {MANY} visible / p50 over {FEW} visible: {ratio:.2f}")
+        print(f"page_size {size or 'default'}: p50 over {many} visible / p50 over {FEW} visible: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -136,8 +136,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     with private_stack() as stack:
-        compare(stack, args.requests)
-        throughput(stack, args.seconds)
+        run(stack, args.requests, args.seconds)
+
+
+def run(stack: Stack, requests: int, seconds: float) -> None:
+    compare(stack, requests)
+    throughput(stack, seconds)
 
 
 if __name__ == "__main__":

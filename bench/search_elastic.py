@@ -53,8 +53,11 @@ async def measure(
     return {name: await timed(make, queries) for name, make in kinds.items()}
 
 
-async def run(settings: ElasticSettings, n: int, readable_count: int, queries: int, keep: bool) -> None:
-    index = await open_elastic_index(settings)
+async def run(
+    settings: ElasticSettings, n: int, readable_count: int, queries: int, keep: bool, **client_options: Any
+) -> None:
+    """`client_options` reach the Elasticsearch client (e.g. its node class)."""
+    index = await open_elastic_index(settings, **client_options)
     try:
         ids_rng = random.Random(5)
         workspace_ids = [

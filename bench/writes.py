@@ -52,12 +52,12 @@ async def create_many(address: str, md: Any, prefix: str, count: int) -> list[fl
         return took
 
 
-async def concurrent_rate(address: str, users: list[Any], prefix: str) -> float:
+async def concurrent_rate(address: str, users: list[Any], prefix: str, per_client: int) -> float:
     started = time.perf_counter()
     await asyncio.gather(
-        *(create_many(address, md, f"{prefix}{i}", PER_CLIENT) for i, md in enumerate(users))
+        *(create_many(address, md, f"{prefix}{i}", per_client) for i, md in enumerate(users))
     )
-    return len(users) * PER_CLIENT / (time.perf_counter() - started)
+    return len(users) * per_client / (time.perf_counter() - started)
 
 
 def marker_writes(stack: Stack, bucket: str, count: int) -> list[float]:
@@ -120,10 +120,10 @@ async def share_changes(address: str, md: Any, refs: list[str], sharee: str, sto
 
 
 async def with_background(
-    address: str, md: Any, ref: str, count: int, other: Any, refs: list[str]
+    address: str, md: Any, ref: str, count: int, other: Any, refs: list[str], sharee: str
 ) -> tuple[list[float], int]:
     stop = asyncio.Event()
-    background = asyncio.create_task(share_changes(address, other, refs, "sharee", stop))
+    background = asyncio.create_task(share_changes(address, other, refs, sharee, stop))
     try:
         await asyncio.sleep(0.5)
         took = await cached_latencies(address, md, ref, count)
@@ -161,15 +161,24 @@ async def interleaved(address: str, small: Any, big: Any, count: int) -> tuple[l
         return took
 
 
-def run(stack: Stack, workspaces: int, requests: int) -> None:
+def run(
+    stack: Stack,
+    workspaces: int,
+    requests: int,
+    creates: int = WINDOW * 4,
+    per_client: int = PER_CLIENT,
+    names: str = "",
+) -> None:
+    """`creates`: single creates at each size (and marker writes alone); `per_client`: creates of each
+    concurrent client; `names` is put before the names of the users made, so runs can share a stack."""
     address = stack.config["server"]["services"]["workspaces"]
-    big = new_user(stack, "big")
+    big = new_user(stack, f"{names}big")
     took = asyncio.run(create_many(address, big, "ws", workspaces))
     blocks = [took[i : i + 500] for i in range(0, len(took), 500)]
     print("one user, creates per block of 500: " + ", ".join(f"{rate(b):.1f}/s" for b in blocks))
-    small = new_user(stack, "small")
+    small = new_user(stack, f"{names}small")
     asyncio.run(create_many(address, small, "ws", 10))
-    few, more = asyncio.run(interleaved(address, small, big, WINDOW * 4))
+    few, more = asyncio.run(interleaved(address, small, big, creates))
     print(
         f"one user at 10-{10 + len(few)} workspaces: {rate(few):.1f}/s; "
         f"at {workspaces}-{workspaces + len(more)}: {rate(more):.1f}/s "
@@ -177,7 +186,7 @@ def run(stack: Stack, workspaces: int, requests: int) -> None:
     )
     stub = workspaces_pb2_grpc.WorkspacesServiceStub(stack.channel("workspaces"))
     found = stub.GetWorkspace(workspaces_pb2.GetWorkspaceRequest(workspace="ws-00000"), metadata=big)
-    markers = marker_writes(stack, found.workspace.bucket, 200)
+    markers = marker_writes(stack, found.workspace.bucket, creates)
     single = few + more
     print(f"single create: {percentiles(single)} ({len(single)} creates)")
     print(f"  S3 marker write alone: {percentiles(markers)}")
@@ -187,26 +196,29 @@ def run(stack: Stack, workspaces: int, requests: int) -> None:
     # Two rounds each, alternating, so that the machine's changing load falls on both alike.
     ones, manys = [], []
     for round_ in range(2):
-        ones.append(asyncio.run(concurrent_rate(address, [new_user(stack, f"solo{round_}")], "solo")))
-        users = [new_user(stack, f"c{round_}x{i}") for i in range(CLIENTS)]
-        manys.append(asyncio.run(concurrent_rate(address, users, "many")))
+        solo = [new_user(stack, f"{names}solo{round_}")]
+        ones.append(asyncio.run(concurrent_rate(address, solo, "solo", per_client)))
+        users = [new_user(stack, f"{names}c{round_}x{i}") for i in range(CLIENTS)]
+        manys.append(asyncio.run(concurrent_rate(address, users, "many", per_client)))
     one, many = sum(ones) / 2, sum(manys) / 2
     print(f"1 client: {one:.1f} creates/s; {CLIENTS} clients: {many:.1f}/s ({many / one:.2f} x, target >= 3)")
 
-    reader = new_user(stack, "reader")
+    reader = new_user(stack, f"{names}reader")
     stub.CreateWorkspace(workspaces_pb2.CreateWorkspaceRequest(name="mine"), metadata=reader)
-    other = new_user(stack, "other")
-    new_user(stack, "sharee")
+    other = new_user(stack, f"{names}other")
+    sharee = f"{names}sharee"
+    new_user(stack, sharee)
     refs = []
     for i in range(20):
         stub.CreateWorkspace(workspaces_pb2.CreateWorkspaceRequest(name=f"theirs-{i:02d}"), metadata=other)
-        refs.append(f"other/theirs-{i:02d}")
+        refs.append(f"{names}other/theirs-{i:02d}")
     quiet: list[float] = []
     busy: list[float] = []
     changes = 0
     for _ in range(2):  # alternating, as above
-        quiet += asyncio.run(cached_latencies(address, reader, "reader/mine", requests // 2))
-        took, made = asyncio.run(with_background(address, reader, "reader/mine", requests // 2, other, refs))
+        mine = f"{names}reader/mine"
+        quiet += asyncio.run(cached_latencies(address, reader, mine, requests // 2))
+        took, made = asyncio.run(with_background(address, reader, mine, requests // 2, other, refs, sharee))
         busy, changes = busy + took, changes + made
     print(f"cached, quiet: {percentiles(quiet)}")
     print(f"cached, {CHANGES_PER_SECOND:.0f} unrelated share changes/s ({changes} made): {percentiles(busy)}")
