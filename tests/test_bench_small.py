@@ -208,9 +208,10 @@ def test_node_outage(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert "spoke restarted (start-up took " in out and "online " in out
 
 
-class EmptyCluster:
-    """What an Elasticsearch cluster with nothing in it would answer, and what it was sent: index actions
-    are acknowledged but not kept, so searches find nothing and totals are empty."""
+class MockEmptyCluster:
+    """A mock, since no Elasticsearch server can run here: what a cluster with nothing in it would answer,
+    and what it was sent. Index actions are acknowledged but not kept, so searches find nothing and totals
+    are empty."""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
@@ -239,9 +240,9 @@ class EmptyCluster:
         raise AssertionError(f"no answer for {method} {path}")
 
 
-def empty_cluster_node(cluster: EmptyCluster) -> type[BaseAsyncNode]:
-    class EmptyClusterNode(BaseAsyncNode):
-        _CLIENT_META_HTTP_CLIENT = ("stand-in", "1")
+def mock_cluster_node(cluster: MockEmptyCluster) -> type[BaseAsyncNode]:
+    class MockClusterNode(BaseAsyncNode):
+        _CLIENT_META_HTTP_CLIENT = ("mock", "1")
 
         async def perform_request(  # type: ignore[override]
             self,
@@ -266,23 +267,23 @@ def empty_cluster_node(cluster: EmptyCluster) -> type[BaseAsyncNode]:
         async def close(self) -> None:  # type: ignore[override]
             return None
 
-    return EmptyClusterNode
+    return MockClusterNode
 
 
 async def test_search_elastic(capsys: pytest.CaptureFixture[str]) -> None:
     """Against the server named by WIO_TEST_ELASTICSEARCH_URL when there is one; else (no server can run
-    on the development machines) against an empty stand-in cluster in the process, which checks that the
+    on the development machines) against a mock empty cluster in the process, which checks that the
     bench loads its records in bulk, asks with the caller's workspaces and drops its indices."""
     url = os.environ.get("WIO_TEST_ELASTICSEARCH_URL", "")
     settings = ElasticSettings(
-        url=url or "http://stand-in.invalid:9200",
+        url=url or "http://mock-cluster.invalid:9200",
         api_key=os.environ.get("WIO_TEST_ELASTICSEARCH_API_KEY", ""),
         ca_file=os.environ.get("WIO_TEST_ELASTICSEARCH_CA_FILE", ""),
         index_prefix=f"wio-bench-{uuid.uuid4().hex[:8]}",
         replicas=0,
     )
-    cluster = EmptyCluster()
-    options = {} if url else {"node_class": empty_cluster_node(cluster), "max_retries": 0}
+    cluster = MockEmptyCluster()
+    options = {} if url else {"node_class": mock_cluster_node(cluster), "max_retries": 0}
     await search_elastic.run(settings, 2000, 20, 5, False, **options)
     out = printed(capsys)
     assert "loaded 2,000 records in 40 workspaces" in out
