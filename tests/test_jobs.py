@@ -349,6 +349,7 @@ async def test_the_worker_retries_with_backoff_records_errors_and_prunes_done_jo
         workspaces.runtime.sessions,
         wt.jobs,
         {kind: flaky},
+        statements=workspaces.runtime.read_sessions,
         poll_seconds=0.1,
         first_backoff_seconds=1.0,
         max_backoff_seconds=5.0,

@@ -147,15 +147,15 @@ class JobRunner(Generic[OutcomeT]):
     sessions: SessionFactory
     table: Table
     handlers: Mapping[str, Handler[OutcomeT]]
+    # Autocommit sessions for the single-statement claim of run_now and the settles: one round trip each
+    # instead of a ping, BEGIN, the statement and COMMIT. They must reach the primary.
+    statements: SessionFactory
     poll_seconds: float = 1.0
     lease_seconds: float = 60.0
     first_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 300.0
     keep_done_seconds: float = 7 * 24 * 3600.0
     batch_size: int = 10
-    # Autocommit sessions for the single-statement claim of run_now and the settles: one round trip each
-    # instead of a ping, BEGIN, the statement and COMMIT. Without them, short transactions of `sessions`.
-    statements: SessionFactory | None = None
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
@@ -169,9 +169,6 @@ class JobRunner(Generic[OutcomeT]):
         database dropped (e.g. after a restart) fails the statement, which is then made once more; a claim
         that had gone through the first time then finds the job held and answers nothing (the worker
         takes it when the lease runs out)."""
-        if self.statements is None:
-            async with self.sessions() as session, session.begin():
-                return _rows(await session.execute(statement))
         for attempt in (1, 2):
             try:
                 async with self.statements() as session:

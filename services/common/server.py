@@ -256,11 +256,11 @@ def job_runner(
         runtime.sessions,
         table,
         handlers,
+        # Claims and settles are single statements: the autocommit sessions spare each a transaction.
+        statements=runtime.read_sessions,
         poll_seconds=settings.job_poll_seconds,
         lease_seconds=settings.job_lease_seconds,
         max_backoff_seconds=settings.job_max_backoff_seconds,
-        # Claims and settles are single statements: the autocommit sessions spare each a transaction.
-        statements=runtime.read_sessions,
     )
 
 
