@@ -6,7 +6,6 @@ when its message quotes a huge value (services/common/grpc_errors.py bounds it).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -15,17 +14,9 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 from google.protobuf.message_factory import GetMessageClass
 
 from services.common.grpc_errors import error_reason
-from services.indexer import server as indexer_server
-from services.indexer.config import IndexerSettings
-from tests.conftest import (
-    AuthUnderTest,
-    NodesUnderTest,
-    WorkspacesUnderTest,
-    _service_key,
-    common_settings,
-    free_port,
-    serving,
-)
+from tests import test_indexer_search
+from tests.conftest import AuthUnderTest, NodesUnderTest, WorkspacesUnderTest
+from tests.test_indexer_search import IndexerUnderTest
 from wio.auth.v1 import auth_pb2
 from wio.indexer.v1 import indexer_pb2
 from wio.nodes.v1 import nodes_pb2
@@ -43,19 +34,8 @@ SERVICES: tuple[ServiceDescriptor, ...] = (
 SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 
 
-@pytest.fixture(scope="module")
-async def indexer_address(
-    infra: Any, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
-) -> AsyncIterator[str]:
-    address = f"127.0.0.1:{free_port()}"
-    common = common_settings(
-        "indexer", infra, address, auth.address, service_api_key=await _service_key(auth, "indexer")
-    )
-    service = await indexer_server.start(
-        IndexerSettings(common=common, workspaces_address=workspaces.address)
-    )
-    async with serving(service):
-        yield address
+# The indexer on a free port, as the search tests start it.
+indexer = test_indexer_search.indexer
 
 
 def _request(method: MethodDescriptor, field: FieldDescriptor, value: str) -> Any:
@@ -90,7 +70,7 @@ async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
     auth: AuthUnderTest,
     nodes: NodesUnderTest,
     workspaces: WorkspacesUnderTest,
-    indexer_address: str,
+    indexer: IndexerUnderTest,
 ) -> None:
     # As an admin: the most RPCs go past their permission checks to the rules and the queries.
     md = await auth.as_key(auth.admin_key)
@@ -98,7 +78,7 @@ async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
         "AuthService": auth.address,
         "NodesService": nodes.address,
         "WorkspacesService": workspaces.address,
-        "IndexerService": indexer_address,
+        "IndexerService": indexer.address,
     }
     faults: list[str] = []
     calls = 0

@@ -9,17 +9,14 @@ node, so it runs last.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-from elastic_transport import ApiResponseMeta, BaseAsyncNode, HttpHeaders
-from elastic_transport._node import NodeApiResponse
 
 from bench import (
     accessible,
@@ -39,6 +36,7 @@ from bench import (
 )
 from bench.stack import Stack, private_stack
 from services.indexer.config import ElasticSettings
+from tests.test_index_elastic_mock import Answer, MockEsTransport, Sent, mock_node_class
 
 pytestmark = pytest.mark.integration
 
@@ -208,66 +206,30 @@ def test_node_outage(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert "spoke restarted (start-up took " in out and "online " in out
 
 
-class MockEmptyCluster:
+@dataclass
+class MockEmptyCluster(MockEsTransport):
     """A mock, since no Elasticsearch server can run here: what a cluster with nothing in it would answer,
     and what it was sent. Index actions are acknowledged but not kept, so searches find nothing and totals
     are empty."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.indexed = 0
-        self.workspace_filters: set[int] = set()
+    indexed: int = 0
+    workspace_filters: set[int] = field(default_factory=set)
 
-    def answer(self, method: str, path: str, body: bytes | None) -> tuple[int, Any]:
-        self.sent.append((method, path))
-        if method == "HEAD":
-            return 404, None
-        if path.endswith("/_bulk"):
-            actions = [json.loads(line) for line in (body or b"").decode().splitlines() if line][::2]
+    def answer(self, request: Sent) -> Answer:
+        if request.path.endswith("/_bulk"):
+            actions = request.ndjson()[::2]
             self.indexed += len(actions)
             items = [{"index": {**a["index"], "status": 201, "result": "created"}} for a in actions]
             return 200, {"took": 1, "errors": False, "items": items}
-        if path.endswith("/_refresh"):
-            return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
-        if path.endswith("/_search"):
-            request = json.loads(body or b"{}")
-            granted = request["query"]["bool"]["filter"][0]["terms"]["workspace_id"]
+        if request.path.endswith("/_search"):
+            query = request.json()
+            granted = query["query"]["bool"]["filter"][0]["terms"]["workspace_id"]
             self.workspace_filters.add(len(granted))
-            aggs: dict[str, Any] = {name: {"buckets": []} for name in request.get("aggs", {})}
+            aggs: dict[str, Any] = {name: {"buckets": []} for name in query.get("aggs", {})}
             return 200, {"hits": {"hits": []}, **({"aggregations": aggs} if aggs else {})}
-        if method in ("PUT", "DELETE"):
+        if request.method == "DELETE":
             return 200, {"acknowledged": True}
-        raise AssertionError(f"no answer for {method} {path}")
-
-
-def mock_cluster_node(cluster: MockEmptyCluster) -> type[BaseAsyncNode]:
-    class MockClusterNode(BaseAsyncNode):
-        _CLIENT_META_HTTP_CLIENT = ("mock", "1")
-
-        async def perform_request(  # type: ignore[override]
-            self,
-            method: str,
-            target: str,
-            body: bytes | None = None,
-            headers: HttpHeaders | None = None,
-            request_timeout: Any = None,
-        ) -> NodeApiResponse:
-            status, payload = cluster.answer(method, urlsplit(target).path, body)
-            meta = ApiResponseMeta(
-                status=status,
-                http_version="1.1",
-                headers=HttpHeaders(
-                    {"content-type": "application/json", "x-elastic-product": "Elasticsearch"}
-                ),
-                duration=0.0,
-                node=self.config,
-            )
-            return NodeApiResponse(meta, b"" if payload is None else json.dumps(payload).encode())
-
-        async def close(self) -> None:  # type: ignore[override]
-            return None
-
-    return MockClusterNode
+        return super().answer(request)
 
 
 async def test_search_elastic(capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,7 +245,7 @@ async def test_search_elastic(capsys: pytest.CaptureFixture[str]) -> None:
         replicas=0,
     )
     cluster = MockEmptyCluster()
-    options = {} if url else {"node_class": mock_cluster_node(cluster), "max_retries": 0}
+    options = {} if url else {"node_class": mock_node_class(cluster), "max_retries": 0}
     await search_elastic.run(settings, 2000, 20, 5, False, **options)
     out = printed(capsys)
     assert "loaded 2,000 records in 40 workspaces" in out
@@ -293,5 +255,5 @@ async def test_search_elastic(capsys: pytest.CaptureFixture[str]) -> None:
     if not url:
         assert cluster.indexed == 2000
         assert cluster.workspace_filters == {20}
-        dropped = {path for method, path in cluster.sent if method == "DELETE"}
+        dropped = {sent.path for sent in cluster.sent if sent.method == "DELETE"}
         assert f"/{settings.index_prefix}-objects,{settings.index_prefix}-tombstones" in dropped

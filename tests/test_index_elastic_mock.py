@@ -108,15 +108,9 @@ class MockEsTransport:
         return [s for s in self.sent if s.method == method and s.path == path]
 
 
-@pytest.fixture
-def mock_es_transport() -> Iterator[MockEsTransport]:
-    yield MockEsTransport()
-
-
-@pytest.fixture
-async def mock_es_index(mock_es_transport: MockEsTransport) -> Any:
-    """The backend on a real AsyncElasticsearch client whose node class is the mock."""
-    mock = mock_es_transport
+def mock_node_class(mock: MockEsTransport) -> type[BaseAsyncNode]:
+    """A node class for the real client that hands each serialized request to `mock` and answers with
+    what it says, as a server would (Elasticsearch's product header included)."""
 
     class MockEsNode(BaseAsyncNode):
         _CLIENT_META_HTTP_CLIENT = ("mock", "1")
@@ -153,10 +147,22 @@ async def mock_es_index(mock_es_transport: MockEsTransport) -> Any:
         async def close(self) -> None:  # type: ignore[override]
             return None
 
+    return MockEsNode
+
+
+@pytest.fixture
+def mock_es_transport() -> Iterator[MockEsTransport]:
+    yield MockEsTransport()
+
+
+@pytest.fixture
+async def mock_es_index(mock_es_transport: MockEsTransport) -> Any:
+    """The backend on a real AsyncElasticsearch client whose node class is the mock."""
     settings = ElasticSettings(
         url="http://mock-es.invalid:9200", api_key="c2VjcmV0OmtleQ==", index_prefix=PREFIX
     )
-    index = ElasticObjectIndex(client_for(settings, node_class=MockEsNode, max_retries=0), settings)
+    client = client_for(settings, node_class=mock_node_class(mock_es_transport), max_retries=0)
+    index = ElasticObjectIndex(client, settings)
     yield index
     await index.close()
 
