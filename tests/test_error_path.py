@@ -26,6 +26,7 @@ from services.common.grpc_errors import (
     STATUS_DETAILS_KEY,
     Trailers,
     callee_errors,
+    error_reason,
     from_callee,
     status_for,
 )
@@ -219,6 +220,41 @@ async def test_an_unexpected_callee_failure_is_named(callee: _Callee) -> None:
         "the nodes service failed: internal error"
     )
     assert "boom" not in error.message
+
+
+class _DriverError(Exception):
+    """Stands for asyncpg's errors, which carry PostgreSQL's SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"driver refused: the statement's values ({sqlstate})")
+        self.sqlstate = sqlstate
+
+
+class _WrappedError(Exception):
+    """Stands for SQLAlchemy's DBAPIError, which keeps the driver's error as `orig`."""
+
+    def __init__(self, orig: Exception) -> None:
+        super().__init__(str(orig))
+        self.orig = orig
+
+
+@pytest.mark.unit
+async def test_database_refusals_are_the_callers_not_internal(callee: _Callee) -> None:
+    for raised, reason, code in (
+        (_WrappedError(_DriverError("22021")), Reason.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
+        (_DriverError("22003"), Reason.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT),
+        (_WrappedError(_DriverError("40P01")), Reason.CONCURRENT_CHANGE, grpc.StatusCode.ABORTED),
+        (_WrappedError(_DriverError("40001")), Reason.CONCURRENT_CHANGE, grpc.StatusCode.ABORTED),
+        (_WrappedError(_DriverError("23505")), Reason.INTERNAL, grpc.StatusCode.INTERNAL),
+    ):
+        callee.raise_next = raised
+        async with grpc.aio.insecure_channel(callee.address) as channel:
+            method: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/test.Callee/Fail")
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await method(b"", timeout=5)
+        assert info.value.code() == code and error_reason(info.value) == reason.value
+        assert "the statement's values" not in (info.value.details() or "")
+    assert KIND_TO_CODE[REASON_KIND[Reason.CONCURRENT_CHANGE]] is grpc.StatusCode.ABORTED
 
 
 @pytest.mark.unit

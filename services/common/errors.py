@@ -17,6 +17,7 @@ class Kind(Enum):
     UNAUTHENTICATED = "unauthenticated"
     FAILED_PRECONDITION = "failed_precondition"
     RESOURCE_EXHAUSTED = "resource_exhausted"
+    ABORTED = "aborted"
     UNAVAILABLE = "unavailable"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     INTERNAL = "internal"
@@ -88,6 +89,7 @@ class Reason(StrEnum):
     # Indexer
     MALFORMED_EVENT = "MALFORMED_EVENT"
     # Infrastructure
+    CONCURRENT_CHANGE = "CONCURRENT_CHANGE"
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
     INTERNAL = "INTERNAL"
 
@@ -151,6 +153,7 @@ REASON_KIND: dict[Reason, Kind] = {
     Reason.SHARE_EXISTS: Kind.ALREADY_EXISTS,
     Reason.LINK_NOT_FOUND: Kind.NOT_FOUND,
     Reason.MALFORMED_EVENT: Kind.INVALID_ARGUMENT,
+    Reason.CONCURRENT_CHANGE: Kind.ABORTED,
     Reason.DEPENDENCY_UNAVAILABLE: Kind.UNAVAILABLE,
     Reason.INTERNAL: Kind.INTERNAL,
 }

@@ -139,9 +139,14 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    if is_value_refused_by_database(exc):
-                        refused = DomainError(
-                            Reason.INVALID_ARGUMENT, "a value in the request cannot be stored or compared"
+                    refused = database_refusal(exc)
+                    if refused is not None:
+                        # The SQLSTATE only: the driver's message would carry the statement's values.
+                        log.info(
+                            "%s: the database refused the request (%s, request %s)",
+                            method,
+                            refused.metadata.get("sqlstate", ""),
+                            request_id.get(),
                         )
                         code, message, trailers = status_for(refused, self.domain)
                         context.set_trailing_metadata(trailers)
@@ -157,16 +162,26 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         return _wrap(handler, details.method, wrapper, each_item=True)
 
 
-# SQLSTATE class 22, "data exception": a value PostgreSQL cannot take (a NUL in text, a number out of
-# range, bad encoding). Every rule that checks input comes first; this keeps one that was missed a 400.
-DATA_EXCEPTION_CLASS = "22"
+# What PostgreSQL's refusals the services let through mean to the caller, by SQLSTATE class. Every rule
+# that checks input comes first; these keep one that was missed from being INTERNAL.
+DATABASE_REFUSALS = {
+    # "data exception": a value it cannot take (a NUL in text, a number out of range, bad encoding).
+    "22": (Reason.INVALID_ARGUMENT, "a value in the request cannot be stored or compared"),
+    # "transaction rollback": a deadlock or serialization failure with a concurrent change; nothing was
+    # changed and the same request may be made again.
+    "40": (Reason.CONCURRENT_CHANGE, "a concurrent change got in the way and nothing was done; try again"),
+}
 
 
-def is_value_refused_by_database(exc: BaseException) -> bool:
-    """Whether PostgreSQL refused a value of the request (SQLAlchemy's error wraps the driver's)."""
+def database_refusal(exc: BaseException) -> DomainError | None:
+    """The caller's error for a PostgreSQL refusal (SQLAlchemy's error wraps the driver's), if it is one."""
     driver_error = getattr(exc, "orig", None) or exc
     sqlstate = getattr(driver_error, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith(DATA_EXCEPTION_CLASS)
+    found = DATABASE_REFUSALS.get(sqlstate[:2]) if isinstance(sqlstate, str) else None
+    if found is None or not isinstance(sqlstate, str):
+        return None
+    reason, message = found
+    return DomainError(reason, message, sqlstate=sqlstate)
 
 
 def is_internal_method(method: str) -> bool:
