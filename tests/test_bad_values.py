@@ -12,6 +12,8 @@ import grpc
 import pytest
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from services.common.grpc_errors import error_reason
 from tests import test_indexer_search
@@ -96,3 +98,17 @@ async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
                             faults.append(f"{method.name}.{field.name}={value[:12]!r}: {code.name} {reason}")
     assert calls > 200  # every service's methods were reached
     assert faults == []
+
+
+async def test_a_failed_statements_error_does_not_list_its_values(workspaces: WorkspacesUnderTest) -> None:
+    """SQLAlchemy appends a failed statement's values to its error (and so to a log of it) unless told not
+    to: every engine of the services is. (The database's own message may still quote a value it refused.)"""
+    runtime = workspaces.runtime
+    for engine in (runtime.engine, runtime.read_engine):
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError) as failed:
+                await connection.execute(
+                    text("SELECT CAST(:value AS text), 1 / 0"), {"value": "sealed-xyz-0042"}
+                )
+        assert "division by zero" in str(failed.value)
+        assert "sealed-xyz-0042" not in str(failed.value)

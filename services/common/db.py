@@ -24,6 +24,11 @@ SessionFactory = async_sessionmaker[AsyncSession]
 # schema in the name and the tables stop matching the migrated schema.
 NAMING_CONVENTION = {"ix": "ix_%(table_name)s_%(column_0_N_name)s"}
 
+# A failed statement's error names the statement but does not list its values (emails, names, sealed
+# secrets), so a log of the error does not hold what was written. The database's own message may still
+# quote a value it refused.
+HIDE_PARAMETERS = True
+
 
 def service_metadata(schema: str) -> MetaData:
     """The MetaData of one service's tables, all in that service's own schema."""
@@ -46,7 +51,9 @@ def _ping(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxied
 
 def make_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """For transactions: each connection is tested (a round trip) as it leaves the pool."""
-    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=10)
+    engine = create_async_engine(
+        database_url, pool_size=pool_size, max_overflow=10, hide_parameters=HIDE_PARAMETERS
+    )
     event.listen(engine.sync_engine, "checkout", _ping)
     return engine
 
@@ -61,6 +68,7 @@ def make_read_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
         max_overflow=10,
         pool_pre_ping=False,
         isolation_level="AUTOCOMMIT",
+        hide_parameters=HIDE_PARAMETERS,
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from services.common.db import HIDE_PARAMETERS
 from services.indexer.domain.models import (
     ApplyResult,
     ObjectChange,
@@ -301,6 +302,7 @@ def search_engine(database_url: str, pool_size: int = 4) -> AsyncEngine:
         max_overflow=10,
         isolation_level="AUTOCOMMIT",
         connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+        hide_parameters=HIDE_PARAMETERS,
     )
 
 

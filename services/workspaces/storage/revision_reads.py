@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from services.common.db import HIDE_PARAMETERS
 from services.workspaces.storage.tables import SCHEMA
 
 SQL = f'SELECT scope, value FROM "{SCHEMA}".rights_revisions WHERE scope = ANY($1::text[])'  # noqa: S608 - a constant
@@ -24,7 +25,12 @@ class SqlRevisionReads:
     def __init__(self, database_url: str) -> None:
         # Its own engine of one connection, checked for life whenever it is (re)taken from the pool.
         self.engine = create_async_engine(
-            database_url, pool_size=1, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+            database_url,
+            pool_size=1,
+            max_overflow=0,
+            pool_pre_ping=True,
+            isolation_level="AUTOCOMMIT",
+            hide_parameters=HIDE_PARAMETERS,
         )
         self._connection: AsyncConnection | None = None
         self._driver: Any = None  # the driver's own connection (asyncpg)
