@@ -1,8 +1,12 @@
 """Storage events wait in JetStream while the indexer is down: stop the indexer (its own process, killed),
-publish 500 events as the gateway does, start it again, and all 500 arrive in the index."""
+make 500 changes, start it again, and all 500 arrive in the index. Once with 500 real uploads to a
+SeaweedFS whose webhook reaches the gateway, once with 500 bodies published as the gateway publishes
+them."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +15,7 @@ import pytest
 
 from tests import test_workspaces
 from tests.conftest import AuthUnderTest, WorkspacesUnderTest, _service_key, free_port
+from tests.hooked_node import HookedNode, hook_gateway, hooked
 from tests.ingest_support import (
     Gateway,
     gateway_nats,
@@ -21,12 +26,13 @@ from tests.ingest_support import (
     until,
 )
 from tests.service_process import ServiceProcess, service_env
-from tests.test_workspaces import Lab, create, person
+from tests.test_workspaces import Lab, brokered, create, credentials, person, ref, unique
+from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
 
 pytestmark = pytest.mark.integration
 
 lab = test_workspaces.lab
-__all__ = ["gateway_nats", "index_engine", "lab"]
+__all__ = ["gateway_nats", "hook_gateway", "hooked", "index_engine", "lab"]
 
 EVENTS = 500
 
@@ -80,5 +86,55 @@ async def test_events_published_while_the_indexer_is_down_all_arrive(
             return set(await indexed(index_engine, ws.id)) == keys
 
         await until(all_arrived, within=60, what=f"all {EVENTS} records")
+    finally:
+        second.kill()
+
+
+async def test_uploads_made_while_the_indexer_is_down_all_arrive(
+    hooked: HookedNode,
+    infra: Any,
+    auth: AuthUnderTest,
+    workspaces: WorkspacesUnderTest,
+    index_engine: Any,
+    tmp_path: Path,
+) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    env = await indexer_env(infra, auth, workspaces, address)
+    owner = await person(auth, "rup")
+    ws = (
+        await workspaces.stub.CreateWorkspace(
+            ws_pb2.CreateWorkspaceRequest(
+                name=unique("down"), type=ws_pb2.WORKSPACE_TYPE_PRIVATE, node=hooked.name
+            ),
+            metadata=owner.md,
+        )
+    ).workspace
+
+    first = ServiceProcess("indexer", address, env, tmp_path / "indexer-1.log")
+    try:
+        await first.wait_ready(health_answers)  # its durable consumer exists from now on
+    finally:
+        first.kill()
+
+    # The uploads, with the owner's brokered credentials, a few at a time.
+    (creds,) = await credentials(workspaces, owner, ref(ws))
+    s3 = brokered(creds)
+    keys = {f"{ws.prefix}uploads/{i:04d}.txt" for i in range(EVENTS)}
+
+    def upload(key: str) -> None:
+        s3.put_object(Bucket=ws.bucket, Key=key, Body=key.encode())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        await asyncio.gather(*(asyncio.wrap_future(pool.submit(upload, key)) for key in sorted(keys)))
+    assert await indexed(index_engine, ws.id) == {}  # nobody consumed them
+
+    second = ServiceProcess("indexer", address, env, tmp_path / "indexer-2.log")
+    try:
+        await second.wait_ready(health_answers)
+
+        async def all_arrived() -> bool:
+            return set(await indexed(index_engine, ws.id)) == keys
+
+        await until(all_arrived, within=90, what=f"all {EVENTS} uploads")
     finally:
         second.kill()
