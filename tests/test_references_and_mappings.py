@@ -312,6 +312,39 @@ async def test_a_reshare_never_outlives_nor_exceeds_the_share_it_was_made_throug
         metadata=bob.md,
     )
     assert moved.share.expires_at == granting.expires_at
+    # Nor may he lift the expiry (or raise the level) of the share that grants him access, nor change or
+    # revoke a share alice made to someone else: with `own` he manages only what was made through his.
+    others = (
+        await workspaces.stub.CreateShare(
+            ws_pb2.CreateShareRequest(workspace=reference, sharee=dave.name, permission=READ),
+            metadata=alice.md,
+        )
+    ).share
+    lift = ws_pb2.UpdateShareRequest(
+        id=granting.id, update_mask=field_mask_pb2.FieldMask(paths=["expires_at"])
+    )  # no value: no expiry
+    for attempt in (
+        workspaces.stub.UpdateShare(lift, metadata=bob.md),
+        workspaces.stub.UpdateShare(
+            ws_pb2.UpdateShareRequest(
+                id=others.id, permission=OWN, update_mask=field_mask_pb2.FieldMask(paths=["permission"])
+            ),
+            metadata=bob.md,
+        ),
+        workspaces.stub.RevokeShare(ws_pb2.RevokeShareRequest(id=others.id), metadata=bob.md),
+        workspaces.stub.RevokeShare(ws_pb2.RevokeShareRequest(id=granting.id), metadata=bob.md),
+    ):
+        await expect_error(attempt, grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED")
+    # carol, given only readwrite through bob, manages nothing.
+    await expect_error(
+        workspaces.stub.RevokeShare(ws_pb2.RevokeShareRequest(id=reshare.id), metadata=carol.md),
+        grpc.StatusCode.NOT_FOUND,
+        "SHARE_NOT_FOUND",
+    )
+    still = await workspaces.stub.ListShares(ws_pb2.ListSharesRequest(workspace=reference), metadata=alice.md)
+    assert {s.id: s.expires_at for s in still.made}[granting.id] == granting.expires_at
+    assert {s.id: s.permission for s in still.made}[others.id] == READ
+    await workspaces.stub.RevokeShare(ws_pb2.RevokeShareRequest(id=others.id), metadata=alice.md)
 
     # alice downgrades bob: carol's reshare is capped to his level.
     await workspaces.stub.UpdateShare(

@@ -4,6 +4,7 @@ means for you."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,8 @@ from services.common.errors import DomainError, Reason
 from services.nodes.domain import rules as node_rules
 from services.nodes.domain.models import Root
 from services.workspaces.domain import rules
-from services.workspaces.domain.models import Decision, Level, Workspace
+from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
+from services.workspaces.domain.permissions import manages_share
 from services.workspaces.domain.references import Resolved, pick
 
 pytestmark = pytest.mark.unit
@@ -186,3 +188,37 @@ def test_case_siblings_name_each_other() -> None:
         "PROJ/": ["Proj/", "proj/"],
     }
     assert rules.case_siblings(["a/", "b/"]) == {}
+
+
+def _share(share_id: str, ws: Workspace, sharee: str, level: Level, through: str | None = None) -> Share:
+    kind, _, name = sharee.rpartition(":")
+    return Share(
+        share_id, ws.id, kind or "user", name, name, level, "x", MOMENT, None, granted_through=through
+    )
+
+
+def test_who_manages_which_share() -> None:
+    ws = workspace("alice", "data", public=False)
+    to_bob = _share("s-bob", ws, "bob", Level.OWN)  # alice's
+    to_lab = _share("s-lab", ws, "group:lab", Level.OWN)  # alice's, to a group carol is in
+    to_dave = _share("s-dave", ws, "dave", Level.READ)  # alice's
+    bob_to_erin = _share("s-erin", ws, "erin", Level.OWN, through="s-bob")
+    erin_to_fay = _share("s-fay", ws, "fay", Level.READ, through="s-erin")
+    shares = [to_bob, to_lab, to_dave, bob_to_erin, erin_to_fay]
+
+    def manages(user: str, share: Share, groups: frozenset[str] = frozenset()) -> bool:
+        return manages_share(Principal(user, user, groups), ws, shares, share, MOMENT)
+
+    assert all(manages("alice", s) for s in shares)  # the owner: every share
+    # bob: what was made through his share, all the way down; never his own share nor alice's others.
+    assert manages("bob", bob_to_erin) and manages("bob", erin_to_fay)
+    assert not manages("bob", to_bob) and not manages("bob", to_dave) and not manages("bob", to_lab)
+    # erin: only below her share.
+    assert manages("erin", erin_to_fay) and not manages("erin", bob_to_erin)
+    # carol, own through her group: nothing was made through it.
+    assert not any(manages("carol", s, frozenset({"lab"})) for s in shares)
+    # A share that has run out grants no management.
+    expired = dataclasses.replace(to_bob, expires_at=MOMENT)
+    assert not manages_share(
+        Principal("bob", "bob", frozenset()), ws, [expired, bob_to_erin], bob_to_erin, MOMENT
+    )

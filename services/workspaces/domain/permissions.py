@@ -37,7 +37,15 @@ def granting_share(
     when several reach them. None for the owner, or for someone without `own`."""
     if workspace.owner_id == principal.user_id:
         return None
-    owning = [
+    owning = owning_shares(principal, workspace, shares, now)
+    return max(owning, key=lambda s: (s.expires_at is None, s.expires_at or now), default=None)
+
+
+def owning_shares(
+    principal: Principal, workspace: Workspace, shares: Iterable[Share], now: datetime
+) -> list[Share]:
+    """The active `own` shares that reach the principal (to them, or to one of their groups)."""
+    return [
         s
         for s in shares
         if s.workspace_id == workspace.id
@@ -48,7 +56,27 @@ def granting_share(
             or (s.sharee_kind == "group" and s.sharee_id in principal.group_ids)
         )
     ]
-    return max(owning, key=lambda s: (s.expires_at is None, s.expires_at or now), default=None)
+
+
+def manages_share(
+    principal: Principal, workspace: Workspace, shares: Iterable[Share], share: Share, now: datetime
+) -> bool:
+    """Whether the principal may change or revoke `share`: the owner may change any share of the
+    workspace; an `own` sharee only the shares made through their own (directly or further down), never
+    the one that grants them access (they could lift its expiry) nor anyone else's."""
+    if workspace.owner_id == principal.user_id:
+        return True
+    mine = {s.id for s in owning_shares(principal, workspace, shares, now)}
+    by_id = {s.id: s for s in shares}
+    parent = share.granted_through
+    seen: set[str] = set()
+    while parent is not None and parent not in seen:
+        if parent in mine:
+            return True
+        seen.add(parent)
+        above = by_id.get(parent)
+        parent = above.granted_through if above is not None else None
+    return False
 
 
 def capped_by(share: Share, granting: Share) -> Share:

@@ -12,7 +12,14 @@ from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
 from services.common.pages import PageRequest, PageTokens, page_limit
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
-from services.workspaces.domain.permissions import Factor, capped_by, decide, factors, granting_share
+from services.workspaces.domain.permissions import (
+    Factor,
+    capped_by,
+    decide,
+    factors,
+    granting_share,
+    manages_share,
+)
 from services.workspaces.domain.ports import Identity, Memberships, Transaction, Transactions
 from services.workspaces.domain.references import References, Resolved
 from services.workspaces.domain.references import now as current_time
@@ -95,8 +102,15 @@ class Shares:
             shares = await tx.repo.shares_of([workspace.id]) if workspace else []
         if share is None or workspace is None:
             raise DomainError(Reason.SHARE_NOT_FOUND, f"no share {share_id!r}")
-        if decide(principal, workspace, shares, current_time()).level < Level.OWN:
+        moment = current_time()
+        if decide(principal, workspace, shares, moment).level < Level.OWN:
             raise DomainError(Reason.SHARE_NOT_FOUND, f"no share {share_id!r} that you manage")
+        if not manages_share(principal, workspace, shares, share, moment):
+            raise DomainError(
+                Reason.PERMISSION_DENIED,
+                f"only the owner of {workspace.ref}/ changes this share: with `own` you change only the "
+                "shares made through yours",
+            )
         return share, workspace
 
     async def update(
