@@ -112,3 +112,29 @@ async def test_a_failed_statements_error_does_not_list_its_values(workspaces: Wo
                 )
         assert "division by zero" in str(failed.value)
         assert "sealed-xyz-0042" not in str(failed.value)
+
+
+async def test_lists_in_a_request_are_bounded(
+    auth: AuthUnderTest, nodes: NodesUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """Each listed value costs a look-up: past 100 the request is refused before any is made."""
+    md = await auth.as_key(auth.admin_key)
+    too_many = [f"w{i}" for i in range(101)]
+    for call in (
+        workspaces.stub.IssueCredentials(
+            workspaces_pb2.IssueCredentialsRequest(workspaces=too_many), metadata=md
+        ),
+        workspaces.stub.IssueCredentials(
+            workspaces_pb2.IssueCredentialsRequest(workspaces=["data"] * 100_000), metadata=md
+        ),
+        nodes.stub.CreateRoot(
+            nodes_pb2.CreateRootRequest(
+                node="any", bucket="any-bucket", type=nodes_pb2.ROOT_TYPE_PRIVATE, allowed_creators=too_many
+            ),
+            metadata=md,
+        ),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        assert "at most 100 values" in (refused.value.details() or "")

@@ -167,6 +167,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 DATABASE_REFUSALS = {
     # "data exception": a value it cannot take (a NUL in text, a number out of range, bad encoding).
     "22": (Reason.INVALID_ARGUMENT, "a value in the request cannot be stored or compared"),
+    # "program limit exceeded": a statement too large or complex (a request listing very many values).
+    "54": (Reason.INVALID_ARGUMENT, "the request is too large: name fewer values"),
     # "transaction rollback": a deadlock or serialization failure with a concurrent change; nothing was
     # changed and the same request may be made again.
     "40": (Reason.CONCURRENT_CHANGE, "a concurrent change got in the way and nothing was done; try again"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.errors import DomainError, Reason
+from services.common.limits import MAX_LIST_VALUES as MAX_FILTER_VALUES
 from services.common.pages import KeyValue, PageTokens
 from services.indexer.domain.models import (
     Location,
@@ -28,7 +29,6 @@ from services.indexer.domain.querytext import parse
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-MAX_FILTER_VALUES = 100
 EXTENSION = re.compile(r"^[a-z0-9_+-]{1,32}$")
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller
+from services.common.limits import check_count
 from services.common.pages import Page, PageRequest, PageTokens, page_limit
 from services.common.s3 import NodeCheckResult, S3Failure, S3FailureKind
 from services.nodes.domain import hooks, rules
@@ -315,6 +316,7 @@ class NodesService:
     # --- roots ----------------------------------------------------------------------------------------
 
     async def _creators(self, names: list[str]) -> tuple[Creator, ...]:
+        check_count(names, "allowed_creators")
         found: list[Creator] = []
         for raw in names:
             name = raw.strip()

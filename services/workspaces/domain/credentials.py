@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from services.common.errors import DomainError, Reason
 from services.common.identity import Caller, set_caller
+from services.common.limits import check_count
 from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import CacheKey, CredentialCache, Plan, PlanCache, PlanKey, PlannedSet
 from services.workspaces.domain.models import Level, Workspace
@@ -78,6 +79,7 @@ class Credentials:
     async def issue(self, caller: Caller, references: Sequence[str], node: str) -> list[CredentialSet]:
         if not references and not node:
             raise DomainError(Reason.INVALID_ARGUMENT, "name workspaces or a node")
+        check_count(references, "workspaces")
         key = PlanKey(caller.user_id, tuple(references), node)
         plan = await self._reusable_plan(key, caller)
         if plan is None:
