@@ -148,7 +148,8 @@ def _scalar(field: FieldDescriptor, raw: str, dotted: str) -> Any:
             raise RequestError(f"{dotted}: expected true or false, got {raw!r}")
         return value
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return int(raw) if raw.lstrip("-").isdigit() else raw
+        digits = raw.removeprefix("-")
+        return int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 10 else raw
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         if field.message_type.full_name in SCALAR_MESSAGES:
             return raw
@@ -188,6 +189,10 @@ def parse_json(body: bytes) -> Any:
         raise RequestError(
             f"the body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise RequestError("the body holds a number too long to read") from exc
+    except RecursionError as exc:
+        raise RequestError("the body nests too deeply") from exc
 
 
 def build_request(
@@ -231,6 +236,12 @@ def build_request(
         raise RequestError(str(exc)) from exc
     except (TypeError, ValueError, AttributeError) as exc:
         raise RequestError(f"the request does not match {descriptor.full_name}: {exc}") from exc
+    except RecursionError as exc:
+        raise RequestError("the request nests too deeply") from exc
+    except SystemError as exc:
+        # protobuf's C parser meeting text Python cannot encode (a lone surrogate) where it wants an enum
+        # name or a list.
+        raise RequestError(f"the request does not match {descriptor.full_name}: text it cannot read") from exc
     return message
 
 

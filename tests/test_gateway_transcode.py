@@ -82,6 +82,10 @@ def test_requests_from_path_query_and_body() -> None:
         ("", b'{"colour": 1}', "colour"),
         ("", b"[1]", "object"),
         ("", b'{"name": "\xff"}', "UTF-8"),
+        ("", b'{"name": "q", "nodes": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nests too deeply"),
+        ("", b'{"name": ' + b"1" * 5000 + b"}", "number too long"),
+        ("", b'{"name": "q", "type": "\\ud800"}', "CreateWorkspaceRequest"),
+        ("type=" + "9" * 5000, b"", "type"),
     ],
 )
 def test_bad_requests_name_the_problem(query: str, body: bytes, named: str) -> None:
