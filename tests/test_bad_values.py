@@ -1,8 +1,8 @@
-"""Every public RPC, given a value no rule expects in one of its string fields (a NUL, which PostgreSQL
-text cannot hold; other control characters; a very long string), answers with a clear client error and
-never INTERNAL: the rules refuse what they know, and a value the database itself refuses is still the
-caller's mistake (services/common/interceptors.py). Every refusal arrives whole, with its ErrorInfo, even
-when its message quotes a huge value (services/common/grpc_errors.py bounds it)."""
+"""Every public RPC, given a value no rule expects (in a string field: a NUL, which PostgreSQL text cannot
+hold, other control characters, a very long string; in a Timestamp: no time at all), answers with a clear
+client error and never INTERNAL: the rules refuse what they know, and a value the database itself refuses
+is still the caller's mistake (services/common/interceptors.py). Every refusal arrives whole, with its
+ErrorInfo, even when its message quotes a huge value (services/common/grpc_errors.py bounds it)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ SERVER_FAULTS = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 indexer = test_indexer_search.indexer
 
 
+# Timestamps the wire carries but no time is: past year 9999, before year 1, nanoseconds out of range.
+BAD_TIMES = ((10**15, 0), (-(2**63), 0), (0, -5), (0, 2 * 10**9))
+
+
 def _request(method: MethodDescriptor, field: FieldDescriptor, value: str) -> Any:
     request = GetMessageClass(method.input_type)()
     if field.is_repeated:
@@ -47,6 +51,28 @@ def _request(method: MethodDescriptor, field: FieldDescriptor, value: str) -> An
     else:
         setattr(request, field.name, value)
     return request
+
+
+def _timed_request(method: MethodDescriptor, field: FieldDescriptor, seconds: int, nanos: int) -> Any:
+    request = GetMessageClass(method.input_type)()
+    stamp = getattr(request, field.name)
+    stamp.seconds, stamp.nanos = seconds, nanos
+    return request
+
+
+def _bad_requests(method: MethodDescriptor) -> list[tuple[str, Any]]:
+    """Each top-level string field with each bad value, each Timestamp field with each bad time."""
+    found: list[tuple[str, Any]] = []
+    for field in method.input_type.fields:
+        if field.type == FieldDescriptor.TYPE_STRING:
+            found += [(f"{field.name}={v[:12]!r}", _request(method, field, v)) for v in BAD_VALUES]
+        elif (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type.full_name == "google.protobuf.Timestamp"
+            and not field.is_repeated
+        ):
+            found += [(f"{field.name}={t}", _timed_request(method, field, *t)) for t in BAD_TIMES]
+    return found
 
 
 async def _call(
@@ -87,15 +113,11 @@ async def test_no_string_field_of_any_public_rpc_gets_a_server_error(
     for service in SERVICES:
         async with grpc.aio.insecure_channel(addresses[service.name]) as channel:
             for method in service.methods:
-                for field in method.input_type.fields:
-                    if field.type != FieldDescriptor.TYPE_STRING:
-                        continue
-                    for value in BAD_VALUES:
-                        request = _request(method, field, value)
-                        code, reason = await _call(channel, service, method, request, md)
-                        calls += 1
-                        if code in SERVER_FAULTS or (code != grpc.StatusCode.OK and reason is None):
-                            faults.append(f"{method.name}.{field.name}={value[:12]!r}: {code.name} {reason}")
+                for label, request in _bad_requests(method):
+                    code, reason = await _call(channel, service, method, request, md)
+                    calls += 1
+                    if code in SERVER_FAULTS or (code != grpc.StatusCode.OK and reason is None):
+                        faults.append(f"{method.name}.{label}: {code.name} {reason}")
     assert calls > 200  # every service's methods were reached
     assert faults == []
 

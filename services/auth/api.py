@@ -12,7 +12,7 @@ from services.auth.domain.service import IdentityService
 from services.common.callers import CLIENT_ADDRESS_KEY, forwards_addresses
 from services.common.identity import current_caller, require_caller
 from services.common.pages import PageRequest
-from services.common.proto import timestamp
+from services.common.proto import time_from, timestamp
 from wio.auth.v1 import auth_pb2, auth_pb2_grpc
 
 
@@ -181,7 +181,7 @@ class AuthApi(auth_pb2_grpc.AuthServiceServicer):
         request: auth_pb2.CreateApiKeyRequest,
         context: ServicerContext[auth_pb2.CreateApiKeyRequest, auth_pb2.CreateApiKeyResponse],
     ) -> auth_pb2.CreateApiKeyResponse:
-        expires = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        expires = time_from(request.expires_at, "expires_at") if request.HasField("expires_at") else None
         key, secret = await self.identity.create_api_key(require_caller(), request.name, expires)
         return auth_pb2.CreateApiKeyResponse(api_key=key_pb(key), secret=secret)
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.errors import DomainError, Reason
-from services.common.proto import timestamp
+from services.common.proto import time_from, timestamp
 from services.indexer.domain.crawl import Phase, Progress
 from services.indexer.domain.models import SortField, TotalsGroup
 from services.indexer.domain.search import Hit, SearchRequest, TotalsResult
@@ -37,7 +37,7 @@ def _time(request: indexer_pb2.SearchObjectsRequest, field: str) -> datetime | N
     if not request.HasField(field):  # type: ignore[arg-type]
         return None
     stamp: Timestamp = getattr(request, field)
-    return stamp.ToDatetime(tzinfo=UTC)
+    return time_from(stamp, field)
 
 
 def search_request_from(request: indexer_pb2.SearchObjectsRequest) -> SearchRequest:

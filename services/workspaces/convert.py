@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
-from services.common.proto import timestamp
+from services.common.proto import time_from, timestamp
 from services.workspaces.domain.models import Level, Link, Share, Workspace
 from services.workspaces.domain.service import CredentialSet, ListingGrant
 from wio.workspaces.v1 import workspaces_pb2
@@ -49,7 +49,7 @@ def expiry_from(
     request: workspaces_pb2.CreateShareRequest | workspaces_pb2.UpdateShareRequest,
 ) -> datetime | None:
     """A share's expiry as asked; None when the request sets none."""
-    return request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+    return time_from(request.expires_at, "expires_at") if request.HasField("expires_at") else None
 
 
 def workspace_pb(workspace: Workspace, level: Level = Level.NONE) -> workspaces_pb2.Workspace:
