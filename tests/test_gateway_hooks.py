@@ -113,6 +113,8 @@ async def test_unknown_node_and_wrong_token_get_the_same_401_and_nothing_is_publ
         gateway.hook(str(uuid.uuid4()), body, token),  # unknown node, a real token
         gateway.hook("no-such-node", body, token),
         gateway.hook("x" * 500, body, token),
+        gateway.post("/hooks/s3/%00", body, headers={"Authorization": f"Bearer {token}"}),  # a NUL
+        gateway.post("/hooks/s3/a%0Ab", body, headers={"Authorization": f"Bearer {token}"}),
         gateway.hook(node_id, body, None),  # no Authorization
         gateway.hook(node_id, body, ""),  # "Bearer " and nothing
         gateway.post(f"/hooks/s3/{node_id}", body, headers={"Authorization": f"Basic {token}"}),

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import uuid
 from urllib.parse import urlsplit
 
 from services.common.errors import DomainError, Reason
-from services.common.names import check_name
+from services.common.names import NAME_RE, check_name
 from services.nodes.domain.models import KINDS, Capabilities, NodeSettings, Root
 
 # Kinds whose STS needs a role ARN; MinIO's AssumeRole takes none.
@@ -160,3 +161,14 @@ def find_overlap(
         if root.bucket == bucket and prefixes_overlap(theirs, mine):
             return root
     return None
+
+
+def could_name_node(ref: str) -> bool:
+    """Whether `ref` could be a node's name or id at all (anything else is looked up in vain)."""
+    if NAME_RE.fullmatch(ref):
+        return True
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True

@@ -425,8 +425,11 @@ class NodesService:
     async def verify_hook_token(self, ref: str, token: str) -> str | None:
         """The node's id when `token` is its current hook token; None for an unknown node, a node without
         a token (registered before hook tokens: rotate one) and a wrong token alike."""
+        ref = ref.strip()
+        if not rules.could_name_node(ref):
+            return None  # names no node: nothing to look up
         async with self._tx() as tx:
-            found = await tx.repo.hook_token(ref.strip())
+            found = await tx.repo.hook_token(ref)
         node_id, stored = found if found is not None else ("", None)
         return node_id if hooks.matches(token, stored) else None
 
