@@ -16,6 +16,7 @@ import typer
 from cli.commands import AfterDoubleDash, PassEverything
 from cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError, describe_status, status_details, status_name
 from cli.lazy import Entry, LazyGroup
+from cli.text import shown
 
 _COMMANDS = "cli.commands."
 
@@ -143,7 +144,7 @@ def run() -> None:
 
             traceback.print_exc()
         message, code = describe(exc)
-        sys.stderr.write(f"error: {' '.join(message.split())}\n")
+        sys.stderr.write(f"error: {shown(' '.join(message.split()))}\n")
         sys.exit(code)
 
 

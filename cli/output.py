@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from cli.errors import EXIT_USAGE, CliError
+from cli.text import shown
 
 _EPOCH = datetime(1970, 1, 1)
 
@@ -89,7 +90,7 @@ def apikey_line(key: Any) -> str:
 def detail_block(rows: Sequence[tuple[str, str]]) -> str:
     """`key: value` lines with the values aligned."""
     width = max((len(key) for key, _ in rows), default=0) + 1
-    return "\n".join(f"{key + ':':<{width}} {value}".rstrip() for key, value in rows)
+    return "\n".join(f"{key + ':':<{width}} {shown(value)}".rstrip() for key, value in rows)
 
 
 def user_details(user: Any) -> str:
@@ -144,8 +145,9 @@ def print_json(value: Any) -> None:
 
 
 def print_lines(lines: Iterable[str]) -> None:
+    """One line per item: whatever the items hold, each stays one line (cli/text.py)."""
     for line in lines:
-        typer.echo(line)
+        typer.echo(shown(line))
 
 
 def note(message: str) -> None:

@@ -160,3 +160,28 @@ async def test_lists_in_a_request_are_bounded(
             await call
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
         assert "at most 100 values" in (refused.value.details() or "")
+
+
+async def test_free_text_others_read_holds_no_control_characters(auth: AuthUnderTest) -> None:
+    """A group's description (shown to everyone), a display name, a key's name: one line of text."""
+    md = await auth.as_key(auth.admin_key)
+    for call, field in (
+        (
+            auth.stub.CreateGroup(
+                auth_pb2.CreateGroupRequest(name="spoof", description="hi\n fake"), metadata=md
+            ),
+            "description",
+        ),
+        (
+            auth.stub.CreateUser(
+                auth_pb2.CreateUserRequest(username="spoof", email="s@example.org", display_name="a\x1b[2J"),
+                metadata=md,
+            ),
+            "display_name",
+        ),
+        (auth.stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="k\rfake"), metadata=md), "name"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert f"{field} holds a control character" in (refused.value.details() or "")

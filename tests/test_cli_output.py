@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from google.protobuf import timestamp_pb2
 
-from cli.output import apikey_line, format_time, group_line, user_line
+from cli.output import apikey_line, detail_block, format_time, group_line, print_lines, user_line
+from cli.text import shown
 from tests.cli_support import CREATED, timestamp
 from wio.auth.v1 import auth_pb2
 
@@ -126,3 +127,15 @@ def test_share_line_and_explanation() -> None:
     ]
     nothing = workspaces_pb2.ExplainPermissionResponse(summary="carol cannot read alice/data/")
     assert explanation(nothing).splitlines()[1] == "  (nothing gives them any permission on it)"
+
+
+def test_text_from_others_cannot_fake_or_hide_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    key = "evil\x1b[2J\nalice/secret/passwords.txt  9B\r.txt\u202etxt.exe\x07"
+    print_lines([f"bob/data/{key}  9B"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "\r" not in out and "\x1b" not in out and "\u202e" not in out
+    assert out == "bob/data/evil\\x1b[2J\\nalice/secret/passwords.txt  9B\\r.txt\\u202etxt.exe\\x07  9B\n"
+    block = detail_block([("name", "lab"), ("description", "hello\n fake: line")])
+    assert block.splitlines() == ["name:        lab", "description: hello\\n fake: line"]
+    # Ordinary text, accents and all, is left alone.
+    assert shown("Café résumé/data 2024.csv") == "Café résumé/data 2024.csv"

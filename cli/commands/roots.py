@@ -126,6 +126,7 @@ def import_root(
 
     from cli.client import connect
     from cli.output import note, print_json, print_lines, workspace_line
+    from cli.text import shown
     from wio.workspaces.v1 import workspaces_pb2
 
     # Only for someone watching: a script's stderr should hold nothing but a failure.
@@ -141,7 +142,7 @@ def import_root(
         return
     print_lines(workspace_line(workspace) for workspace in reply.created)
     for skipped in reply.skipped:
-        typer.echo(f"warning: skipped {skipped.prefix}: {skipped.reason}", err=True)
+        note(shown(f"warning: skipped {skipped.prefix}: {skipped.reason}"))
     created = len(reply.created)
     typer.echo(
         f"imported {created} folder{'' if created == 1 else 's'}; "

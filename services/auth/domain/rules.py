@@ -32,9 +32,17 @@ def check_email(email: str) -> str:
 
 
 def check_text(value: str, field: str, limit: int) -> str:
+    """Free text others will read (a display name, a description, a key's name): one line, no control
+    characters, within `limit`."""
     value = value.strip()
     if len(value) > limit:
         raise DomainError(Reason.INVALID_ARGUMENT, f"{field} is longer than {limit} characters", field=field)
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in value):
+        raise DomainError(
+            Reason.INVALID_ARGUMENT,
+            f"{field} holds a control character (a line break, an escape)",
+            field=field,
+        )
     return value
 
 
