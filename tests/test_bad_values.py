@@ -185,3 +185,28 @@ async def test_free_text_others_read_holds_no_control_characters(auth: AuthUnder
             await call
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert f"{field} holds a control character" in (refused.value.details() or "")
+
+
+async def test_bytes_that_are_no_message_are_invalid_argument(
+    auth: AuthUnderTest, workspaces: WorkspacesUnderTest, indexer: IndexerUnderTest
+) -> None:
+    """What only a broken client sends (bytes that do not parse, a string that is not UTF-8) is the
+    caller's INVALID_ARGUMENT with its ErrorInfo, from a unary RPC and a server stream alike."""
+    md = await auth.as_key(auth.admin_key)
+    not_protobuf, not_utf8 = b"\xff\xff\xff\xff", b"\x0a\x01\xff"
+    for address, path, server_streaming in (
+        (workspaces.address, "/wio.workspaces.v1.WorkspacesService/GetWorkspace", False),
+        (indexer.address, "/wio.indexer.v1.IndexerService/IndexWorkspace", True),
+    ):
+        async with grpc.aio.insecure_channel(address) as channel:
+            for raw in (not_protobuf, not_utf8):
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    if server_streaming:
+                        stream: grpc.aio.UnaryStreamMultiCallable[bytes, bytes] = channel.unary_stream(path)
+                        async for _item in stream(raw, metadata=md, timeout=20):
+                            pass
+                    else:
+                        unary: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+                        await unary(raw, metadata=md, timeout=20)
+                assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+                assert error_reason(refused.value) == "INVALID_ARGUMENT"

@@ -32,12 +32,47 @@ Continuation: TypeAlias = Callable[[grpc.HandlerCallDetails], Awaitable["Handler
 ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
-def _wrap(handler: Handler | None, method: str, wrapper: Wrapper, each_item: bool = False) -> Handler | None:
+class Undecodable:
+    """A request whose bytes are no message of its type: what the deserializer of an ErrorInterceptor's
+    handler answers instead of raising (gRPC would answer UNKNOWN), so the caller gets INVALID_ARGUMENT."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def refusal(self) -> DomainError:
+        return DomainError(Reason.INVALID_ARGUMENT, f"the request is not a valid message for {self.method}")
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserializer(raw)
+        except Exception:
+            return Undecodable(method)
+
+    return parse
+
+
+async def _refused(request: Undecodable) -> AsyncIterator[Any]:
+    raise request.refusal()
+    yield  # an async generator that fails on its first step
+
+
+def _wrap(
+    handler: Handler | None, method: str, wrapper: Wrapper, each_item: bool = False, tolerant: bool = False
+) -> Handler | None:
     """`wrapper` around the handler's behavior. A server stream (crawl progress) goes through it too: once
     before the stream starts (checks, who is calling), or with `each_item` around every step of it (so an
-    error raised mid-stream is mapped like one raised by a unary call)."""
+    error raised mid-stream is mapped like one raised by a unary call). `tolerant`: a request that does
+    not parse reaches the behavior as Undecodable."""
     if handler is None or handler.request_streaming:
         return handler  # wio has no client-streaming RPCs
+    deserializer = (
+        _tolerant(handler.request_deserializer, method) if tolerant else handler.request_deserializer
+    )
     if handler.response_streaming:
         stream = cast("Behavior", handler.unary_stream)
 
@@ -47,6 +82,10 @@ def _wrap(handler: Handler | None, method: str, wrapper: Wrapper, each_item: boo
         begin = start if each_item else wrapper(start, method)
 
         async def relay(request: Any, context: Context) -> AsyncIterator[Any]:
+            if tolerant and isinstance(request, Undecodable):
+                async for item in _guarded(_refused(request), context, wrapper, method):
+                    yield item
+                return
             iterator = await begin(request, context)
             if not each_item:
                 async for item in iterator:
@@ -57,7 +96,7 @@ def _wrap(handler: Handler | None, method: str, wrapper: Wrapper, each_item: boo
 
         return grpc.unary_stream_rpc_method_handler(
             relay,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
     # Under grpc.aio a unary handler is a coroutine function taking the aio context; grpc's types
@@ -65,7 +104,7 @@ def _wrap(handler: Handler | None, method: str, wrapper: Wrapper, each_item: boo
     behavior = cast("Behavior", handler.unary_unary)
     return grpc.unary_unary_rpc_method_handler(
         wrapper(behavior, method),
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=deserializer,
         response_serializer=handler.response_serializer,
     )
 
@@ -131,6 +170,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         def wrapper(behavior: Behavior, method: str) -> Behavior:
             async def call(request: Any, context: Context) -> Any:
                 try:
+                    if isinstance(request, Undecodable):
+                        raise request.refusal()
                     return await behavior(request, context)
                 except DomainError as error:
                     code, message, trailers = status_for(error, self.domain)
@@ -159,7 +200,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return call
 
-        return _wrap(handler, details.method, wrapper, each_item=True)
+        return _wrap(handler, details.method, wrapper, each_item=True, tolerant=True)
 
 
 # What PostgreSQL's refusals the services let through mean to the caller, by SQLSTATE class. Every rule
