@@ -140,6 +140,22 @@ def _is_map(field: FieldDescriptor) -> bool:
     return bool(field.message_type is not None and field.message_type.GetOptions().map_entry)
 
 
+_INTEGERS = frozenset(
+    {
+        FieldDescriptor.TYPE_INT32,
+        FieldDescriptor.TYPE_INT64,
+        FieldDescriptor.TYPE_UINT32,
+        FieldDescriptor.TYPE_UINT64,
+        FieldDescriptor.TYPE_SINT32,
+        FieldDescriptor.TYPE_SINT64,
+        FieldDescriptor.TYPE_FIXED32,
+        FieldDescriptor.TYPE_FIXED64,
+        FieldDescriptor.TYPE_SFIXED32,
+        FieldDescriptor.TYPE_SFIXED64,
+    }
+)
+
+
 def _scalar(field: FieldDescriptor, raw: str, dotted: str) -> Any:
     """A query parameter's text as the JSON value protobuf's parser takes for that field."""
     if field.type == FieldDescriptor.TYPE_BOOL:
@@ -147,6 +163,11 @@ def _scalar(field: FieldDescriptor, raw: str, dotted: str) -> Any:
         if value is None:
             raise RequestError(f"{dotted}: expected true or false, got {raw!r}")
         return value
+    if field.type in _INTEGERS:
+        # protobuf's parser would take any Unicode digits (a fullwidth one): a query's numbers are ASCII.
+        if not (raw.removeprefix("-").isascii() and raw.removeprefix("-").isdigit()):
+            raise RequestError(f"{dotted}: expected an integer, got {raw[:40]!r}")
+        return raw
     if field.type == FieldDescriptor.TYPE_ENUM:
         digits = raw.removeprefix("-")
         return int(raw) if digits.isascii() and digits.isdigit() and len(digits) <= 10 else raw

@@ -86,6 +86,8 @@ def test_requests_from_path_query_and_body() -> None:
         ("", b'{"name": ' + b"1" * 5000 + b"}", "number too long"),
         ("", b'{"name": "q", "type": "\\ud800"}', "CreateWorkspaceRequest"),
         ("type=" + "9" * 5000, b"", "type"),
+        ("pageSize=%EF%BC%91", b"", "pageSize: expected an integer"),
+        ("pageSize=1e3", b"", "pageSize: expected an integer"),
     ],
 )
 def test_bad_requests_name_the_problem(query: str, body: bytes, named: str) -> None:

@@ -186,7 +186,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                         log.info(
                             "%s: the database refused the request (%s, request %s)",
                             method,
-                            refused.metadata.get("sqlstate", ""),
+                            sqlstate_of(exc),
                             request_id.get(),
                         )
                         code, message, trailers = status_for(refused, self.domain)
@@ -216,15 +216,17 @@ DATABASE_REFUSALS = {
 }
 
 
-def database_refusal(exc: BaseException) -> DomainError | None:
-    """The caller's error for a PostgreSQL refusal (SQLAlchemy's error wraps the driver's), if it is one."""
+def sqlstate_of(exc: BaseException) -> str:
+    """PostgreSQL's SQLSTATE of a failed statement (SQLAlchemy's error wraps the driver's), or ""."""
     driver_error = getattr(exc, "orig", None) or exc
     sqlstate = getattr(driver_error, "sqlstate", None)
-    found = DATABASE_REFUSALS.get(sqlstate[:2]) if isinstance(sqlstate, str) else None
-    if found is None or not isinstance(sqlstate, str):
-        return None
-    reason, message = found
-    return DomainError(reason, message, sqlstate=sqlstate)
+    return sqlstate if isinstance(sqlstate, str) else ""
+
+
+def database_refusal(exc: BaseException) -> DomainError | None:
+    """The caller's error for a PostgreSQL refusal, if it is one; what the database said stays here."""
+    found = DATABASE_REFUSALS.get(sqlstate_of(exc)[:2])
+    return DomainError(*found) if found is not None else None
 
 
 def is_internal_method(method: str) -> bool:
