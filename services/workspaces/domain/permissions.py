@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -59,7 +59,7 @@ def owning_shares(
 
 
 def manages_share(
-    principal: Principal, workspace: Workspace, shares: Iterable[Share], share: Share, now: datetime
+    principal: Principal, workspace: Workspace, shares: Collection[Share], share: Share, now: datetime
 ) -> bool:
     """Whether the principal may change or revoke `share`: the owner may change any share of the
     workspace; an `own` sharee only the shares made through their own (directly or further down), never
