@@ -52,6 +52,31 @@ async def indexer_env(
     )
 
 
+async def run_once(address: str, env: dict[str, str], log: Path) -> None:
+    """Starts the indexer until it answers (its durable consumer exists from then on), then kills it."""
+    first = ServiceProcess("indexer", address, env, log)
+    try:
+        await first.wait_ready(health_answers)
+    finally:
+        first.kill()
+
+
+async def all_arrive(
+    address: str, env: dict[str, str], log: Path, index_engine: Any, workspace_id: str, keys: set[str]
+) -> None:
+    """Starts the indexer again and waits until the workspace's records are exactly `keys`."""
+    second = ServiceProcess("indexer", address, env, log)
+    try:
+        await second.wait_ready(health_answers)
+
+        async def arrived() -> bool:
+            return set(await indexed(index_engine, workspace_id)) == keys
+
+        await until(arrived, within=90, what=f"all {len(keys)} records")
+    finally:
+        second.kill()
+
+
 async def test_events_published_while_the_indexer_is_down_all_arrive(
     lab: Lab,
     infra: Any,
@@ -66,11 +91,7 @@ async def test_events_published_while_the_indexer_is_down_all_arrive(
     owner = await person(auth, "rst")
     ws = await create(workspaces, owner, lab, "private")
 
-    first = ServiceProcess("indexer", address, env, tmp_path / "indexer-1.log")
-    try:
-        await first.wait_ready(health_answers)  # its durable consumer exists from now on
-    finally:
-        first.kill()
+    await run_once(address, env, tmp_path / "indexer-1.log")
 
     now = datetime.now(UTC)
     keys = {f"{ws.prefix}batch/{i:04d}.dat" for i in range(EVENTS)}
@@ -78,16 +99,7 @@ async def test_events_published_while_the_indexer_is_down_all_arrive(
         await gateway_nats.publish(ws.node_id, minio_body("s3:ObjectCreated:Put", ws.bucket, key, now, 1))
     assert await indexed(index_engine, ws.id) == {}  # nobody consumed them
 
-    second = ServiceProcess("indexer", address, env, tmp_path / "indexer-2.log")
-    try:
-        await second.wait_ready(health_answers)
-
-        async def all_arrived() -> bool:
-            return set(await indexed(index_engine, ws.id)) == keys
-
-        await until(all_arrived, within=60, what=f"all {EVENTS} records")
-    finally:
-        second.kill()
+    await all_arrive(address, env, tmp_path / "indexer-2.log", index_engine, ws.id, keys)
 
 
 async def test_uploads_made_while_the_indexer_is_down_all_arrive(
@@ -110,11 +122,7 @@ async def test_uploads_made_while_the_indexer_is_down_all_arrive(
         )
     ).workspace
 
-    first = ServiceProcess("indexer", address, env, tmp_path / "indexer-1.log")
-    try:
-        await first.wait_ready(health_answers)  # its durable consumer exists from now on
-    finally:
-        first.kill()
+    await run_once(address, env, tmp_path / "indexer-1.log")
 
     # The uploads, with the owner's brokered credentials, a few at a time.
     (creds,) = await credentials(workspaces, owner, ref(ws))
@@ -128,13 +136,4 @@ async def test_uploads_made_while_the_indexer_is_down_all_arrive(
         await asyncio.gather(*(asyncio.wrap_future(pool.submit(upload, key)) for key in sorted(keys)))
     assert await indexed(index_engine, ws.id) == {}  # nobody consumed them
 
-    second = ServiceProcess("indexer", address, env, tmp_path / "indexer-2.log")
-    try:
-        await second.wait_ready(health_answers)
-
-        async def all_arrived() -> bool:
-            return set(await indexed(index_engine, ws.id)) == keys
-
-        await until(all_arrived, within=90, what=f"all {EVENTS} uploads")
-    finally:
-        second.kill()
+    await all_arrive(address, env, tmp_path / "indexer-2.log", index_engine, ws.id, keys)

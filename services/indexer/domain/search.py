@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.errors import DomainError, Reason
-from services.common.limits import MAX_LIST_VALUES as MAX_FILTER_VALUES
+from services.common.limits import check_count
 from services.common.pages import KeyValue, PageTokens
 from services.indexer.domain.models import (
     Location,
@@ -80,8 +80,7 @@ def _invalid(field: str, message: str) -> DomainError:
 
 
 def _normalized_extensions(extensions: tuple[str, ...]) -> tuple[str, ...]:
-    if len(extensions) > MAX_FILTER_VALUES:
-        raise _invalid("extensions", f"at most {MAX_FILTER_VALUES}")
+    check_count(extensions, "extensions")
     normalized = []
     for extension in extensions:
         value = extension.strip().lower().removeprefix(".")
@@ -109,8 +108,7 @@ def validate(request: SearchRequest) -> None:
     if not 0 <= request.page_size <= MAX_PAGE_SIZE:
         raise _invalid("page_size", f"must lie between 1 and {MAX_PAGE_SIZE}")
     for field in ("workspaces", "owners", "nodes"):
-        if len(getattr(request, field)) > MAX_FILTER_VALUES:
-            raise _invalid(field, f"at most {MAX_FILTER_VALUES}")
+        check_count(getattr(request, field), field)
     _normalized_extensions(request.extensions)
 
 
@@ -250,8 +248,7 @@ class IndexSearch:
         return SearchResult(hits, token)
 
     async def totals(self, user_id: str, group: TotalsGroup, workspaces: tuple[str, ...]) -> TotalsResult:
-        if len(workspaces) > MAX_FILTER_VALUES:
-            raise _invalid("workspaces", f"at most {MAX_FILTER_VALUES}")
+        check_count(workspaces, "workspaces")
         readable = await self._readable.readable(user_id)
         locations = {loc.workspace_id: loc for loc in narrow(readable, workspaces, (), ())}
         if not locations:
