@@ -17,7 +17,7 @@ from services.nodes.domain.models import Root
 from services.workspaces.domain import rules
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
 from services.workspaces.domain.permissions import manages_share
-from services.workspaces.domain.references import Resolved, pick
+from services.workspaces.domain.references import Candidates, Resolved, pick
 
 pytestmark = pytest.mark.unit
 
@@ -222,3 +222,21 @@ def test_who_manages_which_share() -> None:
     assert not manages_share(
         Principal("bob", "bob", frozenset()), ws, [expired, bob_to_erin], bob_to_erin, MOMENT
     )
+
+
+def test_only_group_shares_of_workspaces_owned_by_others_need_the_callers_groups() -> None:
+    mine = workspace("alice", "data", public=False)
+    theirs = workspace("bob", "data", public=False)
+    found = Candidates(
+        [mine, theirs],
+        [
+            _share("s1", mine, "group:lab", Level.READ),
+            _share("s2", mine, "carol", Level.READ),
+            _share("s3", theirs, "group:team", Level.READ),
+        ],
+        frozenset({"alice", "bob"}),
+    )
+    # alice owns `data` whatever her groups: only the group on bob's workspace can change a decision.
+    assert found.groups_deciding("alice") == {"team"}
+    assert found.groups_deciding("carol") == {"lab", "team"}
+    assert Candidates([mine], found.shares[:2], frozenset()).groups_deciding("alice") == frozenset()

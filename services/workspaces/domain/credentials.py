@@ -116,8 +116,8 @@ class Credentials:
         shares = found.shares
         groups_read: frozenset[str] | None = None
         if principal is None:
-            principal = await self.references.principal_for(caller, shares)
-            groups_read = frozenset(s.sharee_id for s in shares if s.sharee_kind == "group")
+            principal = await self.references.principal_for(caller, found)
+            groups_read = found.groups_deciding(caller.user_id)
         chosen: dict[str, tuple[Workspace, Level]] = {}
         for resolved in self.references.pick_all(principal, references, found, Level.READ):
             chosen[resolved.workspace.id] = (resolved.workspace, resolved.decision.level)

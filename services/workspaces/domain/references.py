@@ -35,6 +35,14 @@ class Candidates:
     shares: list[Share]
     usernames: frozenset[str]
 
+    def groups_deciding(self, user_id: str) -> frozenset[str]:
+        """The groups whose membership can change a decision for this user: those that shares of
+        workspaces the user does not own name (an owner's level never depends on shares)."""
+        owned = {w.id for w in self.workspaces if w.owner_id == user_id}
+        return frozenset(
+            s.sharee_id for s in self.shares if s.sharee_kind == "group" and s.workspace_id not in owned
+        )
+
 
 class References:
     def __init__(self, transactions: Transactions, memberships: Memberships, usernames: Usernames) -> None:
@@ -46,10 +54,10 @@ class References:
         groups = await self.memberships.groups(caller.user_id)
         return Principal(caller.user_id, caller.username, frozenset(groups))
 
-    async def principal_for(self, caller: Caller, shares: Sequence[Share]) -> Principal:
-        """The caller as `decide` needs them for these shares: their groups matter only when one of
-        the shares names a group, so they are looked up only then."""
-        if not any(s.sharee_kind == "group" for s in shares):
+    async def principal_for(self, caller: Caller, found: Candidates) -> Principal:
+        """The caller as `decide` needs them for these candidates: their groups are looked up only when
+        one of them can change a decision (Candidates.groups_deciding)."""
+        if not found.groups_deciding(caller.user_id):
             return Principal(caller.user_id, caller.username, frozenset())
         return await self.principal(caller)
 
@@ -63,7 +71,7 @@ class References:
     ) -> list[Resolved]:
         """`resolve` for several references of the caller, with their groups only when they matter."""
         found = await self.candidates(references, known=(caller.username,))
-        principal = await self.principal_for(caller, found.shares)
+        principal = await self.principal_for(caller, found)
         return self.pick_all(principal, references, found, at_least)
 
     async def candidates(self, references: Sequence[str], known: Sequence[str] = ()) -> Candidates:
