@@ -81,11 +81,7 @@ class References:
         pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
         names = sorted({r.name for r in readings if r.owner is None})
 
-        async def query(repo: WorkspacesRepository) -> tuple[list[Workspace], list[Share]]:
-            found = await repo.by_references(pairs, names)
-            return found, await repo.shares_of([w.id for w in found])
-
-        found, shares = await self._tx.read(query)
+        found, shares = await self._tx.read(lambda repo: repo.by_references(pairs, names))
         heads = {owner for owner, _name in pairs}
         usernames = heads & ({w.owner_username for w in found} | set(known))
         if heads - usernames:

@@ -9,18 +9,23 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     and_,
+    any_,
+    bindparam,
     case,
     delete,
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
-    tuple_,
+    union,
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,6 +102,39 @@ W = t.workspaces.c
 # The listing's total order: what `wio ls` shows, the id last so that equal keys still have one order.
 LISTING_ORDER = (W.owner_username, W.name, W.id)
 SHARES_ORDER = (t.shares.c.created_at, t.shares.c.id)
+
+# What a set of references can name, with their shares: one constant statement whatever the number of
+# references (arrays, not a parameter each), so it is compiled and prepared once. Bare names are found
+# through the index on names, (owner, name) pairs through the listing index.
+_PAIRS = select(
+    func.unnest(bindparam("pair_owners", type_=ARRAY(Text))).label("owner"),
+    func.unnest(bindparam("pair_names", type_=ARRAY(Text))).label("name"),
+).subquery("pairs")
+_SHARE_PREFIX = "share_"
+_CANDIDATE_COLUMNS = [*W, *(c.label(_SHARE_PREFIX + c.name) for c in t.shares.c)]
+_SHARES_JOIN = t.shares.c.workspace_id == W.id
+CANDIDATES = union(
+    select(*_CANDIDATE_COLUMNS)
+    .select_from(t.workspaces.outerjoin(t.shares, _SHARES_JOIN))
+    .where(W.name == any_(bindparam("names", type_=ARRAY(Text))), READY),
+    select(*_CANDIDATE_COLUMNS)
+    .select_from(
+        _PAIRS.join(
+            t.workspaces, and_(W.owner_username == _PAIRS.c.owner, W.name == _PAIRS.c.name)
+        ).outerjoin(t.shares, _SHARES_JOIN)
+    )
+    .where(READY),
+).order_by(literal_column(_SHARE_PREFIX + "created_at"), literal_column(_SHARE_PREFIX + "id"))
+
+
+class _ShareColumns:
+    """A CANDIDATES row seen as a shares row (its share columns carry a prefix)."""
+
+    def __init__(self, row: Any) -> None:
+        self._row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._row, _SHARE_PREFIX + name)
 
 
 def _active(now: datetime) -> ColumnElement[bool]:
@@ -204,17 +242,29 @@ class SqlWorkspacesRepository:
 
     async def by_references(
         self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
-    ) -> list[Workspace]:
-        """Every workspace matching one (owner username, name) pair or one bare name, in one query."""
-        conditions = []
-        if owner_names:
-            conditions.append(tuple_(t.workspaces.c.owner_username, t.workspaces.c.name).in_(owner_names))
-        if names:
-            conditions.append(t.workspaces.c.name.in_(names))
-        if not conditions:
-            return []
-        rows = (await self.s.execute(select(t.workspaces).where(or_(*conditions), READY))).all()
-        return [_workspace(r) for r in rows]
+    ) -> tuple[list[Workspace], list[Share]]:
+        """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
+        (oldest first), in one statement."""
+        if not owner_names and not names:
+            return [], []
+        rows = (
+            await self.s.execute(
+                CANDIDATES,
+                {
+                    "names": list(names),
+                    "pair_owners": [owner for owner, _name in owner_names],
+                    "pair_names": [name for _owner, name in owner_names],
+                },
+            )
+        ).all()
+        found: dict[str, Workspace] = {}
+        shares: list[Share] = []
+        for row in rows:
+            if str(row.id) not in found:
+                found[str(row.id)] = _workspace(row)
+            if row.share_id is not None:
+                shares.append(_share(_ShareColumns(row)))
+        return list(found.values()), shares
 
     async def owned_by(self, user_id: str) -> list[Workspace]:
         rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.owner_id == user_id))).all()
