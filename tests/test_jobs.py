@@ -545,17 +545,43 @@ class RecordingPublisher:
         self.published.append((self.name, subject))
 
 
-async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
-    workspaces: WorkspacesUnderTest,
-) -> None:
-    """Two relays over an outbox of their own (so no service's relay holds its lock)."""
-    runtime = workspaces.runtime
+@dataclass
+class TwoRelays:
+    """Two relays over an outbox of their own (so no service's relay holds its lock), recording what they
+    publish as (relay name, subject)."""
+
+    runtime: Runtime
+    table: Any
+    outbox: Outbox
+    relays: list[OutboxRelay]
+    published: list[tuple[str, str]]
+    names: tuple[str, str] = ("one", "two")
+
+    async def add(self, subject: str) -> None:
+        async with self.runtime.sessions() as session, session.begin():
+            await self.outbox.add(session, subject, events_pb2.WorkspaceDeletedEvent(name=subject))
+
+    async def all_out(self, count: int) -> bool:
+        # Published and recorded as such: a relay stopped between the two would leave its batch to be
+        # published again by the next one (at least once), which is not what these tests are about.
+        async with self.runtime.engine.connect() as connection:
+            pending = await connection.scalar(
+                select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+            )
+        return len(self.published) >= count and pending == 0
+
+    def name_of(self, relay: OutboxRelay) -> str:
+        return self.names[self.relays.index(relay)]
+
+
+@contextlib.asynccontextmanager
+async def two_relays(runtime: Runtime) -> AsyncIterator[TwoRelays]:
     schema = f"relay_{uuid.uuid4().hex[:8]}"
     table = outbox_table(MetaData(schema=schema))
     async with runtime.engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
         await connection.run_sync(table.metadata.create_all)
-    outbox, published, names = Outbox(table), list[tuple[str, str]](), ("one", "two")
+    outbox, published = Outbox(table), list[tuple[str, str]]()
     relays = [
         OutboxRelay(
             runtime.sessions,
@@ -564,34 +590,30 @@ async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
             poll_seconds=0.1,
             engine=runtime.engine,
         )
-        for name in names
+        for name in TwoRelays.names
     ]
-
-    async def add(subject: str) -> None:
-        async with runtime.sessions() as session, session.begin():
-            await outbox.add(session, subject, events_pb2.WorkspaceDeletedEvent(name=subject))
-
     try:
         for relay in relays:
             relay.start()
+        yield TwoRelays(runtime, table, outbox, relays, published)
+    finally:
+        for relay in relays:
+            await relay.stop()
+        async with runtime.engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
+    workspaces: WorkspacesUnderTest,
+) -> None:
+    async with two_relays(workspaces.runtime) as two:
         for i in range(20):
-            await add(f"first.{i:02}")
-
-        async def first_out() -> bool:
-            # Published and recorded as such: a relay stopped between the two would leave its batch to
-            # be published again by the next one (at least once), which is not what this test is about.
-            async with runtime.engine.connect() as connection:
-                pending = await connection.scalar(
-                    select(func.count()).select_from(table).where(table.c.published_at.is_(None))
-                )
-            return len(published) >= 20 and pending == 0
-
-        await eventually(first_out, 20, "the first events")
-        active = [relay for relay in relays if relay.active]
+            await two.add(f"first.{i:02}")
+        await eventually(lambda: two.all_out(20), 20, "the first events")
+        active = [relay for relay in two.relays if relay.active]
         assert len(active) == 1
-        holder, other = active[0], next(r for r in relays if r is not active[0])
-        other_name = names[relays.index(other)]
-        assert {name for name, _ in published} == {names[relays.index(holder)]}
+        holder, other = active[0], next(r for r in two.relays if r is not active[0])
+        assert {name for name, _ in two.published} == {two.name_of(holder)}
         await holder.stop()
 
         async def took_over() -> bool:
@@ -599,21 +621,44 @@ async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
 
         await eventually(took_over, 10, "the other relay taking over")
         for i in range(5):
-            await add(f"second.{i:02}")
-
-        async def second_out() -> bool:
-            return len(published) >= 25
-
-        await eventually(second_out, 20, "the later events")
-        assert [subject for _, subject in published] == [f"first.{i:02}" for i in range(20)] + [
+            await two.add(f"second.{i:02}")
+        await eventually(lambda: two.all_out(25), 20, "the later events")
+        assert [subject for _, subject in two.published] == [f"first.{i:02}" for i in range(20)] + [
             f"second.{i:02}" for i in range(5)
         ]
-        assert [name for name, _ in published[20:]] == [other_name] * 5
-    finally:
-        for relay in relays:
-            await relay.stop()
-        async with runtime.engine.begin() as connection:
-            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        assert [name for name, _ in two.published[20:]] == [two.name_of(other)] * 5
+
+
+async def test_a_relay_whose_lock_connection_is_ended_gives_up_the_lead(
+    workspaces: WorkspacesUnderTest,
+) -> None:
+    """The database ends the active relay's lock connection (so the lock is free): within a poll that
+    relay stops counting itself active, exactly one relay leads again, and every event still goes out
+    once, in order."""
+    async with two_relays(workspaces.runtime) as two:
+        for i in range(5):
+            await two.add(f"first.{i}")
+        await eventually(lambda: two.all_out(5), 20, "the first events")
+        holder = next(relay for relay in two.relays if relay.active)
+        lock_connection: Any = holder._lock_connection
+        backend = (await lock_connection.get_raw_connection()).driver_connection.get_server_pid()
+        async with workspaces.runtime.engine.connect() as connection:
+            assert await connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+
+        async def one_leads_on_a_live_connection() -> bool:
+            leading = [relay for relay in two.relays if relay.active]
+            if len(leading) != 1:
+                return False
+            held: Any = leading[0]._lock_connection
+            return bool((await held.get_raw_connection()).driver_connection.get_server_pid() != backend)
+
+        await eventually(one_leads_on_a_live_connection, 10, "one relay leading on a new lock connection")
+        for i in range(5):
+            await two.add(f"second.{i}")
+        await eventually(lambda: two.all_out(10), 20, "the later events")
+        assert [subject for _, subject in two.published] == [f"first.{i}" for i in range(5)] + [
+            f"second.{i}" for i in range(5)
+        ]
 
 
 async def test_the_cli_says_when_the_marker_is_pending_and_the_workspace_still_deleting(

@@ -21,12 +21,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
+    bindparam,
     delete,
     func,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.common.db import SessionFactory
@@ -90,6 +92,8 @@ class Outbox:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        # Built once: only the values change from one event to the next.
+        self._insert = table.insert()
         self._written = asyncio.Event()
         self.publisher: Publisher | None = None  # the relay's, for events published before the reply
 
@@ -107,13 +111,14 @@ class Outbox:
         event_id = stamp(event, actor)
         payload = event.SerializeToString()
         await session.execute(
-            self.table.insert().values(
-                event_id=uuid.UUID(event_id),
-                subject=subject,
-                payload=payload,
-                created_at=datetime.now(UTC),
-                attempts=0,
-            )
+            self._insert,
+            {
+                "event_id": uuid.UUID(event_id),
+                "subject": subject,
+                "payload": payload,
+                "created_at": datetime.now(UTC),
+                "attempts": 0,
+            },
         )
         if before_reply:
             session.info.setdefault(_BEFORE_REPLY, []).append((subject, payload, event_id))
@@ -180,8 +185,26 @@ class OutboxRelay:
     def __post_init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._lock_connection: AsyncConnection | None = None
+        self._lock_checked = 0.0  # loop time the lock connection last answered
         self._last_prune = 0.0
         self.outbox.publisher = self.publisher
+        # Built once: a round under load runs many times a second.
+        table = self.outbox.table
+        self._claim = (
+            select(table.c.event_id, table.c.subject, table.c.payload)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.created_at)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        self._mark_published = (
+            update(table)
+            .where(table.c.event_id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=True)))))
+            .values(published_at=bindparam("at"))
+        )
+        self._count_attempt = (
+            update(table).where(table.c.event_id == bindparam("id")).values(attempts=table.c.attempts + 1)
+        )
 
     @property
     def _lock_key(self) -> str:
@@ -197,10 +220,16 @@ class OutboxRelay:
         that no longer answers is given up (the server released the lock with it)."""
         if self.engine is None:
             return True
+        now = asyncio.get_running_loop().time()
+        if self._lock_connection is not None and now - self._lock_checked < self.poll_seconds:
+            # Checked within a poll: under load rounds follow each other closely, and a check per round
+            # would cost two round trips each. A lost connection is seen within a poll, as when idle.
+            return True
         if self._lock_connection is not None:
             try:
                 await self._lock_connection.exec_driver_sql("SELECT 1")
                 await self._lock_connection.commit()
+                self._lock_checked = now
                 return True
             except Exception as exc:
                 log.warning("outbox relay lost its lock connection: %s", exc)
@@ -219,6 +248,7 @@ class OutboxRelay:
             await connection.close()
             return False
         self._lock_connection = connection
+        self._lock_checked = asyncio.get_running_loop().time()
         log.info("outbox relay of %s is active", self.outbox.table.fullname)
         return True
 
@@ -234,36 +264,19 @@ class OutboxRelay:
 
     async def publish_pending(self) -> int:
         """Publish one batch; answers how many rows were published."""
-        table = self.outbox.table
         async with self.sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(table.c.event_id, table.c.subject, table.c.payload)
-                    .where(table.c.published_at.is_(None))
-                    .order_by(table.c.created_at)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.execute(self._claim)).all()
             published = []
             for event_id, subject, payload in rows:
                 try:
                     await self.publisher.publish(subject, payload, {"Nats-Msg-Id": str(event_id)})
                 except Exception as exc:  # keep the row; the next round retries it
                     log.warning("event %s on %s not published yet: %s", event_id, subject, exc)
-                    await session.execute(
-                        update(table)
-                        .where(table.c.event_id == event_id)
-                        .values(attempts=table.c.attempts + 1)
-                    )
+                    await session.execute(self._count_attempt, {"id": event_id})
                     break
                 published.append(event_id)
             if published:
-                await session.execute(
-                    update(table)
-                    .where(table.c.event_id.in_(published))
-                    .values(published_at=datetime.now(UTC))
-                )
+                await session.execute(self._mark_published, {"ids": published, "at": datetime.now(UTC)})
             return len(published)
 
     async def prune(self) -> int:
