@@ -18,10 +18,9 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    literal_column,
     or_,
     select,
-    union,
+    tuple_,
     union_all,
     update,
 )
@@ -104,27 +103,29 @@ LISTING_ORDER = (W.owner_username, W.name, W.id)
 SHARES_ORDER = (t.shares.c.created_at, t.shares.c.id)
 
 # What a set of references can name, with their shares: one constant statement whatever the number of
-# references (arrays, not a parameter each), so it is compiled and prepared once. Bare names are found
-# through the index on names, (owner, name) pairs through the listing index.
-_PAIRS = select(
-    func.unnest(bindparam("pair_owners", type_=ARRAY(Text))).label("owner"),
-    func.unnest(bindparam("pair_names", type_=ARRAY(Text))).label("name"),
-).subquery("pairs")
+# references (arrays, not a parameter each), so it is compiled and prepared once. Every name the
+# references hold goes through the index on names; the pairs and bare names are picked among those rows.
+# (A union of a by-name and a by-pair look-up reads fewer rows for a pair, but PostgreSQL plans it anew on
+# each execution, which costs more than the query.)
 _SHARE_PREFIX = "share_"
-_CANDIDATE_COLUMNS = [*W, *(c.label(_SHARE_PREFIX + c.name) for c in t.shares.c)]
-_SHARES_JOIN = t.shares.c.workspace_id == W.id
-CANDIDATES = union(
-    select(*_CANDIDATE_COLUMNS)
-    .select_from(t.workspaces.outerjoin(t.shares, _SHARES_JOIN))
-    .where(W.name == any_(bindparam("names", type_=ARRAY(Text))), READY),
-    select(*_CANDIDATE_COLUMNS)
-    .select_from(
-        _PAIRS.join(
-            t.workspaces, and_(W.owner_username == _PAIRS.c.owner, W.name == _PAIRS.c.name)
-        ).outerjoin(t.shares, _SHARES_JOIN)
+CANDIDATES = (
+    select(*W, *(c.label(_SHARE_PREFIX + c.name) for c in t.shares.c))
+    .select_from(t.workspaces.outerjoin(t.shares, t.shares.c.workspace_id == W.id))
+    .where(
+        W.name == any_(bindparam("all_names", type_=ARRAY(Text))),
+        or_(
+            W.name == any_(bindparam("names", type_=ARRAY(Text))),
+            tuple_(W.owner_username, W.name).in_(
+                select(
+                    func.unnest(bindparam("pair_owners", type_=ARRAY(Text))),
+                    func.unnest(bindparam("pair_names", type_=ARRAY(Text))),
+                )
+            ),
+        ),
+        READY,
     )
-    .where(READY),
-).order_by(literal_column(_SHARE_PREFIX + "created_at"), literal_column(_SHARE_PREFIX + "id"))
+    .order_by(*SHARES_ORDER)
+)
 
 
 class _ShareColumns:
@@ -251,6 +252,7 @@ class SqlWorkspacesRepository:
             await self.s.execute(
                 CANDIDATES,
                 {
+                    "all_names": sorted({*names, *(name for _owner, name in owner_names)}),
                     "names": list(names),
                     "pair_owners": [owner for owner, _name in owner_names],
                     "pair_names": [name for _owner, name in owner_names],
