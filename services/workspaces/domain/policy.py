@@ -257,10 +257,12 @@ def compile_policies(grants: Sequence[Grant], size_limit: int) -> list[CompiledP
     distinct = sorted(set(grants), key=_order)
     policies: list[CompiledPolicy] = []
     current: list[Grant] = []
+    current_compiled: CompiledPolicy | None = None  # `current` compiled, kept so it is done once
     for root, unit in _units(distinct):
         candidate = _compiled(current + unit)
         if len(candidate.text) <= size_limit:
             current += unit
+            current_compiled = candidate
             continue
         alone = _compiled(unit)
         if len(alone.text) > size_limit:
@@ -273,8 +275,9 @@ def compile_policies(grants: Sequence[Grant], size_limit: int) -> list[CompiledP
                 bucket=root.bucket,
                 prefix=root.prefix,
             )
-        policies.append(_compiled(current))
-        current = list(unit)
-    if current:
-        policies.append(_compiled(current))
+        if current_compiled is not None:
+            policies.append(current_compiled)
+        current, current_compiled = list(unit), alone
+    if current_compiled is not None:
+        policies.append(current_compiled)
     return policies
