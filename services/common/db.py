@@ -84,6 +84,7 @@ async def execute_unique(
     statement: Executable,
     taken: Callable[[str], DomainError],
     *,
+    params: Mapping[str, Any] | None = None,
     savepoint: bool = True,
 ) -> CursorResult[Any]:
     """Runs an insert or update that must not repeat a unique value, in a savepoint so the transaction
@@ -92,10 +93,10 @@ async def execute_unique(
     `savepoint=False` where that error ends the transaction anyway: two round trips fewer."""
     try:
         if not savepoint:
-            result: CursorResult[Any] = await session.execute(statement)  # type: ignore[assignment]
+            result: CursorResult[Any] = await session.execute(statement, params)  # type: ignore[assignment]
             return result
         async with session.begin_nested():
-            result = await session.execute(statement)  # type: ignore[assignment]
+            result = await session.execute(statement, params)  # type: ignore[assignment]
             return result
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) != UNIQUE_VIOLATION:

@@ -33,12 +33,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     delete,
+    literal,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Update
@@ -113,6 +116,7 @@ class JobQueue:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._insert = table.insert()  # built once: only the values change
 
     async def add(
         self, session: AsyncSession, kind: str, payload: Mapping[str, Any], run_at: datetime | None = None
@@ -122,9 +126,15 @@ class JobQueue:
         now = _now()
         due = run_at or now + timedelta(seconds=HANDOFF_SECONDS)
         await session.execute(
-            self.table.insert().values(
-                id=job_id, kind=kind, payload=dict(payload), created_at=now, run_at=due, attempts=0
-            )
+            self._insert,
+            {
+                "id": job_id,
+                "kind": kind,
+                "payload": dict(payload),
+                "created_at": now,
+                "run_at": due,
+                "attempts": 0,
+            },
         )
         return job_id
 
@@ -158,13 +168,31 @@ class JobRunner(Generic[OutcomeT]):
     batch_size: int = 10
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _settles: dict[tuple[str, ...], Update] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        # Built once: run_now claims and settles once per request that wrote a job.
+        t = self.table
+        self._claim_named = (
+            update(t)
+            .where(
+                t.c.id == bindparam("job"),
+                t.c.done_at.is_(None),
+                or_(t.c.locked_until.is_(None), t.c.locked_until < bindparam("now")),
+                t.c.kind == any_(literal(sorted(self.handlers), ARRAY(String))),
+            )
+            .values(locked_until=bindparam("lease_end"), attempts=t.c.attempts + 1)
+            .returning(t.c.id, t.c.kind, t.c.payload, t.c.attempts)
+        )
 
     def backoff(self, attempts: int) -> float:
         """Doubles with each failed attempt up to the ceiling, with jitter so replicas retry out of step."""
         base = min(self.max_backoff_seconds, self.first_backoff_seconds * 2 ** max(0, attempts - 1))
         return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not a secret
 
-    async def _execute(self, statement: Update) -> Sequence[Row[Any]]:
+    async def _execute(
+        self, statement: Update, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
         """One statement, committed on its own. Autocommit sessions have no pre-ping: a connection the
         database dropped (e.g. after a restart) fails the statement, which is then made once more; a claim
         that had gone through the first time then finds the job held and answers nothing (the worker
@@ -172,7 +200,7 @@ class JobRunner(Generic[OutcomeT]):
         for attempt in (1, 2):
             try:
                 async with self.statements() as session:
-                    return _rows(await session.execute(statement))
+                    return _rows(await session.execute(statement, params))
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
@@ -181,18 +209,10 @@ class JobRunner(Generic[OutcomeT]):
     async def _claim_one(self, job_id: str) -> list[tuple[str, str, Mapping[str, Any], int]]:
         """The job named (due or not, as run_now hands a new job over) if nobody holds it: one UPDATE
         whose conditions are checked again on the locked row, so two claimants never both get it."""
-        t = self.table
         now = _now()
         claimed = await self._execute(
-            update(t)
-            .where(
-                t.c.id == job_id,
-                t.c.done_at.is_(None),
-                or_(t.c.locked_until.is_(None), t.c.locked_until < now),
-                t.c.kind.in_(list(self.handlers)),
-            )
-            .values(locked_until=now + timedelta(seconds=self.lease_seconds), attempts=t.c.attempts + 1)
-            .returning(t.c.id, t.c.kind, t.c.payload, t.c.attempts)
+            self._claim_named,
+            {"job": job_id, "now": now, "lease_end": now + timedelta(seconds=self.lease_seconds)},
         )
         return [(str(row.id), row.kind, row.payload, row.attempts) for row in claimed]
 
@@ -225,9 +245,16 @@ class JobRunner(Generic[OutcomeT]):
         return [(str(row.id), row.kind, row.payload, row.attempts + 1) for row in rows]
 
     async def _settle(self, job_id: str, **values: Any) -> None:
-        await self._execute(
-            update(self.table).where(self.table.c.id == job_id).values(locked_until=None, **values)
-        )
+        columns = tuple(sorted(values))
+        statement = self._settles.get(columns)
+        if statement is None:  # a few shapes, each built once
+            statement = (
+                update(self.table)
+                .where(self.table.c.id == bindparam("job"))
+                .values(locked_until=None, **{c: bindparam(f"new_{c}") for c in columns})
+            )
+            self._settles[columns] = statement
+        await self._execute(statement, {"job": job_id, **{f"new_{c}": v for c, v in values.items()}})
 
     async def _run(
         self, job_id: str, kind: str, payload: Mapping[str, Any], attempts: int

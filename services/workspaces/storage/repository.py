@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Select,
     Text,
     and_,
@@ -138,6 +139,52 @@ class _ShareColumns:
         return getattr(self._row, _SHARE_PREFIX + name)
 
 
+# The statements of a create, built once: a statement built per call costs more CPU than its round trip.
+INSERT_WORKSPACE = insert(t.workspaces)
+XACT_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("key", type_=Text))))
+
+
+def _clashes(case_ignored: bool) -> CompoundSelect[Any]:
+    """A workspace of the owner with the name, and one whose prefix holds or lies inside the new one, each
+    found on its own index (see clashes)."""
+    named = (
+        select(t.workspaces, literal("named").label("clash"))
+        .where(W.owner_username == bindparam("owner"), W.name == bindparam("name"))
+        .limit(1)
+    )
+    column: ColumnElement[str] = func.lower(W.prefix) if case_ignored else W.prefix
+    inside = column.collate("C")
+    nesting = (
+        select(t.workspaces, literal("overlapping").label("clash"))
+        .where(
+            W.root_id == bindparam("root_id"),
+            or_(
+                column == any_(bindparam("ancestors", type_=ARRAY(Text))),
+                and_(inside >= bindparam("from", type_=Text), inside < bindparam("to", type_=Text)),
+            ),
+        )
+        .limit(1)
+    )
+    return union_all(named, nesting)
+
+
+CLASHES, CLASHES_IGNORING_CASE = _clashes(False), _clashes(True)
+
+# Advances the revisions of the scopes given (a sorted array), taking their row locks in that order.
+_SCOPES = (
+    func.unnest(bindparam("scopes", type_=ARRAY(Text)))
+    .table_valued("scope", with_ordinality="n")
+    .render_derived()
+)
+ADVANCE_REVISIONS = (
+    pg_insert(t.rights_revisions)
+    .from_select(["scope", "value"], select(_SCOPES.c.scope, literal(1)).order_by(_SCOPES.c.n))
+    .on_conflict_do_update(
+        index_elements=[t.rights_revisions.c.scope], set_={"value": t.rights_revisions.c.value + 1}
+    )
+)
+
+
 def _active(now: datetime) -> ColumnElement[bool]:
     return or_(t.shares.c.expires_at.is_(None), t.shares.c.expires_at > now)
 
@@ -206,20 +253,21 @@ class SqlWorkspacesRepository:
     async def add_workspace(self, workspace: Workspace) -> None:
         await execute_unique(
             self.s,
-            insert(t.workspaces).values(
-                id=workspace.id,
-                name=workspace.name,
-                owner_id=workspace.owner_id,
-                owner_username=workspace.owner_username,
-                type=workspace.type,
-                node_id=workspace.node_id,
-                node_name=workspace.node_name,
-                root_id=workspace.root_id,
-                bucket=workspace.bucket,
-                prefix=workspace.prefix,
-                created_at=workspace.created_at,
-            ),
+            INSERT_WORKSPACE,
             lambda _: DomainError(Reason.WORKSPACE_EXISTS, f"workspace {workspace.ref!r} exists"),
+            params={
+                "id": workspace.id,
+                "name": workspace.name,
+                "owner_id": workspace.owner_id,
+                "owner_username": workspace.owner_username,
+                "type": workspace.type,
+                "node_id": workspace.node_id,
+                "node_name": workspace.node_name,
+                "root_id": workspace.root_id,
+                "bucket": workspace.bucket,
+                "prefix": workspace.prefix,
+                "created_at": workspace.created_at,
+            },
             savepoint=False,  # the create and the import both end on it
         )
         await self._rights_changed(revisions.workspace_changed(workspace))
@@ -306,25 +354,19 @@ class SqlWorkspacesRepository:
         its ancestors (at most one per '/'), and those inside it form one range in byte order ('0' follows
         '/'). Ignoring case, the same on lowercased prefixes (a scan of the root's workspaces: unmanaged
         roots hold few)."""
-        named = (
-            select(t.workspaces, literal("named").label("clash"))
-            .where(t.workspaces.c.owner_username == owner, t.workspaces.c.name == name)
-            .limit(1)
-        )
-        column: ColumnElement[str] = t.workspaces.c.prefix
         if case_ignored:
-            column, prefix = func.lower(column), prefix.lower()
+            prefix = prefix.lower()
         ancestors = [prefix[: i + 1] for i, char in enumerate(prefix) if char == "/"]
-        inside = column.collate("C")
-        nesting = (
-            select(t.workspaces, literal("overlapping").label("clash"))
-            .where(
-                t.workspaces.c.root_id == root_id,
-                or_(column.in_(ancestors), and_(inside >= prefix, inside < prefix[:-1] + "0")),
-            )
-            .limit(1)
-        )
-        rows = {row.clash: row for row in (await self.s.execute(union_all(named, nesting))).all()}
+        params = {
+            "owner": owner,
+            "name": name,
+            "root_id": root_id,
+            "ancestors": ancestors,
+            "from": prefix,
+            "to": prefix[:-1] + "0",
+        }
+        statement = CLASHES_IGNORING_CASE if case_ignored else CLASHES
+        rows = {row.clash: row for row in (await self.s.execute(statement, params)).all()}
         found, other = rows.get("named"), rows.get("overlapping")
         return Clashes(
             named=_workspace(found) if found else None,
@@ -334,12 +376,12 @@ class SqlWorkspacesRepository:
 
     async def lock_root(self, root_id: str) -> None:
         # A transaction-scoped advisory lock per root serializes the overlap check and the insert.
-        await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(root_id))))
+        await self.s.execute(XACT_LOCK, {"key": root_id})
 
     async def lock_owner(self, user_id: str) -> None:
         # Imports of one owner, one at a time: each sees the names the other took, and their inserts never
         # wait on each other's in opposite orders.
-        await self.s.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"owner:{user_id}"))))
+        await self.s.execute(XACT_LOCK, {"key": f"owner:{user_id}"})
 
     async def visible_to(self, user_id: str, group_ids: Sequence[str], now: datetime) -> list[Workspace]:
         """Owned, public, or with an active share to the user or one of their groups."""
@@ -547,12 +589,8 @@ class SqlWorkspacesRepository:
         with the change itself."""
         if not self._changed_scopes:
             return
-        table = t.rights_revisions
         scopes, self._changed_scopes = sorted(self._changed_scopes), set()
-        statement = pg_insert(table).values([{"scope": scope, "value": 1} for scope in scopes])
-        await self.s.execute(
-            statement.on_conflict_do_update(index_elements=[table.c.scope], set_={"value": table.c.value + 1})
-        )
+        await self.s.execute(ADVANCE_REVISIONS, {"scopes": scopes})
 
 
 def transactions(
