@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db import SessionFactory, execute_unique
@@ -26,6 +26,17 @@ from services.nodes.storage import tables as t
 def secret_binding(node_id: str) -> str:
     """What a node's sealed secret key is bound to (migration 0003 wrote the same for existing rows)."""
     return f"node:{node_id}:secret_key"
+
+
+# Built once: every workspace create confirms its root (and node) with these.
+ROOTS = (
+    select(t.roots, t.nodes.c.name.label("node_name"))
+    .join(t.nodes, t.nodes.c.id == t.roots.c.node_id)
+    .order_by(t.roots.c.created_at)
+)
+ROOT_BY_ID = ROOTS.where(t.roots.c.id == bindparam("root_id"))
+NODE_BY_ID = select(t.nodes).where(t.nodes.c.id == bindparam("ref"))
+NODE_BY_NAME = select(t.nodes).where(t.nodes.c.name == bindparam("ref"))
 
 
 class SqlNodesRepository:
@@ -102,14 +113,14 @@ class SqlNodesRepository:
         return DomainError(Reason.NODE_NAME_TAKEN, f"node {name!r} exists")
 
     async def node(self, ref: str) -> Node | None:
-        column = t.nodes.c.id if is_uuid(ref) else t.nodes.c.name
-        row = (await self.s.execute(select(t.nodes).where(column == ref))).first()
+        statement = NODE_BY_ID if is_uuid(ref) else NODE_BY_NAME
+        row = (await self.s.execute(statement, {"ref": ref})).first()
         return self._node(row) if row else None
 
     async def node_by_id(self, node_id: str) -> Node | None:
         if not is_uuid(node_id):
             return None
-        row = (await self.s.execute(select(t.nodes).where(t.nodes.c.id == node_id))).first()
+        row = (await self.s.execute(NODE_BY_ID, {"ref": node_id})).first()
         return self._node(row) if row else None
 
     async def list_nodes(self) -> list[Node]:
@@ -168,13 +179,6 @@ class SqlNodesRepository:
     async def lock_node_roots(self, node_id: str) -> None:
         await self.s.execute(select(t.nodes.c.id).where(t.nodes.c.id == node_id).with_for_update())
 
-    def _root_query(self) -> Any:
-        return (
-            select(t.roots, t.nodes.c.name.label("node_name"))
-            .join(t.nodes, t.nodes.c.id == t.roots.c.node_id)
-            .order_by(t.roots.c.created_at)
-        )
-
     @staticmethod
     def _root(row: Any) -> Root:
         return Root(
@@ -208,17 +212,17 @@ class SqlNodesRepository:
     async def root(self, root_id: str) -> Root | None:
         if not is_uuid(root_id):
             return None
-        row = (await self.s.execute(self._root_query().where(t.roots.c.id == root_id))).first()
+        row = (await self.s.execute(ROOT_BY_ID, {"root_id": root_id})).first()
         return self._root(row) if row else None
 
     async def list_roots(self, node_id: str | None) -> list[Root]:
-        query = self._root_query()
+        query = ROOTS
         if node_id is not None:
             query = query.where(t.roots.c.node_id == node_id)
         return [self._root(r) for r in (await self.s.execute(query)).all()]
 
     async def page_roots(self, node_id: str | None, after: SortKey | None, limit: int) -> list[Root]:
-        query = self._root_query().order_by(None)
+        query = ROOTS.order_by(None)
         if node_id is not None:
             query = query.where(t.roots.c.node_id == node_id)
         order = (t.roots.c.created_at, t.roots.c.id)
