@@ -25,7 +25,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,6 +141,13 @@ class _ShareColumns:
 
 # The statements of a create, built once: a statement built per call costs more CPU than its round trip.
 INSERT_WORKSPACE = insert(t.workspaces)
+WORKSPACE_BY_ID = select(t.workspaces).where(W.id == bindparam("id"), READY)
+DELETING_BY_ID = select(t.workspaces).where(W.id == bindparam("id"), W.state == "deleting")
+SHARES_OF = (
+    select(t.shares)
+    .where(t.shares.c.workspace_id == any_(bindparam("ids", type_=ARRAY(UUID(as_uuid=False)))))
+    .order_by(t.shares.c.created_at)
+)
 XACT_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("key", type_=Text))))
 
 
@@ -275,18 +282,14 @@ class SqlWorkspacesRepository:
     async def workspace(self, workspace_id: str) -> Workspace | None:
         if not is_uuid(workspace_id):
             return None
-        query = select(t.workspaces).where(t.workspaces.c.id == workspace_id, READY)
-        row = (await self.s.execute(query)).first()
+        row = (await self.s.execute(WORKSPACE_BY_ID, {"id": workspace_id})).first()
         return _workspace(row) if row else None
 
     async def deleting(self, workspace_id: str) -> Workspace | None:
         """The workspace if it is being deleted (its objects not yet all gone)."""
         if not is_uuid(workspace_id):
             return None
-        query = select(t.workspaces).where(
-            t.workspaces.c.id == workspace_id, t.workspaces.c.state == "deleting"
-        )
-        row = (await self.s.execute(query)).first()
+        row = (await self.s.execute(DELETING_BY_ID, {"id": workspace_id})).first()
         return _workspace(row) if row else None
 
     async def by_references(
@@ -490,13 +493,7 @@ class SqlWorkspacesRepository:
     async def shares_of(self, workspace_ids: Sequence[str]) -> list[Share]:
         if not workspace_ids:
             return []
-        rows = (
-            await self.s.execute(
-                select(t.shares)
-                .where(t.shares.c.workspace_id.in_(list(workspace_ids)))
-                .order_by(t.shares.c.created_at)
-            )
-        ).all()
+        rows = (await self.s.execute(SHARES_OF, {"ids": list(workspace_ids)})).all()
         return [_share(r) for r in rows]
 
     async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]:
