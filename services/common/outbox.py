@@ -166,8 +166,9 @@ class OutboxRelay:
     Order per entity holds across replicas because one relay per service is active at a time: the one
     holding a PostgreSQL session advisory lock (keyed by the outbox table) on a dedicated connection of
     `engine`. The others wait and try again each poll; when the holder stops or dies, its connection
-    closes, PostgreSQL releases the lock and the next replica takes over. Rows are still claimed with
-    SKIP LOCKED, so a relay that has just lost its connection cannot publish a row twice. Without an
+    closes, PostgreSQL releases the lock and the next replica takes over. The holder checks its lock
+    connection at most once per poll, so it sees the connection lost within a poll. Rows are still claimed
+    with SKIP LOCKED, so a relay that has just lost its connection cannot publish a row twice. Without an
     engine (tests of the relay alone) every instance publishes.
 
     Published rows are deleted once `keep_published_seconds` old, which keeps the table bounded; by then
