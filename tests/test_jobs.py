@@ -573,6 +573,16 @@ class TwoRelays:
     def name_of(self, relay: OutboxRelay) -> str:
         return self.names[self.relays.index(relay)]
 
+    async def publish_batch(self, label: str, count: int) -> list[str]:
+        """Adds `count` events (`label.00`, ...) and waits until every event so far is out; answers their
+        subjects."""
+        subjects = [f"{label}.{i:02}" for i in range(count)]
+        expected = len(self.published) + count
+        for subject in subjects:
+            await self.add(subject)
+        await eventually(lambda: self.all_out(expected), 20, f"the {label} events")
+        return subjects
+
 
 @contextlib.asynccontextmanager
 async def two_relays(runtime: Runtime) -> AsyncIterator[TwoRelays]:
@@ -607,9 +617,7 @@ async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
     workspaces: WorkspacesUnderTest,
 ) -> None:
     async with two_relays(workspaces.runtime) as two:
-        for i in range(20):
-            await two.add(f"first.{i:02}")
-        await eventually(lambda: two.all_out(20), 20, "the first events")
+        first = await two.publish_batch("first", 20)
         active = [relay for relay in two.relays if relay.active]
         assert len(active) == 1
         holder, other = active[0], next(r for r in two.relays if r is not active[0])
@@ -620,12 +628,8 @@ async def test_one_relay_is_active_and_another_takes_over_when_it_stops(
             return other.active
 
         await eventually(took_over, 10, "the other relay taking over")
-        for i in range(5):
-            await two.add(f"second.{i:02}")
-        await eventually(lambda: two.all_out(25), 20, "the later events")
-        assert [subject for _, subject in two.published] == [f"first.{i:02}" for i in range(20)] + [
-            f"second.{i:02}" for i in range(5)
-        ]
+        second = await two.publish_batch("second", 5)
+        assert [subject for _, subject in two.published] == first + second
         assert [name for name, _ in two.published[20:]] == [two.name_of(other)] * 5
 
 
@@ -636,9 +640,7 @@ async def test_a_relay_whose_lock_connection_is_ended_gives_up_the_lead(
     relay stops counting itself active, exactly one relay leads again, and every event still goes out
     once, in order."""
     async with two_relays(workspaces.runtime) as two:
-        for i in range(5):
-            await two.add(f"first.{i}")
-        await eventually(lambda: two.all_out(5), 20, "the first events")
+        first = await two.publish_batch("first", 5)
         holder = next(relay for relay in two.relays if relay.active)
         lock_connection: Any = holder._lock_connection
         backend = (await lock_connection.get_raw_connection()).driver_connection.get_server_pid()
@@ -653,12 +655,8 @@ async def test_a_relay_whose_lock_connection_is_ended_gives_up_the_lead(
             return bool((await held.get_raw_connection()).driver_connection.get_server_pid() != backend)
 
         await eventually(one_leads_on_a_live_connection, 10, "one relay leading on a new lock connection")
-        for i in range(5):
-            await two.add(f"second.{i}")
-        await eventually(lambda: two.all_out(10), 20, "the later events")
-        assert [subject for _, subject in two.published] == [f"first.{i}" for i in range(5)] + [
-            f"second.{i}" for i in range(5)
-        ]
+        second = await two.publish_batch("second", 5)
+        assert [subject for _, subject in two.published] == first + second
 
 
 async def test_the_cli_says_when_the_marker_is_pending_and_the_workspace_still_deleting(
