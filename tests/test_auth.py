@@ -457,6 +457,17 @@ async def test_jwks_and_directory_are_public(auth: AuthUnderTest) -> None:
 
 
 async def test_request_id_is_echoed(auth: AuthUnderTest) -> None:
+    """In the trailers, of an answer and of a refusal; a call without one gets one made for it."""
     call = auth.stub.GetJwks(auth_pb2.GetJwksRequest(), metadata=(("x-request-id", "trace-123"),))
     await call
-    assert ("x-request-id", "trace-123") in tuple(await call.initial_metadata())
+    assert ("x-request-id", "trace-123") in tuple(await call.trailing_metadata())
+    refused = auth.stub.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=(("x-request-id", "trace-456"),))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await refused
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    trailers = tuple(caught.value.trailing_metadata() or ())
+    assert ("x-request-id", "trace-456") in trailers
+    assert any(key == "grpc-status-details-bin" for key, _value in trailers)  # the ErrorInfo is kept
+    made = auth.stub.GetJwks(auth_pb2.GetJwksRequest())
+    await made
+    assert len(dict(tuple(await made.trailing_metadata()))["x-request-id"]) == 32

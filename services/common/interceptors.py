@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from typing import Any, TypeAlias, cast
 
 import grpc
@@ -136,8 +136,18 @@ def _metadata(context: Context, key: str) -> str:
     return ""
 
 
+REQUEST_ID = "x-request-id"
+
+
+def with_request_id(trailers: Iterable[tuple[str, str | bytes]]) -> tuple[tuple[str, str | bytes], ...]:
+    """The trailers with the call's request id added. The id rides in the trailers, which every answer
+    has: sending it as initial metadata of its own costs each call a separate write (about 0.3 ms)."""
+    return (*trailers, (REQUEST_ID, request_id.get()))
+
+
 class RequestIdInterceptor(grpc.aio.ServerInterceptor):
-    """Takes x-request-id from the caller or makes one, and echoes it back for log correlation."""
+    """Takes x-request-id from the caller or makes one, and echoes it back in the trailers for log
+    correlation (a refusal's trailers carry it too: ErrorInterceptor)."""
 
     async def intercept_service(
         self, continuation: Continuation, details: grpc.HandlerCallDetails
@@ -146,10 +156,10 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
 
         def wrapper(behavior: Behavior, method: str) -> Behavior:
             async def call(request: Any, context: Context) -> Any:
-                rid = _metadata(context, "x-request-id")[:64] or uuid.uuid4().hex
-                request_id.set(rid)
-                await context.send_initial_metadata((("x-request-id", rid),))
-                return await behavior(request, context)
+                request_id.set(_metadata(context, REQUEST_ID)[:64] or uuid.uuid4().hex)
+                answer = await behavior(request, context)
+                context.set_trailing_metadata(with_request_id(context.trailing_metadata() or ()))
+                return answer
 
             return call
 
@@ -168,15 +178,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
 
         def wrapper(behavior: Behavior, method: str) -> Behavior:
+            async def refuse(error: DomainError, context: Context) -> None:
+                code, message, trailers = status_for(error, self.domain)
+                # Sent at once by abort: the request id goes with them.
+                context.set_trailing_metadata(with_request_id(trailers))
+                await context.abort(code, message)
+
             async def call(request: Any, context: Context) -> Any:
                 try:
                     if isinstance(request, Undecodable):
                         raise request.refusal()
                     return await behavior(request, context)
                 except DomainError as error:
-                    code, message, trailers = status_for(error, self.domain)
-                    context.set_trailing_metadata(trailers)
-                    await context.abort(code, message)
+                    await refuse(error, context)
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
@@ -189,14 +203,12 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                             sqlstate_of(exc),
                             request_id.get(),
                         )
-                        code, message, trailers = status_for(refused, self.domain)
-                        context.set_trailing_metadata(trailers)
-                        await context.abort(code, message)
+                        await refuse(refused, context)
                     log.exception("unexpected error in %s (request %s)", method, request_id.get())
-                    hidden = DomainError(Reason.INTERNAL, f"internal error (request id {request_id.get()})")
-                    code, message, trailers = status_for(hidden, self.domain)
-                    context.set_trailing_metadata(trailers)
-                    await context.abort(code, message)
+                    await refuse(
+                        DomainError(Reason.INTERNAL, f"internal error (request id {request_id.get()})"),
+                        context,
+                    )
 
             return call
 
