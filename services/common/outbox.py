@@ -166,10 +166,10 @@ class OutboxRelay:
     Order per entity holds across replicas because one relay per service is active at a time: the one
     holding a PostgreSQL session advisory lock (keyed by the outbox table) on a dedicated connection of
     `engine`. The others wait and try again each poll; when the holder stops or dies, its connection
-    closes, PostgreSQL releases the lock and the next replica takes over. The holder checks its lock
-    connection at most once per poll, so it sees the connection lost within a poll. Rows are still claimed
-    with SKIP LOCKED, so a relay that has just lost its connection cannot publish a row twice. Without an
-    engine (tests of the relay alone) every instance publishes.
+    closes, PostgreSQL releases the lock and the next replica takes over. The holder asks the server
+    whether its lock connection lives once per poll, and before every round looks whether the driver saw
+    it close. Rows are still claimed with SKIP LOCKED, so a relay that has just lost its connection cannot
+    publish a row twice. Without an engine (tests of the relay alone) every instance publishes.
 
     Published rows are deleted once `keep_published_seconds` old, which keeps the table bounded; by then
     JetStream's duplicate window for them has long passed."""
@@ -186,6 +186,7 @@ class OutboxRelay:
     def __post_init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
         self._lock_connection: AsyncConnection | None = None
+        self._lock_driver: Any = None  # the driver's own connection under it (asyncpg)
         self._lock_checked = 0.0  # loop time the lock connection last answered
         self._last_prune = 0.0
         self.outbox.publisher = self.publisher
@@ -222,9 +223,14 @@ class OutboxRelay:
         if self.engine is None:
             return True
         now = asyncio.get_running_loop().time()
-        if self._lock_connection is not None and now - self._lock_checked < self.poll_seconds:
-            # Checked within a poll: under load rounds follow each other closely, and a check per round
-            # would cost two round trips each. A lost connection is seen within a poll, as when idle.
+        if (
+            self._lock_connection is not None
+            and now - self._lock_checked < self.poll_seconds
+            and not self._lock_driver.is_closed()
+        ):
+            # Under load rounds follow each other closely: between the checks that ask the server (two
+            # round trips, once a poll), a round only looks whether the driver saw the connection close
+            # (as it does when the server ends it).
             return True
         if self._lock_connection is not None:
             try:
@@ -249,12 +255,13 @@ class OutboxRelay:
             await connection.close()
             return False
         self._lock_connection = connection
+        self._lock_driver = (await connection.get_raw_connection()).driver_connection
         self._lock_checked = asyncio.get_running_loop().time()
         log.info("outbox relay of %s is active", self.outbox.table.fullname)
         return True
 
     async def _release(self) -> None:
-        connection, self._lock_connection = self._lock_connection, None
+        connection, self._lock_connection, self._lock_driver = self._lock_connection, None, None
         if connection is not None:
             # Invalidating closes the database connection itself (closing would only hand it back to the
             # pool, lock and all), which releases the lock.
