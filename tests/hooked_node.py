@@ -17,8 +17,9 @@ from deploy.seaweedfs import SeaweedServer, start_seaweedfs, write_notification
 from gateway.app import build_app
 from gateway.config import GatewaySettings
 from tests.conftest import AuthUnderTest, NodesUnderTest, _service_key, free_port
-from tests.test_workspaces import Person, person, unique
+from tests.test_workspaces import Person, brokered, credentials, person, ref, unique
 from wio.nodes.v1 import nodes_pb2
+from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
 
 
 @dataclass
@@ -27,6 +28,21 @@ class HookedNode:
     node_id: str
     operator: Person
     server: SeaweedServer
+
+
+async def hooked_workspace(workspaces: Any, owner: Person, node: HookedNode, stem: str) -> tuple[Any, Any]:
+    """A private workspace of `owner` on the hooked node, and an S3 client with the owner's brokered
+    credentials for it: uploads through it reach the gateway as storage events."""
+    ws = (
+        await workspaces.stub.CreateWorkspace(
+            ws_pb2.CreateWorkspaceRequest(
+                name=unique(stem), type=ws_pb2.WORKSPACE_TYPE_PRIVATE, node=node.name
+            ),
+            metadata=owner.md,
+        )
+    ).workspace
+    (creds,) = await credentials(workspaces, owner, ref(ws))
+    return ws, brokered(creds)
 
 
 async def run_gateway(settings: GatewaySettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:

@@ -14,11 +14,10 @@ import pytest
 
 from services.indexer import server as indexer_server
 from tests.conftest import AuthUnderTest, WorkspacesUnderTest, free_port, serving
-from tests.hooked_node import HookedNode, hook_gateway, hooked
+from tests.hooked_node import HookedNode, hook_gateway, hooked, hooked_workspace
 from tests.ingest_support import index_engine, indexed, indexer_settings, until
-from tests.test_workspaces import brokered, credentials, person, ref, unique
+from tests.test_workspaces import person, ref
 from wio.indexer.v1 import indexer_pb2, indexer_pb2_grpc
-from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
 
 pytestmark = pytest.mark.e2e
 
@@ -39,16 +38,7 @@ async def test_an_upload_with_brokered_credentials_becomes_searchable_and_a_dele
     hooked: HookedNode, auth: AuthUnderTest, workspaces: WorkspacesUnderTest, indexer: Any, index_engine: Any
 ) -> None:
     alice = await person(auth, "e2e")
-    ws = (
-        await workspaces.stub.CreateWorkspace(
-            ws_pb2.CreateWorkspaceRequest(
-                name=unique("data"), type=ws_pb2.WORKSPACE_TYPE_PRIVATE, node=hooked.name
-            ),
-            metadata=alice.md,
-        )
-    ).workspace
-    (creds,) = await credentials(workspaces, alice, ref(ws))
-    s3 = brokered(creds)
+    ws, s3 = await hooked_workspace(workspaces, alice, hooked, "data")
     key = f"{ws.prefix}results/run {uuid.uuid4().hex[:6]}.csv"
     await asyncio.to_thread(
         s3.put_object, Bucket=ws.bucket, Key=key, Body=b"a,b\n1,2\n", ContentType="text/csv"

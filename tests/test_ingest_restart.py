@@ -15,7 +15,7 @@ import pytest
 
 from tests import test_workspaces
 from tests.conftest import AuthUnderTest, WorkspacesUnderTest, _service_key, free_port
-from tests.hooked_node import HookedNode, hook_gateway, hooked
+from tests.hooked_node import HookedNode, hook_gateway, hooked, hooked_workspace
 from tests.ingest_support import (
     Gateway,
     gateway_nats,
@@ -26,8 +26,7 @@ from tests.ingest_support import (
     until,
 )
 from tests.service_process import ServiceProcess, service_env
-from tests.test_workspaces import Lab, brokered, create, credentials, person, ref, unique
-from wio.workspaces.v1 import workspaces_pb2 as ws_pb2
+from tests.test_workspaces import Lab, create, person
 
 pytestmark = pytest.mark.integration
 
@@ -113,20 +112,11 @@ async def test_uploads_made_while_the_indexer_is_down_all_arrive(
     address = f"127.0.0.1:{free_port()}"
     env = await indexer_env(infra, auth, workspaces, address)
     owner = await person(auth, "rup")
-    ws = (
-        await workspaces.stub.CreateWorkspace(
-            ws_pb2.CreateWorkspaceRequest(
-                name=unique("down"), type=ws_pb2.WORKSPACE_TYPE_PRIVATE, node=hooked.name
-            ),
-            metadata=owner.md,
-        )
-    ).workspace
+    ws, s3 = await hooked_workspace(workspaces, owner, hooked, "down")
 
     await run_once(address, env, tmp_path / "indexer-1.log")
 
     # The uploads, with the owner's brokered credentials, a few at a time.
-    (creds,) = await credentials(workspaces, owner, ref(ws))
-    s3 = brokered(creds)
     keys = {f"{ws.prefix}uploads/{i:04d}.txt" for i in range(EVENTS)}
 
     def upload(key: str) -> None:
