@@ -1020,13 +1020,20 @@ async def test_reads_outlive_connections_the_database_dropped(
     lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
 ) -> None:
     """Reads skip the pre-ping: when the database has dropped their pooled connections (as after a restart),
-    the statement fails instead and the read is made once more on a new connection."""
+    the statement fails instead and the read is made once more on a new connection. That holds for the
+    revisions a cached plan reads, for the workspaces a reference can name, and for listings."""
     owner = await person(auth, "dc")
     ws = await create(workspaces, owner, lab, "private")
     (first,) = await credentials(workspaces, owner, ref(ws))
     await _drop_connections(workspaces)
     (again,) = await credentials(workspaces, owner, ref(ws))
     assert again.access_key == first.access_key
+    await _drop_connections(workspaces)
+    got = await workspaces.stub.GetWorkspace(ws_pb2.GetWorkspaceRequest(workspace=ref(ws)), metadata=owner.md)
+    assert got.workspace.id == ws.id
+    await _drop_connections(workspaces)
+    listed = await workspaces.stub.ListWorkspaces(ws_pb2.ListWorkspacesRequest(), metadata=owner.md)
+    assert ws.id in {w.id for w in listed.workspaces}
 
 
 async def test_a_create_outlives_connections_the_database_dropped(

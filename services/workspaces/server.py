@@ -7,6 +7,7 @@ from pathlib import Path
 
 import grpc
 
+from services.common.driver_reads import DriverConnections
 from services.common.s3 import S3Gateway
 from services.common.server import Runtime, Service, auth_client, job_runner, serve, start_service
 from services.common.tls import client_channel
@@ -19,13 +20,16 @@ from services.workspaces.events.memberships import MembershipMirror
 from services.workspaces.events.subscribers import CacheEvictionFeed
 from services.workspaces.storage.clients.identity import IdentityClient
 from services.workspaces.storage.clients.nodes import NodesClient
+from services.workspaces.storage.reads import SqlCandidateReads, SqlRevisionReads
 from services.workspaces.storage.repository import transactions
-from services.workspaces.storage.revision_reads import SqlRevisionReads
 from services.workspaces.storage.s3 import S3ObjectStore
 from services.workspaces.storage.tables import jobs, metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
+# Connections kept open for the hot reads: the revisions are read one query at a time however many
+# requests wait (domain/revisions.py), and the candidates of concurrent resolutions queue for the rest.
+HOT_READ_CONNECTIONS = 4
 SERVICE_NAMES = (
     workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesService"].full_name,
     workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesInternalService"].full_name,
@@ -46,8 +50,9 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth.channel)
     cache, plans = CredentialCache(), PlanCache()
     memberships = MembershipMirror(runtime.nats, identity, runtime.settings.stream_wait_seconds)
-    revision_reads = SqlRevisionReads(common.database_url)
-    runtime.closers.append(revision_reads.close)
+    # The reads every credential request and reference resolution makes, on connections of their own.
+    hot_reads = DriverConnections(common.database_url, size=HOT_READ_CONNECTIONS)
+    runtime.closers.append(hot_reads.close)
     tx = transactions(runtime.sessions, runtime.outbox, runtime.read_sessions)
     store = S3ObjectStore(gateway, settings.user_networks, settings.admin_networks)
     last_sweep = timedelta(seconds=settings.last_sweep_seconds)
@@ -60,7 +65,8 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         memberships=memberships,
         cache=cache,
         plans=plans,
-        read_revisions=revision_reads,
+        read_revisions=SqlRevisionReads(hot_reads),
+        read_candidates=SqlCandidateReads(hot_reads),
         jobs=worker,
         last_sweep_delay=last_sweep,
         page_secret=settings.common.secret_key,

@@ -27,12 +27,6 @@ class Clashes:
 class WorkspacesRepository(Protocol):
     async def add_workspace(self, workspace: Workspace) -> None: ...
     async def workspace(self, workspace_id: str) -> Workspace | None: ...
-    async def by_references(
-        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
-    ) -> tuple[list[Workspace], list[Share]]:
-        """The workspaces the references can name, with all their shares."""
-        ...
-
     async def owned_by(self, user_id: str) -> list[Workspace]: ...
     async def in_root(self, root_id: str) -> list[Workspace]: ...
     async def count_in_root(self, root_id: str) -> int: ...
@@ -99,6 +93,15 @@ class WorkspacesRepository(Protocol):
     async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
         """The rights revisions of these scopes (domain/revisions.py); a scope never changed is absent.
         Every change to workspaces or shares advances the ones it affects, in its own transaction."""
+        ...
+
+
+class CandidateReader(Protocol):
+    async def __call__(
+        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
+    ) -> tuple[list[Workspace], list[Share]]:
+        """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
+        (oldest first): what every reference resolution starts from, read outside any transaction."""
         ...
 
 

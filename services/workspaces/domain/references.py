@@ -12,7 +12,13 @@ from services.common.identity import Caller
 from services.workspaces.domain import rules
 from services.workspaces.domain.models import Decision, Level, Principal, Share, Workspace
 from services.workspaces.domain.permissions import decide
-from services.workspaces.domain.ports import Memberships, Transactions, Usernames, WorkspacesRepository
+from services.workspaces.domain.ports import (
+    CandidateReader,
+    Memberships,
+    Transactions,
+    Usernames,
+    WorkspacesRepository,
+)
 
 
 def now() -> datetime:
@@ -45,8 +51,15 @@ class Candidates:
 
 
 class References:
-    def __init__(self, transactions: Transactions, memberships: Memberships, usernames: Usernames) -> None:
+    def __init__(
+        self,
+        transactions: Transactions,
+        read_candidates: CandidateReader,
+        memberships: Memberships,
+        usernames: Usernames,
+    ) -> None:
         self._tx = transactions
+        self.read_candidates = read_candidates
         self.memberships = memberships
         self.usernames = usernames
 
@@ -81,7 +94,7 @@ class References:
         pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
         names = sorted({r.name for r in readings if r.owner is None})
 
-        found, shares = await self._tx.read(lambda repo: repo.by_references(pairs, names))
+        found, shares = await self.read_candidates(pairs, names)
         heads = {owner for owner, _name in pairs}
         usernames = heads & ({w.owner_username for w in found} | set(known))
         if heads - usernames:

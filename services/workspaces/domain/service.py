@@ -17,6 +17,7 @@ from services.workspaces.domain.indexing import (
 )
 from services.workspaces.domain.links import Links
 from services.workspaces.domain.ports import (
+    CandidateReader,
     Identity,
     Jobs,
     Memberships,
@@ -52,6 +53,7 @@ class WorkspacesService:
         cache: CredentialCache,
         plans: PlanCache,
         read_revisions: RevisionReader,
+        read_candidates: CandidateReader,
         jobs: Jobs,
         last_sweep_delay: timedelta,
         page_secret: str,
@@ -62,7 +64,7 @@ class WorkspacesService:
         self._tx = transactions
         self.identity = identity
         self.memberships = memberships
-        self.references = References(transactions, memberships, identity)
+        self.references = References(transactions, read_candidates, memberships, identity)
         self.workspaces = Workspaces(
             transactions,
             self.references,

@@ -21,7 +21,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     union_all,
     update,
 )
@@ -43,7 +42,7 @@ from services.workspaces.events.publishers import OutboxWorkspacesEvents
 from services.workspaces.storage import tables as t
 
 
-def _workspace(row: Any) -> Workspace:
+def workspace_of(row: Any) -> Workspace:
     return Workspace(
         id=str(row.id),
         name=row.name,
@@ -59,7 +58,7 @@ def _workspace(row: Any) -> Workspace:
     )
 
 
-def _share(row: Any) -> Share:
+def share_of(row: Any) -> Share:
     return Share(
         id=str(row.id),
         workspace_id=str(row.workspace_id),
@@ -102,42 +101,6 @@ W = t.workspaces.c
 # The listing's total order: what `wio ls` shows, the id last so that equal keys still have one order.
 LISTING_ORDER = (W.owner_username, W.name, W.id)
 SHARES_ORDER = (t.shares.c.created_at, t.shares.c.id)
-
-# What a set of references can name, with their shares: one constant statement whatever the number of
-# references (arrays, not a parameter each), so it is compiled and prepared once. Every name the
-# references hold goes through the index on names; the pairs and bare names are picked among those rows.
-# (A union of a by-name and a by-pair look-up reads fewer rows for a pair, but PostgreSQL takes several
-# times as long to plan it, and plans it on each execution: 0.5-1.5 ms, more than the query.)
-_SHARE_PREFIX = "share_"
-CANDIDATES = (
-    select(*W, *(c.label(_SHARE_PREFIX + c.name) for c in t.shares.c))
-    .select_from(t.workspaces.outerjoin(t.shares, t.shares.c.workspace_id == W.id))
-    .where(
-        W.name == any_(bindparam("all_names", type_=ARRAY(Text))),
-        or_(
-            W.name == any_(bindparam("names", type_=ARRAY(Text))),
-            tuple_(W.owner_username, W.name).in_(
-                select(
-                    func.unnest(bindparam("pair_owners", type_=ARRAY(Text))),
-                    func.unnest(bindparam("pair_names", type_=ARRAY(Text))),
-                )
-            ),
-        ),
-        READY,
-    )
-    .order_by(*SHARES_ORDER)
-)
-
-
-class _ShareColumns:
-    """A CANDIDATES row seen as a shares row (its share columns carry a prefix)."""
-
-    def __init__(self, row: Any) -> None:
-        self._row = row
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, _SHARE_PREFIX + name)
-
 
 # Statements of every create and of the common look-ups, built once: building one per call costs more
 # CPU than its round trip.
@@ -284,51 +247,24 @@ class SqlWorkspacesRepository:
         if not is_uuid(workspace_id):
             return None
         row = (await self.s.execute(WORKSPACE_BY_ID, {"id": workspace_id})).first()
-        return _workspace(row) if row else None
+        return workspace_of(row) if row else None
 
     async def deleting(self, workspace_id: str) -> Workspace | None:
         """The workspace if it is being deleted (its objects not yet all gone)."""
         if not is_uuid(workspace_id):
             return None
         row = (await self.s.execute(DELETING_BY_ID, {"id": workspace_id})).first()
-        return _workspace(row) if row else None
-
-    async def by_references(
-        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
-    ) -> tuple[list[Workspace], list[Share]]:
-        """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
-        (oldest first), in one statement."""
-        if not owner_names and not names:
-            return [], []
-        rows = (
-            await self.s.execute(
-                CANDIDATES,
-                {
-                    "all_names": sorted({*names, *(name for _owner, name in owner_names)}),
-                    "names": list(names),
-                    "pair_owners": [owner for owner, _name in owner_names],
-                    "pair_names": [name for _owner, name in owner_names],
-                },
-            )
-        ).all()
-        found: dict[str, Workspace] = {}
-        shares: list[Share] = []
-        for row in rows:
-            if str(row.id) not in found:
-                found[str(row.id)] = _workspace(row)
-            if row.share_id is not None:
-                shares.append(_share(_ShareColumns(row)))
-        return list(found.values()), shares
+        return workspace_of(row) if row else None
 
     async def owned_by(self, user_id: str) -> list[Workspace]:
         rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.owner_id == user_id))).all()
-        return [_workspace(r) for r in rows]
+        return [workspace_of(r) for r in rows]
 
     async def in_root(self, root_id: str) -> list[Workspace]:
         if not is_uuid(root_id):
             return []
         rows = (await self.s.execute(select(t.workspaces).where(t.workspaces.c.root_id == root_id))).all()
-        return [_workspace(r) for r in rows]
+        return [workspace_of(r) for r in rows]
 
     async def count_in_root(self, root_id: str) -> int:
         if not is_uuid(root_id):
@@ -342,14 +278,14 @@ class SqlWorkspacesRepository:
             return []
         query = select(t.workspaces).where(t.workspaces.c.root_id == root_id, READY)
         rows = (await self.s.execute(query.order_by(t.workspaces.c.prefix.collate("C")))).all()
-        return [_workspace(r) for r in rows]
+        return [workspace_of(r) for r in rows]
 
     async def ready_on_node(self, node_id: str) -> list[Workspace]:
         if not is_uuid(node_id):
             return []
         query = select(t.workspaces).where(t.workspaces.c.node_id == node_id, READY)
         order = (t.workspaces.c.bucket, t.workspaces.c.prefix.collate("C"))
-        return [_workspace(r) for r in (await self.s.execute(query.order_by(*order))).all()]
+        return [workspace_of(r) for r in (await self.s.execute(query.order_by(*order))).all()]
 
     async def clashes(
         self, owner: str, name: str, root_id: str, prefix: str, case_ignored: bool = False
@@ -373,9 +309,9 @@ class SqlWorkspacesRepository:
         rows = {row.clash: row for row in (await self.s.execute(statement, params)).all()}
         found, other = rows.get("named"), rows.get("overlapping")
         return Clashes(
-            named=_workspace(found) if found else None,
+            named=workspace_of(found) if found else None,
             named_deleting=found is not None and found.state == "deleting",
-            overlapping=_workspace(other) if other else None,
+            overlapping=workspace_of(other) if other else None,
         )
 
     async def lock_root(self, root_id: str) -> None:
@@ -405,7 +341,7 @@ class SqlWorkspacesRepository:
             )
             .order_by(t.workspaces.c.owner_username, t.workspaces.c.name)
         )
-        return [_workspace(r) for r in (await self.s.execute(query)).all()]
+        return [workspace_of(r) for r in (await self.s.execute(query)).all()]
 
     async def page_visible(
         self,
@@ -418,7 +354,7 @@ class SqlWorkspacesRepository:
         """One page (limit + 1 rows) of the workspaces the principal can read that match the filters,
         in LISTING_ORDER after `after`, with the principal's level on each."""
         rows = (await self.s.execute(visible_page_query(principal, now, filters, after, limit))).all()
-        return [(_workspace(r), Level(r.level)) for r in rows]
+        return [(workspace_of(r), Level(r.level)) for r in rows]
 
     async def page_shares(
         self, principal: Principal, now: datetime, workspace_id: str | None, after: SortKey | None, limit: int
@@ -437,8 +373,8 @@ class SqlWorkspacesRepository:
         rows = (await self.s.execute(keyset(query, SHARES_ORDER, after, limit))).all()
         ids = sorted({str(r.workspace_id) for r in rows})
         found = (await self.s.execute(select(t.workspaces).where(W.id.in_(ids)))).all() if ids else []
-        by_id = {str(w.id): _workspace(w) for w in found}
-        return [(_share(r), by_id[str(r.workspace_id)], bool(r.managed), bool(r.held)) for r in rows]
+        by_id = {str(w.id): workspace_of(w) for w in found}
+        return [(share_of(r), by_id[str(r.workspace_id)], bool(r.managed), bool(r.held)) for r in rows]
 
     async def mark_deleting(self, workspace_id: str) -> bool:
         """The workspace stops being usable: its shares go and the rights it gave are revised now; its row
@@ -489,22 +425,22 @@ class SqlWorkspacesRepository:
         if not is_uuid(share_id):
             return None
         row = (await self.s.execute(select(t.shares).where(t.shares.c.id == share_id))).first()
-        return _share(row) if row else None
+        return share_of(row) if row else None
 
     async def shares_of(self, workspace_ids: Sequence[str]) -> list[Share]:
         if not workspace_ids:
             return []
         rows = (await self.s.execute(SHARES_OF, {"ids": list(workspace_ids)})).all()
-        return [_share(r) for r in rows]
+        return [share_of(r) for r in rows]
 
     async def shares_with(self, user_id: str, group_ids: Sequence[str]) -> list[Share]:
         query = select(t.shares).where(_shared_with(user_id, group_ids))
         rows = (await self.s.execute(query.order_by(t.shares.c.created_at))).all()
-        return [_share(r) for r in rows]
+        return [share_of(r) for r in rows]
 
     async def shares_made_through(self, share_id: str) -> list[Share]:
         query = select(t.shares).where(t.shares.c.granted_through == share_id).order_by(t.shares.c.created_at)
-        return [_share(r) for r in (await self.s.execute(query)).all()]
+        return [share_of(r) for r in (await self.s.execute(query)).all()]
 
     async def update_share(self, share: Share) -> None:
         await self.s.execute(
