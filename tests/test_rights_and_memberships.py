@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -17,7 +18,7 @@ import pytest
 
 from services.workspaces.domain import revisions
 from services.workspaces.domain.cache import PlanKey
-from services.workspaces.domain.models import Level
+from services.workspaces.domain.models import Level, Share
 from services.workspaces.events.memberships import MembershipMirror
 from services.workspaces.storage.clients.nodes import NodesClient
 from tests import test_workspaces
@@ -112,6 +113,42 @@ async def test_everything_on_a_node_follows_the_callers_own_scopes(
     )
     (third,) = await credentials(workspaces, reader, node=lab.node)
     assert ref(later) not in {s.workspace for s in third.scopes}
+
+
+async def test_a_scope_never_changed_still_ends_a_plan_once_it_changes(
+    lab: Lab, auth: AuthUnderTest, workspaces: WorkspacesUnderTest
+) -> None:
+    """A plan records every scope it read, one never changed at 0. The member's plan for everything on
+    the node reads their new group's scope, which nothing had advanced; a share to that group, made as
+    another instance would (no event reaches this one), ends the plan, and the next request covers the
+    workspace shared."""
+    owner, member = await person(auth, "zo"), await person(auth, "zm")
+    group = (
+        await auth.stub.CreateGroup(auth_pb2.CreateGroupRequest(name=unique("zg")), metadata=owner.md)
+    ).group
+    await auth.stub.AddGroupMember(
+        auth_pb2.AddGroupMemberRequest(group=group.name, username=member.name), metadata=owner.md
+    )
+    await create(workspaces, member, lab, "private")
+    (first,) = await credentials(workspaces, member, node=lab.node)
+    theirs = await create(workspaces, owner, lab, "private")
+    assert ref(theirs) not in {s.workspace for s in first.scopes}
+
+    async with workspaces.service._tx() as tx:
+        await tx.repo.add_share(
+            Share(
+                id=str(uuid.uuid4()),
+                workspace_id=theirs.id,
+                sharee_kind="group",
+                sharee_id=group.id,
+                sharee_name=group.name,
+                level=Level.READ,
+                created_by=await user_id(auth, owner),
+                created_at=datetime.now(UTC),
+            )
+        )
+    (second,) = await credentials(workspaces, member, node=lab.node)
+    assert ref(theirs) in {s.workspace for s in second.scopes}
 
 
 async def test_concurrent_requests_share_revision_reads(

@@ -109,10 +109,12 @@ class Credentials:
         if node:
             principal = await self.references.principal(caller)
             scopes |= revisions.read_by_principal(caller.user_id, principal.group_ids)
-        # Read before the rights are: a change committed in between then shows as a newer revision.
-        read = await self.rights.revisions(scopes)
         moment = now()
-        found = await self.references.candidates(references)
+        # The revisions come from the statement that reads the candidates, so from the same snapshot: a
+        # change committed at any moment shows in both or in neither. What is read later (everything on
+        # the node) can only be newer than them, which ends the plan sooner, never later.
+        found = await self.references.candidates(references, revisions_of=scopes)
+        read = found.revisions
         shares = found.shares
         groups_read: frozenset[str] | None = None
         if principal is None:

@@ -98,10 +98,11 @@ class WorkspacesRepository(Protocol):
 
 class CandidateReader(Protocol):
     async def __call__(
-        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
-    ) -> tuple[list[Workspace], list[Share]]:
+        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str], scopes: Collection[str] = ()
+    ) -> tuple[list[Workspace], list[Share], dict[str, int]]:
         """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
-        (oldest first): what every reference resolution starts from, read outside any transaction."""
+        (oldest first): what every reference resolution starts from, read outside any transaction. With
+        them, in the same snapshot, the rights revisions of `scopes` (0 for a scope never changed)."""
         ...
 
 

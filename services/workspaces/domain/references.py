@@ -3,8 +3,8 @@ see them, and what a caller can reach: the queries every other use case starts f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.common.errors import DomainError, Reason
@@ -40,6 +40,8 @@ class Candidates:
     workspaces: list[Workspace]
     shares: list[Share]
     usernames: frozenset[str]
+    # The rights revisions asked for with them, read in the same snapshot (References.candidates).
+    revisions: Mapping[str, int] = field(default_factory=dict)
 
     def groups_deciding(self, user_id: str) -> frozenset[str]:
         """The groups whose membership can change a decision for this user: those that shares of
@@ -87,19 +89,22 @@ class References:
         principal = await self.principal_for(caller, found)
         return self.pick_all(principal, references, found, at_least)
 
-    async def candidates(self, references: Sequence[str], known: Sequence[str] = ()) -> Candidates:
-        """Every workspace the references could name and their shares (one query each), and which first
-        segments are usernames: owners of a workspace found, `known` ones, else asked of identity."""
+    async def candidates(
+        self, references: Sequence[str], known: Sequence[str] = (), revisions_of: Collection[str] = ()
+    ) -> Candidates:
+        """Every workspace the references could name and their shares (one query), and which first
+        segments are usernames: owners of a workspace found, `known` ones, else asked of identity. The
+        rights revisions of `revisions_of` come from the same query, so from the same snapshot."""
         readings = [r for reference in references for r in rules.readings(reference)]
         pairs = sorted({(r.owner, r.name) for r in readings if r.owner is not None})
         names = sorted({r.name for r in readings if r.owner is None})
 
-        found, shares = await self.read_candidates(pairs, names)
+        found, shares, revisions = await self.read_candidates(pairs, names, revisions_of)
         heads = {owner for owner, _name in pairs}
         usernames = heads & ({w.owner_username for w in found} | set(known))
         if heads - usernames:
             usernames |= await self.usernames.existing(sorted(heads - usernames))
-        return Candidates(found, shares, frozenset(usernames))
+        return Candidates(found, shares, frozenset(usernames), revisions)
 
     def pick_all(
         self, principal: Principal, references: Sequence[str], found: Candidates, at_least: Level

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Text, any_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Text, any_, bindparam, func, or_, select, true, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.common.driver_reads import DriverConnections, DriverStatement
 from services.workspaces.domain.models import Share, Workspace
 from services.workspaces.storage import tables as t
-from services.workspaces.storage.repository import READY, SHARES_ORDER, W, share_of, workspace_of
+from services.workspaces.storage.repository import READY, W, share_of, workspace_of
 
 REVISIONS = DriverStatement.of(
     select(t.rights_revisions.c.scope, t.rights_revisions.c.value).where(
@@ -26,7 +26,7 @@ REVISIONS = DriverStatement.of(
 # (A union of a by-name and a by-pair look-up reads fewer rows for a pair, but PostgreSQL takes several
 # times as long to plan it, and plans it on each execution: 0.5-1.5 ms, more than the query.)
 _SHARE_PREFIX = "share_"
-CANDIDATES = DriverStatement.of(
+_CANDIDATES = (
     select(*W, *(c.label(_SHARE_PREFIX + c.name) for c in t.shares.c))
     .select_from(t.workspaces.outerjoin(t.shares, t.shares.c.workspace_id == W.id))
     .where(
@@ -42,7 +42,23 @@ CANDIDATES = DriverStatement.of(
         ),
         READY,
     )
-    .order_by(*SHARES_ORDER)
+    .subquery("c")
+)
+# The rights revisions of some scopes, as two arrays in one row.
+_SCOPES = (
+    select(
+        func.array_agg(t.rights_revisions.c.scope).label("revision_scopes"),
+        func.array_agg(t.rights_revisions.c.value).label("revision_values"),
+    )
+    .where(t.rights_revisions.c.scope == any_(bindparam("scopes", type_=ARRAY(Text))))
+    .subquery("r")
+)
+# Both in one statement, so from one snapshot: a change committed at any moment shows in both or in
+# neither. The revisions' one row comes even when no workspace matches.
+CANDIDATES = DriverStatement.of(
+    select(_SCOPES.c.revision_scopes, _SCOPES.c.revision_values, *_CANDIDATES.c)
+    .select_from(_SCOPES.outerjoin(_CANDIDATES, true()))
+    .order_by(_CANDIDATES.c.share_created_at, _CANDIDATES.c.share_id)
 )
 
 
@@ -73,16 +89,16 @@ class SqlRevisionReads:
 
 class SqlCandidateReads:
     """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
-    (oldest first), in one statement."""
+    (oldest first), and the rights revisions of some scopes, in one statement."""
 
     def __init__(self, connections: DriverConnections) -> None:
         self.connections = connections
 
     async def __call__(
-        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str]
-    ) -> tuple[list[Workspace], list[Share]]:
-        if not owner_names and not names:
-            return [], []
+        self, owner_names: Sequence[tuple[str, str]], names: Sequence[str], scopes: Collection[str] = ()
+    ) -> tuple[list[Workspace], list[Share], dict[str, int]]:
+        if not owner_names and not names and not scopes:
+            return [], [], {}
         rows = await self.connections.fetch(
             CANDIDATES,
             {
@@ -90,14 +106,21 @@ class SqlCandidateReads:
                 "names": list(names),
                 "pair_owners": [owner for owner, _name in owner_names],
                 "pair_names": [name for _owner, name in owner_names],
+                "scopes": list(scopes),
             },
         )
+        first = rows[0]  # there is always one: the revisions' row
+        revisions = dict(zip(first["revision_scopes"] or (), first["revision_values"] or (), strict=True))
         found: dict[str, Workspace] = {}
         shares: list[Share] = []
         for row in rows:
+            if row["id"] is None:
+                continue  # no workspace matched
             workspace_id = str(row["id"])
             if workspace_id not in found:
                 found[workspace_id] = workspace_of(_Columns(row))
             if row[_SHARE_PREFIX + "id"] is not None:
                 shares.append(share_of(_Columns(row, _SHARE_PREFIX)))
-        return list(found.values()), shares
+        # Every scope asked for, a scope never changed at 0: what a plan records is compared scope by scope
+        # later, and one left out would never count as changed.
+        return list(found.values()), shares, {scope: int(revisions.get(scope, 0)) for scope in scopes}
