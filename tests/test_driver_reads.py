@@ -1,5 +1,5 @@
 """The hot reads' connections (services/common/driver_reads.py) against the real PostgreSQL: a refused
-statement keeps its connection, a connection the database ended is replaced within the same read, a
+statement or value keeps its connection, a connection the database ended is replaced within the same read, a
 cancelled read gives its connection up, and no more than `size` connections are ever used."""
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ def test_a_statement_takes_its_values_in_order_with_its_own_literals() -> None:
     assert statement.arguments({"a": 1, "b": 2}) == [2, 1]
 
 
-async def test_a_refused_statement_keeps_its_connection(connections: DriverConnections) -> None:
+async def test_a_refused_statement_or_value_keeps_its_connection(connections: DriverConnections) -> None:
     first = await backend(connections)
     with pytest.raises(Exception) as refused:  # the driver's own error, told by its SQLSTATE
         await connections.fetch(DIVIDE, {"by": 0})
     assert getattr(refused.value, "sqlstate", None) == "22012"  # division_by_zero
+    assert await backend(connections) == first
+    with pytest.raises(Exception) as refused:  # a value the driver cannot send as an integer
+        await connections.fetch(DIVIDE, {"by": "two"})
+    assert getattr(refused.value, "sqlstate", None) == "22000"  # data_exception, raised by the driver
     assert await backend(connections) == first
     assert [tuple(r) for r in await connections.fetch(DIVIDE, {"by": 1})] == [(1,)]
 

@@ -131,8 +131,14 @@ async def test_a_scope_never_changed_still_ends_a_plan_once_it_changes(
     )
     await create(workspaces, member, lab, "private")
     (first,) = await credentials(workspaces, member, node=lab.node)
-    theirs = await create(workspaces, owner, lab, "private")
-    assert ref(theirs) not in {s.workspace for s in first.scopes}
+    key = PlanKey(await user_id(auth, member), (), lab.node)
+    plan = workspaces.service.plans.get(key)
+    assert plan is not None
+    assert ("group:" + group.id, 0) in plan.revisions
+    theirs = await create(workspaces, owner, lab, "private")  # changes none of the member's scopes
+    (again,) = await credentials(workspaces, member, node=lab.node)
+    assert workspaces.service.plans.get(key) is plan and again.access_key == first.access_key
+    assert ref(theirs) not in {s.workspace for s in again.scopes}
 
     async with workspaces.service._tx() as tx:
         await tx.repo.add_share(
@@ -148,6 +154,7 @@ async def test_a_scope_never_changed_still_ends_a_plan_once_it_changes(
             )
         )
     (second,) = await credentials(workspaces, member, node=lab.node)
+    assert workspaces.service.plans.get(key) is not plan
     assert ref(theirs) in {s.workspace for s in second.scopes}
 
 

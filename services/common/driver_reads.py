@@ -22,10 +22,10 @@ from services.common.db import HIDE_PARAMETERS
 
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are untyped
 
-# SQLSTATE classes that say the connection itself is gone: "connection exception" and "operator
-# intervention" (e.g. the server shutting down). Any other refusal is about the statement, and the
-# connection stays usable.
-_CONNECTION_LOST = ("08", "57")
+# SQLSTATEs that say the connection itself is gone: class 08 ("connection exception") and the server
+# shutting down or not taking connections (57P01-57P03). Any other refusal is about the statement (a
+# cancelled one included, 57014), and the connection stays usable.
+_CONNECTION_LOST = ("08", "57P0")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,12 @@ class DriverStatement:
 
 def _connection_lost(exc: Exception) -> bool:
     sqlstate = getattr(exc, "sqlstate", None)
-    return not isinstance(sqlstate, str) or sqlstate[:2] in _CONNECTION_LOST
+    if isinstance(sqlstate, str):
+        return sqlstate.startswith(_CONNECTION_LOST)
+    # Without a SQLSTATE the driver itself failed (the socket, a closed connection, its own state): the
+    # connection is not to be trusted. Only a value refused before it was sent (a ValueError) says
+    # nothing about the connection.
+    return not isinstance(exc, ValueError)
 
 
 @dataclass
@@ -67,7 +72,9 @@ class DriverConnections:
         self.engine = create_async_engine(
             database_url,
             pool_size=size,
-            max_overflow=0,
+            # A connection given up keeps its place in the pool until it has closed: room for as many
+            # replacements meanwhile. The semaphore keeps the reads at `size`.
+            max_overflow=size,
             # Checked for life whenever one is (re)taken from the pool, which here is rare.
             pool_pre_ping=True,
             isolation_level="AUTOCOMMIT",
@@ -76,6 +83,7 @@ class DriverConnections:
         self._free = asyncio.Semaphore(size)
         self._idle: list[_Held] = []
         self._closing: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def fetch(self, statement: DriverStatement, values: Mapping[str, Any]) -> Sequence[Any]:
         arguments = statement.arguments(values)
@@ -88,7 +96,7 @@ class DriverConnections:
                 raise
             except Exception as exc:
                 if not _connection_lost(exc):
-                    self._idle.append(held)
+                    self._keep(held)
                     raise
                 self._give_up(held)
                 held = await self._open()  # once more; a second failure is the caller's
@@ -97,8 +105,14 @@ class DriverConnections:
                 except BaseException:
                     self._give_up(held)
                     raise
-            self._idle.append(held)
+            self._keep(held)
             return list(rows)
+
+    def _keep(self, held: _Held) -> None:
+        if self._closed:  # closed while this read ran
+            self._give_up(held)
+        else:
+            self._idle.append(held)
 
     async def _open(self) -> _Held:
         connection = await self.engine.connect()
@@ -122,6 +136,7 @@ class DriverConnections:
             await connection.close()
 
     async def close(self) -> None:
+        self._closed = True
         idle, self._idle = self._idle, []
         for held in idle:
             self._give_up(held)

@@ -27,9 +27,9 @@ from services.workspaces.storage.tables import jobs, metadata
 from wio.workspaces.v1 import workspaces_pb2, workspaces_pb2_grpc
 
 MIGRATIONS = Path(__file__).parent / "storage" / "migrations"
-# Connections kept open for the hot reads: the revisions are read one query at a time however many
-# requests wait (domain/revisions.py), and the candidates of concurrent resolutions queue for the rest.
-HOT_READ_CONNECTIONS = 4
+# Connections kept open for the candidates of concurrent resolutions; the revisions need one, as they
+# are read one query at a time however many requests wait (domain/revisions.py).
+CANDIDATE_READ_CONNECTIONS = 4
 SERVICE_NAMES = (
     workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesService"].full_name,
     workspaces_pb2.DESCRIPTOR.services_by_name["WorkspacesInternalService"].full_name,
@@ -50,9 +50,11 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
     nodes, identity = NodesClient(nodes_channel, auth), IdentityClient(auth, auth.channel)
     cache, plans = CredentialCache(), PlanCache()
     memberships = MembershipMirror(runtime.nats, identity, runtime.settings.stream_wait_seconds)
-    # The reads every credential request and reference resolution makes, on connections of their own.
-    hot_reads = DriverConnections(common.database_url, size=HOT_READ_CONNECTIONS)
-    runtime.closers.append(hot_reads.close)
+    # The reads every credential request and reference resolution makes, on connections of their own:
+    # the revisions a cached plan is checked against never wait behind resolutions.
+    revision_reads = DriverConnections(common.database_url, size=1)
+    candidate_reads = DriverConnections(common.database_url, size=CANDIDATE_READ_CONNECTIONS)
+    runtime.closers += [revision_reads.close, candidate_reads.close]
     tx = transactions(runtime.sessions, runtime.outbox, runtime.read_sessions)
     store = S3ObjectStore(gateway, settings.user_networks, settings.admin_networks)
     last_sweep = timedelta(seconds=settings.last_sweep_seconds)
@@ -65,8 +67,8 @@ async def build(settings: WorkspacesSettings, runtime: Runtime) -> Service[Works
         memberships=memberships,
         cache=cache,
         plans=plans,
-        read_revisions=SqlRevisionReads(hot_reads),
-        read_candidates=SqlCandidateReads(hot_reads),
+        read_revisions=SqlRevisionReads(revision_reads),
+        read_candidates=SqlCandidateReads(candidate_reads),
         jobs=worker,
         last_sweep_delay=last_sweep,
         page_secret=settings.common.secret_key,

@@ -102,7 +102,7 @@ class CandidateReader(Protocol):
     ) -> tuple[list[Workspace], list[Share], dict[str, int]]:
         """Every workspace matching one (owner username, name) pair or one bare name, with all its shares
         (oldest first): what every reference resolution starts from, read outside any transaction. With
-        them, in the same snapshot, the rights revisions of `scopes` (0 for a scope never changed)."""
+        them, in the same snapshot, the rights revisions of `scopes` (a scope never changed is absent)."""
         ...
 
 

@@ -104,7 +104,11 @@ class References:
         usernames = heads & ({w.owner_username for w in found} | set(known))
         if heads - usernames:
             usernames |= await self.usernames.existing(sorted(heads - usernames))
-        return Candidates(found, shares, frozenset(usernames), revisions)
+        # Every scope asked for, one never changed at 0: what a plan records is compared scope by scope
+        # later (RightsRead.holds), and a scope left out would never count as changed.
+        return Candidates(
+            found, shares, frozenset(usernames), {scope: revisions.get(scope, 0) for scope in revisions_of}
+        )
 
     def pick_all(
         self, principal: Principal, references: Sequence[str], found: Candidates, at_least: Level

@@ -121,6 +121,4 @@ class SqlCandidateReads:
                 found[workspace_id] = workspace_of(_Columns(row))
             if row[_SHARE_PREFIX + "id"] is not None:
                 shares.append(share_of(_Columns(row, _SHARE_PREFIX)))
-        # Every scope asked for, a scope never changed at 0: what a plan records is compared scope by scope
-        # later, and one left out would never count as changed.
-        return list(found.values()), shares, {scope: int(revisions.get(scope, 0)) for scope in scopes}
+        return list(found.values()), shares, {str(scope): int(value) for scope, value in revisions.items()}
