@@ -59,13 +59,13 @@ async def test_unrelated_changes_keep_a_plan_and_related_ones_end_it(
     plan = service.plans.get(key)
     assert plan is not None
     scopes = revisions.read_by_references([ref(ws)])
-    before = await service._tx.read(lambda repo: repo.revisions(scopes))
+    before = await service.credentials.rights.revisions(scopes)
 
     # Unrelated: another owner's workspace and shares, another name, another sharee.
     theirs = await create(workspaces, other, lab, "private")
     unrelated = await share(workspaces, other, theirs, owner.name, READ)
     await workspaces.stub.RevokeShare(ws_pb2.RevokeShareRequest(id=unrelated.id), metadata=other.md)
-    assert await service._tx.read(lambda repo: repo.revisions(scopes)) == before
+    assert await service.credentials.rights.revisions(scopes) == before
     (again,) = await credentials(workspaces, reader, ref(ws))
     assert service.plans.get(key) is plan and again.access_key == first.access_key
 

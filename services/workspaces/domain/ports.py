@@ -90,11 +90,6 @@ class WorkspacesRepository(Protocol):
         """Marks the link revoked (once: a second revoke keeps the first time); None if there is none."""
         ...
 
-    async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
-        """The rights revisions of these scopes (domain/revisions.py); a scope never changed is absent.
-        Every change to workspaces or shares advances the ones it affects, in its own transaction."""
-        ...
-
 
 class CandidateReader(Protocol):
     async def __call__(
@@ -108,7 +103,9 @@ class CandidateReader(Protocol):
 
 class RevisionReader(Protocol):
     async def __call__(self, scopes: Collection[str]) -> dict[str, int]:
-        """`WorkspacesRepository.revisions` on the fast path of credential requests (one read at a time)."""
+        """The rights revisions of these scopes (domain/revisions.py); a scope never changed is absent.
+        Every change to workspaces or shares advances the ones it affects, in its own transaction. Read
+        one query at a time: concurrent requests share each read (SharedRevisionReads)."""
         ...
 
 

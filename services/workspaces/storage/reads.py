@@ -14,11 +14,9 @@ from services.workspaces.domain.models import Share, Workspace
 from services.workspaces.storage import tables as t
 from services.workspaces.storage.repository import READY, W, share_of, workspace_of
 
-REVISIONS = DriverStatement.of(
-    select(t.rights_revisions.c.scope, t.rights_revisions.c.value).where(
-        t.rights_revisions.c.scope == any_(bindparam("scopes", type_=ARRAY(Text)))
-    )
-)
+R = t.rights_revisions.c
+_OF_SCOPES = R.scope == any_(bindparam("scopes", type_=ARRAY(Text)))
+REVISIONS = DriverStatement.of(select(R.scope, R.value).where(_OF_SCOPES))
 
 # What a set of references can name, with their shares: one constant statement whatever the number of
 # references (arrays, not a parameter each), so it is compiled and prepared once. Every name the
@@ -46,11 +44,8 @@ _CANDIDATES = (
 )
 # The rights revisions of some scopes, as two arrays in one row.
 _SCOPES = (
-    select(
-        func.array_agg(t.rights_revisions.c.scope).label("revision_scopes"),
-        func.array_agg(t.rights_revisions.c.value).label("revision_values"),
-    )
-    .where(t.rights_revisions.c.scope == any_(bindparam("scopes", type_=ARRAY(Text))))
+    select(func.array_agg(R.scope).label("revision_scopes"), func.array_agg(R.value).label("revision_values"))
+    .where(_OF_SCOPES)
     .subquery("r")
 )
 # Both in one statement, so from one snapshot: a change committed at any moment shows in both or in

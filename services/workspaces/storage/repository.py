@@ -497,16 +497,6 @@ class SqlWorkspacesRepository:
         )
         return await self.link(link_id)
 
-    async def revisions(self, scopes: Collection[str]) -> dict[str, int]:
-        if not scopes:
-            return {}
-        rows = await self.s.execute(
-            select(t.rights_revisions.c.scope, t.rights_revisions.c.value).where(
-                t.rights_revisions.c.scope.in_(list(scopes))
-            )
-        )
-        return {scope: int(value) for scope, value in rows.all()}
-
     async def _share_changed(self, share: Share) -> None:
         workspace = await self.workspace(share.workspace_id)
         if workspace is not None:
